@@ -1,0 +1,107 @@
+//! `gorgon run --debug`: the original Gorgon's test mode. One thread in
+//! this process, every call printed, so a plugin can be checked (and
+//! stepped through in a debugger) before it is multiplied.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use gorgon_plugin_api::abi::STATUS_OK;
+
+use crate::cli::RunArgs;
+use crate::collect::{RunResult, TimelinePoint};
+use crate::exit::{self, Code, Failure};
+use crate::plan::RunShape;
+use crate::plugin::Plugin;
+use crate::recorder::{plugin_recorder, Outcome, Params, ThreadRecorder};
+use crate::report::units::duration;
+use crate::report::{table, Report};
+use crate::stats::Stats;
+
+/// Calls made in debug mode unless `-n` says otherwise.
+const DEFAULT_CALLS: u64 = 10;
+
+pub fn run(args: &RunArgs) -> Result<Code, Failure> {
+    let plugin = Plugin::load(&args.plugin).map_err(Failure::usage)?;
+    let calls = args.operations.unwrap_or(DEFAULT_CALLS);
+    let mut owner = Box::new(ThreadRecorder::tracing(Arc::new(Params::new(&args.params))));
+    let host: *mut ThreadRecorder = &mut *owner;
+    // SAFETY: `owner` outlives the recorder; all of this runs on one thread.
+    let mut rec = unsafe { plugin_recorder(host) };
+    if let Some(start) = plugin.thread_start {
+        // SAFETY: the hook was checked at load.
+        let raw = unsafe { start(&mut rec) };
+        if raw.status != STATUS_OK {
+            // SAFETY: just returned on this thread.
+            let text = unsafe { Outcome::from_raw(&raw) }.text();
+            return Err(Failure::Run(anyhow::anyhow!(
+                "the plugin's thread setup failed: {text}"
+            )));
+        }
+    }
+    let started_at = std::time::SystemTime::now();
+    let started = Instant::now();
+    for number in 0..calls {
+        let t0 = Instant::now();
+        // SAFETY: the plugin's ABI was checked at load.
+        let raw = unsafe { (plugin.operation)(number, &mut rec) };
+        let nanos = t0.elapsed().as_nanos() as u64;
+        // SAFETY: `raw` was just returned; the plugin holds no borrow now.
+        let (outcome, trace) = unsafe {
+            let outcome = Outcome::from_raw(&raw);
+            (*host).record_outcome(&outcome, nanos);
+            (outcome, (*host).take_trace())
+        };
+        print_call(number, &outcome, nanos, &trace);
+    }
+    if let Some(stop) = plugin.thread_stop {
+        // SAFETY: as above.
+        let _ = unsafe { stop(&mut rec) };
+    }
+    let elapsed = started.elapsed();
+    // SAFETY: the plugin is done with the recorder.
+    let stats: Stats = unsafe { (*host).take_delta() };
+    let result = RunResult {
+        shape: RunShape {
+            processes: 1,
+            threads: 1,
+        },
+        planned: Some(calls),
+        workers: vec!["debug (in process)".to_string()],
+        stats,
+        timeline: Vec::<TimelinePoint>::new(),
+        elapsed,
+        failures: Vec::new(),
+        interrupted: false,
+    };
+    let report = Report::new(&plugin.path, &args.params, started_at, elapsed, &[result]);
+    println!();
+    print!("{}", table::render(&report));
+    Ok(Code(exit::OK))
+}
+
+fn print_call(number: u64, outcome: &Outcome<'_>, nanos: u64, trace: &[(String, u64)]) {
+    let steps: Vec<String> = trace
+        .iter()
+        .map(|(name, ns)| format!("{name}< {}", duration(*ns)))
+        .collect();
+    let steps = if steps.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", steps.join(", "))
+    };
+    match outcome {
+        Outcome::Label(_) => {
+            println!(
+                "#{number:<6} {:<12} {:>10}{steps}",
+                outcome.text(),
+                duration(nanos)
+            )
+        }
+        Outcome::Panic(_) => println!(
+            "#{number:<6} {:<12} {:>10}{steps}\n        panicked: {}",
+            crate::stats::PANIC_LABEL,
+            duration(nanos),
+            outcome.text()
+        ),
+    }
+}

@@ -1,0 +1,44 @@
+//! `gorgon`: multiply an operation across processes, threads and nodes.
+//!
+//! The modules follow the stages of a run: [`cli`] reads the command line,
+//! [`plugin`] loads and checks the operation, [`plan`] splits the work,
+//! [`worker`] runs it (with [`recorder`] as the host side of the plugin's
+//! `Recorder`), [`protocol`] carries results back, [`collect`] merges them
+//! into [`stats`], and [`report`] shows them.
+
+mod cli;
+mod collect;
+mod debug;
+mod exit;
+mod plan;
+mod plugin;
+mod protocol;
+mod recorder;
+mod report;
+mod run;
+mod stats;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return cli::report_parse_error(error),
+    };
+    let outcome = match cli.command {
+        Command::Run(args) => run::execute(args),
+        Command::Worker(args) => worker::main(args),
+    };
+    match outcome {
+        Ok(code) => code.into(),
+        Err(failure) => {
+            eprintln!("gorgon: {failure}");
+            failure.exit_code().into()
+        }
+    }
+}

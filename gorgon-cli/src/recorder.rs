@@ -1,0 +1,232 @@
+//! The host side of the plugin's `Recorder`: where one thread's results go.
+//!
+//! Each worker thread owns one [`ThreadRecorder`]; nothing in it is shared
+//! with other threads, so the hot path takes no lock and touches no atomic.
+//! The thread hands its histograms over once per interval.
+
+use std::collections::BTreeMap;
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use gorgon_plugin_api::abi::{HostVTable, RawOutcome, STATUS_OK};
+use gorgon_plugin_api::Recorder;
+use hdrhistogram::Histogram;
+
+use crate::plan::Param;
+use crate::stats::{add_panic, new_histogram, PanicSample, Stats, PANIC_LABEL};
+
+/// Histograms by name, found by a linear scan that tries the last name
+/// first: a plugin returns one label most of the time, and a handful at
+/// most, where a scan of a few byte slices beats hashing.
+#[derive(Default)]
+pub struct Tally {
+    names: Vec<Box<[u8]>>,
+    histograms: Vec<Histogram<u64>>,
+    last: usize,
+}
+
+impl Tally {
+    #[inline]
+    pub fn record(&mut self, name: &[u8], nanos: u64) {
+        let index = self.index_of(name);
+        let histogram = &mut self.histograms[index];
+        // Auto-resizing histograms grow to fit; `saturating_record` would
+        // clamp to the current top instead, so it is only the fallback.
+        if histogram.record(nanos).is_err() {
+            histogram.saturating_record(nanos);
+        }
+    }
+
+    #[inline]
+    fn index_of(&mut self, name: &[u8]) -> usize {
+        if self
+            .names
+            .get(self.last)
+            .is_some_and(|last| **last == *name)
+        {
+            return self.last;
+        }
+        self.last = match self.names.iter().position(|known| **known == *name) {
+            Some(index) => index,
+            None => {
+                self.names.push(name.into());
+                self.histograms.push(new_histogram());
+                self.names.len() - 1
+            }
+        };
+        self.last
+    }
+
+    /// Hands over what was recorded since the last call and starts afresh,
+    /// keeping the histograms' memory for the next interval.
+    pub fn take(&mut self) -> BTreeMap<String, Histogram<u64>> {
+        let mut taken = BTreeMap::new();
+        for (name, histogram) in self.names.iter().zip(&mut self.histograms) {
+            if !histogram.is_empty() {
+                taken.insert(
+                    String::from_utf8_lossy(name).into_owned(),
+                    histogram.clone(),
+                );
+                histogram.reset();
+            }
+        }
+        taken
+    }
+}
+
+/// The run parameters, as the plugin sees them through `rec.param`.
+#[derive(Debug, Default)]
+pub struct Params(Vec<Param>);
+
+impl Params {
+    pub fn new(params: &[Param]) -> Params {
+        // The last --set of a key wins, as on most command lines.
+        let mut unique: Vec<Param> = Vec::new();
+        for param in params {
+            unique.retain(|p| p.key != param.key);
+            unique.push(param.clone());
+        }
+        Params(unique)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|p| p.key.as_bytes() == key)
+            .map(|p| p.value.as_str())
+    }
+}
+
+/// One thread's results since its last hand-over.
+pub struct ThreadRecorder {
+    pub results: Tally,
+    pub measurements: Tally,
+    panics: Vec<PanicSample>,
+    params: Arc<Params>,
+    /// The measurements of the current call, kept only in debug mode.
+    trace: Option<Vec<(String, u64)>>,
+}
+
+impl ThreadRecorder {
+    pub fn new(params: Arc<Params>) -> ThreadRecorder {
+        ThreadRecorder {
+            results: Tally::default(),
+            measurements: Tally::default(),
+            panics: Vec::new(),
+            params,
+            trace: None,
+        }
+    }
+
+    /// A recorder that also keeps each call's measurements, for `--debug`.
+    pub fn tracing(params: Arc<Params>) -> ThreadRecorder {
+        ThreadRecorder {
+            trace: Some(Vec::new()),
+            ..ThreadRecorder::new(params)
+        }
+    }
+
+    /// Counts a finished call under its result label.
+    #[inline]
+    pub fn record_outcome(&mut self, outcome: &Outcome<'_>, nanos: u64) {
+        match outcome {
+            Outcome::Label(label) => self.results.record(label, nanos),
+            Outcome::Panic(message) => {
+                self.results.record(PANIC_LABEL.as_bytes(), nanos);
+                add_panic(&mut self.panics, &String::from_utf8_lossy(message), 1);
+            }
+        }
+    }
+
+    /// Everything recorded since the last hand-over.
+    pub fn take_delta(&mut self) -> Stats {
+        Stats {
+            results: self.results.take(),
+            measurements: self.measurements.take(),
+            panics: std::mem::take(&mut self.panics),
+        }
+    }
+
+    /// The measurements of the last call (debug mode), emptied.
+    pub fn take_trace(&mut self) -> Vec<(String, u64)> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+}
+
+/// What a call returned, read from the plugin's [`RawOutcome`].
+pub enum Outcome<'a> {
+    Label(&'a [u8]),
+    Panic(&'a [u8]),
+}
+
+impl Outcome<'_> {
+    /// Reads the outcome's text.
+    ///
+    /// # Safety
+    /// `raw` must come straight from a plugin call on this thread: its text
+    /// is valid until the next call.
+    #[inline]
+    pub unsafe fn from_raw(raw: &RawOutcome) -> Outcome<'_> {
+        let text = if raw.text.is_null() {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(raw.text, raw.len)
+        };
+        if raw.status == STATUS_OK {
+            Outcome::Label(text)
+        } else {
+            Outcome::Panic(text)
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Outcome::Label(text) | Outcome::Panic(text) => String::from_utf8_lossy(text).into(),
+        }
+    }
+}
+
+static VTABLE: HostVTable = HostVTable {
+    record_measurement,
+    param,
+};
+
+/// A plugin `Recorder` whose callbacks land in `host`.
+///
+/// # Safety
+/// `host` must outlive the recorder and be used only on this thread, and
+/// only through the recorder while a plugin call is running.
+pub unsafe fn plugin_recorder(host: *mut ThreadRecorder) -> Recorder {
+    Recorder::from_raw(host.cast::<c_void>(), &VTABLE)
+}
+
+unsafe extern "C" fn record_measurement(
+    host: *mut c_void,
+    name: *const u8,
+    len: usize,
+    nanos: u64,
+) {
+    let host = &mut *host.cast::<ThreadRecorder>();
+    let name = std::slice::from_raw_parts(name, len);
+    host.measurements.record(name, nanos);
+    if let Some(trace) = &mut host.trace {
+        trace.push((String::from_utf8_lossy(name).into_owned(), nanos));
+    }
+}
+
+unsafe extern "C" fn param(
+    host: *mut c_void,
+    key: *const u8,
+    len: usize,
+    out_len: *mut usize,
+) -> *const u8 {
+    let host = &*host.cast::<ThreadRecorder>();
+    let key = std::slice::from_raw_parts(key, len);
+    match host.params.get(key) {
+        Some(value) => {
+            *out_len = value.len();
+            value.as_ptr()
+        }
+        None => std::ptr::null(),
+    }
+}

@@ -1,0 +1,131 @@
+//! The default report: tables on stdout in the spirit of the original
+//! Gorgon's `small_report`, one section per run and a comparison of runs.
+
+use std::fmt::Write as _;
+
+use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+
+use super::model::{NamedSummary, Report, RunReport};
+use super::units::{duration, rate, thousands};
+use crate::stats::Summary;
+
+const HEADER: [&str; 9] = [
+    "", "count", "ops/s", "avg", "p50", "p90", "p99", "max", "min",
+];
+
+/// Renders the whole report as text.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Total time: {}", duration(report.total_elapsed_ns));
+    for run in &report.runs {
+        out.push('\n');
+        render_run(&mut out, run, report.runs.len());
+    }
+    if report.runs.len() > 1 {
+        out.push('\n');
+        render_comparison(&mut out, &report.runs);
+    }
+    out
+}
+
+fn new_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    // A fixed layout: with dynamic arrangement, a terminal that reports zero
+    // columns (CI) collapses every column to one character.
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
+    for index in 1..header.len() {
+        if let Some(column) = table.column_mut(index) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+fn render_run(out: &mut String, run: &RunReport, runs: usize) {
+    let plural = |n: u32, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "es" });
+    let processes = plural(run.processes, "process");
+    let threads = format!(
+        "{} thread{}",
+        run.threads,
+        if run.threads == 1 { "" } else { "s" }
+    );
+    let of = if runs > 1 {
+        format!(" of {runs}")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "Run {}{of}: {processes} × {threads}, {} operations in {}{}",
+        run.index,
+        thousands(run.operations),
+        duration(run.elapsed_ns),
+        if run.complete { "" } else { " (incomplete)" },
+    );
+    let mut table = new_table(&HEADER);
+    table.add_row(summary_row("all", &run.all));
+    for result in &run.results {
+        table.add_row(named_row(result, ""));
+    }
+    for measurement in &run.measurements {
+        table.add_row(named_row(measurement, "<"));
+    }
+    let _ = writeln!(out, "{table}");
+    for panic in &run.panics {
+        let _ = writeln!(
+            out,
+            "  panic ×{}: {}",
+            thousands(panic.count),
+            panic.message
+        );
+    }
+    for failure in &run.failures {
+        let _ = writeln!(out, "  failed: {failure}");
+    }
+}
+
+fn named_row(named: &NamedSummary, mark: &str) -> Vec<String> {
+    summary_row(&format!("{}{mark}", named.name), &named.summary)
+}
+
+fn summary_row(name: &str, s: &Summary) -> Vec<String> {
+    vec![
+        name.to_string(),
+        thousands(s.count),
+        rate(s.ops_per_sec),
+        duration(s.avg_ns),
+        duration(s.p50_ns),
+        duration(s.p90_ns),
+        duration(s.p99_ns),
+        duration(s.max_ns),
+        duration(s.min_ns),
+    ]
+}
+
+fn render_comparison(out: &mut String, runs: &[RunReport]) {
+    let _ = writeln!(out, "Comparison of runs");
+    let mut table = new_table(&[
+        "run",
+        "p × t",
+        "operations",
+        "elapsed",
+        "ops/s",
+        "avg",
+        "p99",
+    ]);
+    for run in runs {
+        table.add_row(vec![
+            run.index.to_string(),
+            format!("{} × {}", run.processes, run.threads),
+            thousands(run.operations),
+            duration(run.elapsed_ns),
+            rate(run.all.ops_per_sec),
+            duration(run.all.avg_ns),
+            duration(run.all.p99_ns),
+        ]);
+    }
+    let _ = writeln!(out, "{table}");
+}

@@ -1,0 +1,159 @@
+//! The plugin side of the C ABI, called only by the code [`export!`] writes.
+//!
+//! Everything here runs inside the plugin, with the plugin's own copy of
+//! `std`. That is why panics are caught here: one that crossed the C
+//! boundary would abort the worker process (the host's unwinder sees a
+//! foreign exception), so each call is wrapped in `catch_unwind` and the
+//! panic becomes a status the host can count.
+//!
+//! [`export!`]: crate::export
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::fmt::{Display, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
+
+use crate::abi::{RawOutcome, STATUS_ERROR, STATUS_OK, STATUS_PANIC};
+use crate::Recorder;
+
+thread_local! {
+    /// The text of the last outcome; the host reads it before the next call
+    /// on this thread, so one reused buffer per thread avoids allocating.
+    static TEXT: RefCell<String> = RefCell::new(String::with_capacity(64));
+    /// Where the last panic on this thread happened, set by our hook.
+    static PANIC_LOCATION: Cell<Option<String>> = const { Cell::new(None) };
+}
+
+/// Replaces the plugin's default panic hook, which would print every
+/// caught panic to stderr; the message goes into the report instead.
+fn install_quiet_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            PANIC_LOCATION.with(|cell| cell.set(location));
+        }))
+    });
+}
+
+fn outcome(status: u32, text: impl Display) -> RawOutcome {
+    TEXT.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.clear();
+        // Writing into a String fails only if `Display` itself reports an
+        // error; the label is then whatever was written before it.
+        let _ = write!(buffer, "{text}");
+        RawOutcome {
+            status,
+            text: buffer.as_ptr(),
+            len: buffer.len(),
+        }
+    })
+}
+
+fn panic_outcome(payload: Box<dyn std::any::Any + Send>) -> RawOutcome {
+    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    };
+    match PANIC_LOCATION.with(|cell| cell.take()) {
+        Some(location) => outcome(STATUS_PANIC, format_args!("{message} (at {location})")),
+        None => outcome(STATUS_PANIC, message),
+    }
+}
+
+/// Runs one stateless operation and turns its result or panic into a status.
+///
+/// # Safety
+/// `rec` must point to a live recorder that no one else borrows.
+pub unsafe fn call<R: Display>(
+    number: u64,
+    rec: *mut Recorder,
+    operation: impl Fn(u64, &mut Recorder) -> R,
+) -> RawOutcome {
+    install_quiet_panic_hook();
+    let rec = &mut *rec;
+    // The label is formatted inside the guard too: a `Display` that panics
+    // is the operation's panic, not the worker's.
+    match catch_unwind(AssertUnwindSafe(|| {
+        outcome(STATUS_OK, operation(number, rec))
+    })) {
+        Ok(done) => done,
+        Err(payload) => panic_outcome(payload),
+    }
+}
+
+/// Runs one operation with the thread's state made by `thread_start`.
+/// `_setup` is only there so the compiler checks that the state the setup
+/// makes is the state the operation takes.
+///
+/// # Safety
+/// As for [`call`]; `thread_start` must have succeeded on this recorder.
+pub unsafe fn call_with_state<S, E, R: Display>(
+    number: u64,
+    rec: *mut Recorder,
+    operation: impl Fn(u64, &mut Recorder, &mut S) -> R,
+    _setup: impl FnOnce(&Recorder) -> Result<S, E>,
+) -> RawOutcome {
+    install_quiet_panic_hook();
+    let rec = &mut *rec;
+    let state = rec.state as *mut S;
+    if state.is_null() {
+        return outcome(STATUS_ERROR, "the thread's setup did not run");
+    }
+    let state = &mut *state;
+    match catch_unwind(AssertUnwindSafe(|| {
+        outcome(STATUS_OK, operation(number, rec, state))
+    })) {
+        Ok(done) => done,
+        Err(payload) => panic_outcome(payload),
+    }
+}
+
+/// Runs the setup for one thread and keeps its state in the recorder.
+///
+/// # Safety
+/// As for [`call`].
+pub unsafe fn thread_start<S, E: Display>(
+    rec: *mut Recorder,
+    setup: impl FnOnce(&Recorder) -> Result<S, E>,
+) -> RawOutcome {
+    install_quiet_panic_hook();
+    let rec = &mut *rec;
+    match catch_unwind(AssertUnwindSafe(|| setup(rec))) {
+        Ok(Ok(state)) => {
+            rec.state = Box::into_raw(Box::new(state)) as *mut c_void;
+            outcome(STATUS_OK, "")
+        }
+        Ok(Err(error)) => outcome(STATUS_ERROR, error),
+        Err(payload) => panic_outcome(payload),
+    }
+}
+
+/// Hands the thread's state to the teardown; the state is freed here, on
+/// the side that allocated it.
+///
+/// # Safety
+/// As for [`call`].
+pub unsafe fn thread_stop<S, E>(
+    rec: *mut Recorder,
+    _setup: impl FnOnce(&Recorder) -> Result<S, E>,
+    teardown: impl FnOnce(S),
+) -> RawOutcome {
+    let rec = &mut *rec;
+    let state = std::mem::replace(&mut rec.state, std::ptr::null_mut()) as *mut S;
+    if state.is_null() {
+        return outcome(STATUS_OK, "");
+    }
+    let state = *Box::from_raw(state);
+    match catch_unwind(AssertUnwindSafe(|| teardown(state))) {
+        Ok(()) => outcome(STATUS_OK, ""),
+        Err(payload) => panic_outcome(payload),
+    }
+}

@@ -1,0 +1,305 @@
+//! The one crate a Gorgon plugin depends on.
+//!
+//! A plugin is a `cdylib` crate holding an ordinary Rust function. The
+//! [`export!`] macro turns it into the C-ABI symbols `gorgon` loads, so a
+//! plugin author writes no `unsafe` and no `extern`:
+//!
+//! ```
+//! use gorgon_plugin_api::{export, Recorder};
+//!
+//! fn operation(number: u64, rec: &mut Recorder) -> &'static str {
+//!     let sum = rec.measure("sum", || (0..number % 1000).sum::<u64>());
+//!     if sum % 2 == 0 { "EVEN" } else { "ODD" }
+//! }
+//!
+//! export!(operation);
+//! # fn main() {}
+//! ```
+//!
+//! with, in the plugin's `Cargo.toml`:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! gorgon-plugin-api = "0.1"
+//! ```
+//!
+//! The value the function returns (anything [`Display`](std::fmt::Display))
+//! is the call's *result label*: the report groups calls by it. A panic is
+//! caught inside the plugin and counted under the label `panic`.
+//!
+//! # Per-thread state
+//!
+//! Work that should happen once per worker thread (an HTTP client, a
+//! database connection) goes in a setup function; its value is handed to
+//! every call on that thread and dropped when the thread ends:
+//!
+//! ```
+//! use gorgon_plugin_api::{export, Recorder};
+//!
+//! struct Conn { calls: u64 }
+//!
+//! fn setup(rec: &Recorder) -> Result<Conn, String> {
+//!     let _url = rec.param("url").unwrap_or("http://127.0.0.1:8080");
+//!     Ok(Conn { calls: 0 })
+//! }
+//!
+//! fn operation(_number: u64, _rec: &mut Recorder, conn: &mut Conn) -> u16 {
+//!     conn.calls += 1;
+//!     200
+//! }
+//!
+//! export!(operation, setup = setup);
+//! # fn main() {}
+//! ```
+//!
+//! A setup error stops that worker before its first call, with the error
+//! text in gorgon's message. `teardown = f` names a `fn(State)` run when the
+//! thread ends, if dropping the state is not enough.
+
+use std::ffi::c_void;
+use std::time::{Duration, Instant};
+
+/// The version of the binary contract between a plugin and `gorgon`.
+///
+/// `gorgon` refuses a plugin built against another version before the first
+/// call, since the layout of [`Recorder`] and of the exported functions may
+/// differ.
+pub const ABI_VERSION: u32 = 1;
+
+/// The handle an operation uses to time sub-steps and read parameters.
+///
+/// It is created by `gorgon` for each worker thread and lives as long as
+/// that thread; the operation only ever borrows it.
+#[repr(C)]
+pub struct Recorder {
+    host: *mut c_void,
+    vtable: *const abi::HostVTable,
+    state: *mut c_void,
+}
+
+impl Recorder {
+    /// Runs `f` and records its duration under the measurement `name`.
+    ///
+    /// The report shows one line per measurement name, marked with a
+    /// trailing `<`, beside the result labels.
+    ///
+    /// ```
+    /// # use gorgon_plugin_api::Recorder;
+    /// fn operation(_number: u64, rec: &mut Recorder) -> &'static str {
+    ///     let body = rec.measure("fetch", || "payload".to_string());
+    ///     rec.measure("parse", || body.len());
+    ///     "OK"
+    /// }
+    /// ```
+    pub fn measure<T>(&self, name: &str, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let value = f();
+        self.record(name, start.elapsed());
+        value
+    }
+
+    /// Starts a measurement that ends when the returned guard is dropped
+    /// (or [`Measurement::stop`] is called), for sub-steps that do not fit
+    /// in a closure.
+    ///
+    /// ```
+    /// # use gorgon_plugin_api::Recorder;
+    /// fn operation(_number: u64, rec: &mut Recorder) -> &'static str {
+    ///     let step = rec.start("login");
+    ///     // ... several statements ...
+    ///     step.stop();
+    ///     "OK"
+    /// }
+    /// ```
+    pub fn start<'a>(&'a self, name: &'a str) -> Measurement<'a> {
+        Measurement {
+            rec: self,
+            name,
+            start: Instant::now(),
+        }
+    }
+
+    /// Records a duration measured by other means under `name`.
+    pub fn record(&self, name: &str, elapsed: Duration) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        // SAFETY: `host` and `vtable` were set by gorgon for this thread and
+        // outlive every call made with this recorder.
+        unsafe { ((*self.vtable).record_measurement)(self.host, name.as_ptr(), name.len(), nanos) }
+    }
+
+    /// The value of a run parameter (`gorgon run --set key=value`, or the
+    /// `[params]` table of `gorgon.toml`). Every worker, on every node,
+    /// sees the same values.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        let mut len = 0usize;
+        // SAFETY: as in `record`; the host keeps the returned bytes alive,
+        // unchanged, for the life of the worker process.
+        unsafe {
+            let ptr = ((*self.vtable).param)(self.host, key.as_ptr(), key.len(), &mut len);
+            if ptr.is_null() {
+                return None;
+            }
+            let bytes = std::slice::from_raw_parts(ptr, len);
+            std::str::from_utf8(bytes).ok()
+        }
+    }
+
+    /// Builds a recorder. Only `gorgon` itself calls this.
+    ///
+    /// # Safety
+    /// `host` must stay valid for the callbacks in `vtable` as long as the
+    /// recorder is used, and on the thread that uses it.
+    #[doc(hidden)]
+    pub unsafe fn from_raw(host: *mut c_void, vtable: *const abi::HostVTable) -> Self {
+        Recorder {
+            host,
+            vtable,
+            state: std::ptr::null_mut(),
+        }
+    }
+}
+
+/// A running measurement, from [`Recorder::start`].
+pub struct Measurement<'a> {
+    rec: &'a Recorder,
+    name: &'a str,
+    start: Instant,
+}
+
+impl Measurement<'_> {
+    /// Ends the measurement now (dropping the guard does the same).
+    pub fn stop(self) {}
+}
+
+impl Drop for Measurement<'_> {
+    fn drop(&mut self) {
+        self.rec.record(self.name, self.start.elapsed());
+    }
+}
+
+/// The raw contract between `gorgon` and a plugin. Plugin authors never use
+/// it directly: [`export!`] generates the symbols.
+///
+/// Symbols a plugin exports:
+///
+/// | symbol | type | required |
+/// |---|---|---|
+/// | `gorgon_abi_version` | `static u32` = [`ABI_VERSION`] | yes |
+/// | `operation` | [`OperationFn`] | yes |
+/// | `gorgon_thread_start` | [`ThreadHookFn`] | no |
+/// | `gorgon_thread_stop` | [`ThreadHookFn`] | no |
+pub mod abi {
+    use std::ffi::c_void;
+
+    /// Callbacks into the host, passed to the plugin inside every
+    /// [`Recorder`](crate::Recorder).
+    #[repr(C)]
+    pub struct HostVTable {
+        /// Records `nanos` under the measurement named by the UTF-8 bytes.
+        pub record_measurement:
+            unsafe extern "C" fn(host: *mut c_void, name: *const u8, len: usize, nanos: u64),
+        /// Looks a parameter up; returns null when it is not set, else a
+        /// pointer to UTF-8 bytes (length in `*out_len`) the host keeps alive.
+        pub param: unsafe extern "C" fn(
+            host: *mut c_void,
+            key: *const u8,
+            len: usize,
+            out_len: *mut usize,
+        ) -> *const u8,
+    }
+
+    /// The call returned normally; `text` is its result label.
+    pub const STATUS_OK: u32 = 0;
+    /// The call panicked; `text` is the panic message and location.
+    pub const STATUS_PANIC: u32 = 1;
+    /// A thread hook failed without panicking; `text` says why.
+    pub const STATUS_ERROR: u32 = 2;
+
+    /// What a call hands back. `text` points into memory owned by the plugin
+    /// that stays valid until the next call on the same thread.
+    #[repr(C)]
+    pub struct RawOutcome {
+        pub status: u32,
+        pub text: *const u8,
+        pub len: usize,
+    }
+
+    /// The `operation` symbol.
+    pub type OperationFn =
+        unsafe extern "C" fn(number: u64, rec: *mut crate::Recorder) -> RawOutcome;
+    /// The optional `gorgon_thread_start` / `gorgon_thread_stop` symbols.
+    pub type ThreadHookFn = unsafe extern "C" fn(rec: *mut crate::Recorder) -> RawOutcome;
+
+    /// The exported symbol names, NUL-terminated for `dlsym`.
+    pub const SYMBOL_ABI_VERSION: &[u8] = b"gorgon_abi_version\0";
+    pub const SYMBOL_OPERATION: &[u8] = b"operation\0";
+    pub const SYMBOL_THREAD_START: &[u8] = b"gorgon_thread_start\0";
+    pub const SYMBOL_THREAD_STOP: &[u8] = b"gorgon_thread_stop\0";
+}
+
+/// Exports an operation function as a Gorgon plugin.
+///
+/// * `export!(operation)` for `fn(u64, &mut Recorder) -> impl Display`;
+/// * `export!(operation, setup = setup)` for
+///   `fn(u64, &mut Recorder, &mut State) -> impl Display` with
+///   `fn setup(&Recorder) -> Result<State, impl Display>` run once per thread;
+/// * `export!(operation, setup = setup, teardown = teardown)` adds a
+///   `fn(State)` run when the thread ends.
+///
+/// See the [crate documentation](crate) for examples.
+#[macro_export]
+macro_rules! export {
+    ($operation:path) => {
+        // In an anonymous const so the generated names never clash with the
+        // user's own `fn operation`.
+        const _: () = {
+            #[export_name = "gorgon_abi_version"]
+            static GORGON_ABI_VERSION: u32 = $crate::ABI_VERSION;
+
+            #[export_name = "operation"]
+            unsafe extern "C" fn gorgon_operation(
+                number: u64,
+                rec: *mut $crate::Recorder,
+            ) -> $crate::abi::RawOutcome {
+                $crate::__private::call(number, rec, $operation)
+            }
+        };
+    };
+    ($operation:path, setup = $setup:path) => {
+        $crate::export!($operation, setup = $setup, teardown = ::std::mem::drop);
+    };
+    ($operation:path, setup = $setup:path, teardown = $teardown:path) => {
+        const _: () = {
+            #[export_name = "gorgon_abi_version"]
+            static GORGON_ABI_VERSION: u32 = $crate::ABI_VERSION;
+
+            #[export_name = "operation"]
+            unsafe extern "C" fn gorgon_operation(
+                number: u64,
+                rec: *mut $crate::Recorder,
+            ) -> $crate::abi::RawOutcome {
+                $crate::__private::call_with_state(number, rec, $operation, $setup)
+            }
+
+            #[export_name = "gorgon_thread_start"]
+            unsafe extern "C" fn gorgon_thread_start(
+                rec: *mut $crate::Recorder,
+            ) -> $crate::abi::RawOutcome {
+                $crate::__private::thread_start(rec, $setup)
+            }
+
+            #[export_name = "gorgon_thread_stop"]
+            unsafe extern "C" fn gorgon_thread_stop(
+                rec: *mut $crate::Recorder,
+            ) -> $crate::abi::RawOutcome {
+                $crate::__private::thread_stop(rec, $setup, $teardown)
+            }
+        };
+    };
+}
+
+#[doc(hidden)]
+pub mod __private;
