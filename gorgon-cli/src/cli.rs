@@ -19,6 +19,11 @@ use crate::plan::{Param, RunShape};
                   3 the run failed (a worker crashed), 130 interrupted."
 )]
 pub struct Cli {
+    /// The configuration file (default: ./gorgon.toml, else
+    /// ~/.config/gorgon/gorgon.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,24 +44,19 @@ pub struct RunArgs {
     pub plugin: PathBuf,
 
     /// Number of operations in each run.
-    #[arg(
-        short = 'n',
-        long = "operations",
-        value_name = "N",
-        value_parser = clap::value_parser!(u64).range(1..),
-        required_unless_present = "debug"
-    )]
+    #[arg(short = 'n', long = "operations", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub operations: Option<u64>,
 
-    /// Worker processes.
-    #[arg(short = 'p', long = "processes", value_name = "P", default_value_t = 1,
+    /// Worker processes [default: 1, or defaults.processes in gorgon.toml].
+    #[arg(short = 'p', long = "processes", value_name = "P",
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub processes: u32,
+    pub processes: Option<u32>,
 
-    /// Threads in each worker process.
-    #[arg(short = 't', long = "threads", value_name = "T", default_value_t = 1,
+    /// Threads in each worker process [default: 1, or defaults.threads].
+    #[arg(short = 't', long = "threads", value_name = "T",
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub threads: u32,
+    pub threads: Option<u32>,
 
     /// A suite: one run per PROCESSESxTHREADS pair, e.g. `1x1,2x1,2x4,4x10`
     /// (replaces -p and -t).

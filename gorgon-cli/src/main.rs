@@ -8,6 +8,7 @@
 
 mod cli;
 mod collect;
+mod config;
 mod debug;
 mod exit;
 mod plan;
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
         Err(error) => return cli::report_parse_error(error),
     };
     let outcome = match cli.command {
-        Command::Run(args) => run::execute(args),
+        Command::Run(args) => run::execute(args, cli.config.as_deref()),
         Command::Worker(args) => worker::main(args),
     };
     match outcome {

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::cli::RunArgs;
 use crate::collect::{self, Link, LocalLink, RunResult, WorkerCommand};
+use crate::config::Config;
 use crate::debug;
 use crate::exit::{self, Code, Failure};
 use crate::plan::{self, RunShape};
@@ -16,20 +17,26 @@ use crate::report::{table, Report};
 /// Exit code after an interrupt, as shells report a SIGINT death.
 const INTERRUPTED: u8 = 130;
 
-pub fn execute(args: RunArgs) -> Result<Code, Failure> {
+pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure> {
+    let config = Config::load(config).map_err(Failure::usage)?;
+    args.params = config.params_with(&args.params);
+    args.operations = args.operations.or(config.defaults.operations);
     if args.debug {
         return debug::run(&args);
     }
     // Refuse a bad plugin here, in one sentence, before starting workers
     // that would each refuse it.
     let plugin = Plugin::load(&args.plugin).map_err(Failure::usage)?.path;
-    let operations = args
-        .operations
-        .expect("clap requires -n outside debug mode");
+    let operations = args.operations.ok_or_else(|| {
+        Failure::usage(
+            "say how many operations to run with -n/--operations \
+             (or defaults.operations in gorgon.toml)",
+        )
+    })?;
     let shapes = args.runs.clone().map(|suite| suite.0).unwrap_or_else(|| {
         vec![RunShape {
-            processes: args.processes,
-            threads: args.threads,
+            processes: args.processes.or(config.defaults.processes).unwrap_or(1),
+            threads: args.threads.or(config.defaults.threads).unwrap_or(1),
         }]
     });
     let interrupted = interrupt_flag()?;

@@ -1,0 +1,102 @@
+//! The plugin the end-to-end tests steer with parameters (`--set`), so one
+//! library can panic, crash, stall or tell which numbers it saw.
+//!
+//! | parameter | effect |
+//! |---|---|
+//! | `label=TEXT` | the result label (default `OK`) |
+//! | `panic_every=K` | numbers divisible by K panic with `planned panic at N` |
+//! | `abort_at=N` | number N aborts the whole worker process |
+//! | `numbers_dir=DIR` | each call appends its number to a file in DIR, one per thread |
+//! | `sleep_us=U` | each call sleeps U microseconds |
+//! | `stall_at=N` and `stall_ms=M` | number N sleeps M milliseconds |
+//! | `fail_setup=1` | the thread setup fails |
+//! | `measure=NAME` | each call records a measurement NAME around its work |
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gorgon_plugin_api::{export, Recorder};
+
+struct Plan {
+    label: String,
+    panic_every: Option<u64>,
+    abort_at: Option<u64>,
+    numbers: Option<std::fs::File>,
+    sleep: Option<Duration>,
+    stall: Option<(u64, Duration)>,
+    measure: Option<String>,
+}
+
+fn number(rec: &Recorder, key: &str) -> Result<Option<u64>, String> {
+    rec.param(key)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| format!("{key} must be a number, not {v:?}"))
+        })
+        .transpose()
+}
+
+fn setup(rec: &Recorder) -> Result<Plan, String> {
+    if rec.param("fail_setup").is_some() {
+        return Err("asked to fail by fail_setup".to_string());
+    }
+    let numbers = match rec.param("numbers_dir") {
+        Some(dir) => {
+            let thread = format!("{:?}", std::thread::current().id());
+            let digits: String = thread.chars().filter(char::is_ascii_digit).collect();
+            let path = PathBuf::from(dir).join(format!("{}-{digits}.txt", std::process::id()));
+            Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    Ok(Plan {
+        label: rec.param("label").unwrap_or("OK").to_string(),
+        panic_every: number(rec, "panic_every")?,
+        abort_at: number(rec, "abort_at")?,
+        numbers,
+        sleep: number(rec, "sleep_us")?.map(Duration::from_micros),
+        stall: match (number(rec, "stall_at")?, number(rec, "stall_ms")?) {
+            (Some(at), Some(ms)) => Some((at, Duration::from_millis(ms))),
+            _ => None,
+        },
+        measure: rec.param("measure").map(str::to_string),
+    })
+}
+
+fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> String {
+    if let Some(file) = &mut plan.numbers {
+        writeln!(file, "{number}").expect("the numbers file is writable");
+    }
+    if plan.abort_at == Some(number) {
+        std::process::abort();
+    }
+    if let Some(every) = plan.panic_every {
+        if number.is_multiple_of(every) {
+            panic!("planned panic at {number}");
+        }
+    }
+    let work = || {
+        if let Some(pause) = plan.sleep {
+            std::thread::sleep(pause);
+        }
+        if let Some((at, pause)) = plan.stall {
+            if at == number {
+                std::thread::sleep(pause);
+            }
+        }
+    };
+    match &plan.measure {
+        Some(name) => rec.measure(name, work),
+        None => work(),
+    }
+    plan.label.clone()
+}
+
+export!(operation, setup = setup);
