@@ -1,0 +1,65 @@
+//! `gorgon-floor PLUGIN N`: the cheapest loop that still does what Gorgon
+//! must do per call — call the plugin's `operation` through a function
+//! pointer, read the clock before and after, record the difference in an
+//! HDR histogram — and nothing else. Its cost per call is the floor that
+//! `gorgon run`'s overhead is measured against (bench/overhead.sh).
+//!
+//! Prints `ns_per_op_tsc=… ns_per_op_instant=…`: the loop timed with the
+//! TSC (quanta's raw counter, what gorgon's workers use) and, for
+//! reference, with `std::time::Instant`.
+
+use std::ffi::c_void;
+use std::time::Instant;
+
+use gorgon_plugin_api::abi::{HostVTable, OperationFn, SYMBOL_OPERATION};
+use gorgon_plugin_api::Recorder;
+use hdrhistogram::Histogram;
+
+unsafe extern "C" fn ignore_measurement(_: *mut c_void, _: *const u8, _: usize, _: u64) {}
+
+unsafe extern "C" fn no_param(_: *mut c_void, _: *const u8, _: usize, _: *mut usize) -> *const u8 {
+    std::ptr::null()
+}
+
+static VTABLE: HostVTable = HostVTable {
+    record_measurement: ignore_measurement,
+    param: no_param,
+};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, plugin, count] = args.as_slice() else {
+        eprintln!("usage: gorgon-floor PLUGIN.so N");
+        std::process::exit(2);
+    };
+    let count: u64 = count.parse().expect("N is a number");
+    let plugin = std::fs::canonicalize(plugin).expect("the plugin exists");
+    // SAFETY: a benchmark of our own noop plugin.
+    let library = unsafe { libloading::Library::new(&plugin) }.expect("the plugin loads");
+    let operation = *unsafe { library.get::<OperationFn>(SYMBOL_OPERATION) }.expect("operation");
+    // SAFETY: the vtable ignores every callback, so the null host is never read.
+    let mut rec = unsafe { Recorder::from_raw(std::ptr::null_mut(), &VTABLE) };
+
+    let clock = quanta::Clock::new();
+    let mut histogram = Histogram::<u64>::new(3).expect("valid precision");
+    let started = Instant::now();
+    for number in 0..count {
+        let t0 = clock.raw();
+        // SAFETY: the noop plugin's operation, with a valid recorder.
+        std::hint::black_box(unsafe { operation(number, &mut rec) });
+        let t1 = clock.raw();
+        let _ = histogram.record(clock.delta_as_nanos(t0, t1));
+    }
+    let tsc = started.elapsed().as_nanos() as f64 / count as f64;
+
+    let mut histogram = Histogram::<u64>::new(3).expect("valid precision");
+    let started = Instant::now();
+    for number in 0..count {
+        let t0 = Instant::now();
+        // SAFETY: as above.
+        std::hint::black_box(unsafe { operation(number, &mut rec) });
+        let _ = histogram.record(t0.elapsed().as_nanos() as u64);
+    }
+    let instant = started.elapsed().as_nanos() as f64 / count as f64;
+    println!("ns_per_op_tsc={tsc:.1} ns_per_op_instant={instant:.1}");
+}
