@@ -115,14 +115,18 @@ fn parse_param(text: &str) -> Result<Param, String> {
 /// Tells a command-line error in one line on stderr, exit code 2; help and
 /// version go to stdout with exit code 0, as usual.
 pub fn report_parse_error(error: clap::Error) -> ExitCode {
-    if matches!(
-        error.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        let _ = error.print();
-        return ExitCode::SUCCESS;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        // `gorgon` alone: the help is the most useful answer, but it is
+        // still a usage error for a script.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprint!("{}", error.render());
+            return ExitCode::from(exit::USAGE);
+        }
+        _ => {}
     }
     let rendered = error.render().to_string();
     let sentence = rendered
