@@ -12,7 +12,10 @@ use crate::debug;
 use crate::exit::{self, Code, Failure};
 use crate::plan::{self, RunShape};
 use crate::plugin::Plugin;
-use crate::report::{table, Report};
+use crate::progress::{self, Progress};
+use crate::report::output::Outputs;
+use crate::report::snapshot::Snapshots;
+use crate::report::Report;
 
 /// Exit code after an interrupt, as shells report a SIGINT death.
 const INTERRUPTED: u8 = 130;
@@ -39,27 +42,47 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
             threads: args.threads.or(config.defaults.threads).unwrap_or(1),
         }]
     });
+    // Every output file is checked now, not after an hour of load.
+    let outputs = Outputs::prepare(&args.output, args.save.as_deref())?;
     let interrupted = interrupt_flag()?;
     let started_at = SystemTime::now();
     let started = Instant::now();
+    let mut progress = Progress::new(progress::Mode::detect(args.quiet), shapes.len());
+    let mut snapshots = match (&args.save, args.snapshot_every) {
+        (Some(path), Some(every)) => Some(Snapshots::new(
+            path.clone(),
+            every,
+            args.plugin.clone(),
+            args.params.clone(),
+            started_at,
+            started,
+        )),
+        _ => None,
+    };
     let mut results: Vec<RunResult> = Vec::new();
     for shape in shapes {
+        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+            // Stopped between two runs of a suite: start no more.
+            break;
+        }
         let links = spawn_local(&args, &plugin, shape, operations)?;
-        let result = collect::run(shape, Some(operations), links, &interrupted)?;
+        let mut observer = (&mut progress, &mut snapshots);
+        let result = collect::run(shape, Some(operations), links, &interrupted, &mut observer)?;
         let stop = result.interrupted || !result.failures.is_empty();
         results.push(result);
         if stop {
             break;
         }
     }
-    let report = Report::new(
+    let mut report = Report::new(
         &args.plugin,
         &args.params,
         started_at,
         started.elapsed(),
         &results,
     );
-    print!("{}", table::render(&report));
+    report.interrupted |= interrupted.load(std::sync::atomic::Ordering::Relaxed);
+    outputs.emit(&report)?;
     if report.interrupted {
         eprintln!("gorgon: interrupted; the report covers the calls made until then");
         return Ok(Code(INTERRUPTED));
