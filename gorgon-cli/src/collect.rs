@@ -255,9 +255,14 @@ impl<'a> Live<'a> {
         }
     }
 
-    /// Calls counted so far.
-    pub fn calls(&self) -> u64 {
-        self.stats.results.values().map(|h| h.len()).sum()
+    /// How much of the run the counts cover: workers report each interval
+    /// when it ends, so the counts lag the clock by up to an interval or
+    /// two. A rate is the calls over this, not over [`Live::elapsed`].
+    pub fn covered(&self) -> Duration {
+        match self.timeline.newest() {
+            Some(index) => (INTERVAL * (index as u32 + 1)).min(self.elapsed),
+            None => Duration::ZERO,
+        }
     }
 
     /// The run so far as if it ended now (for a snapshot). Copies the
@@ -313,6 +318,13 @@ impl Timeline {
             self.close(index, &stats, open_length(index, elapsed));
         }
         self.closed.into_values().collect()
+    }
+
+    /// The newest interval that results arrived for.
+    fn newest(&self) -> Option<u64> {
+        let open = self.open.keys().next_back();
+        let closed = self.closed.keys().next_back();
+        open.max(closed).copied()
     }
 
     /// The timeline so far, as [`Timeline::finish`] would give it now.

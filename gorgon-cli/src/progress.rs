@@ -52,10 +52,6 @@ pub struct Progress {
     run: usize,
     bar: Option<ProgressBar>,
     last: Instant,
-    /// The call count and the run's elapsed time when it last changed.
-    /// Workers report once per interval, so the rate is calls over the time
-    /// they cover, not over the time since (which would read low).
-    seen: (u64, Duration),
 }
 
 impl Progress {
@@ -66,7 +62,6 @@ impl Progress {
             run: 0,
             bar: None,
             last: Instant::now(),
-            seen: (0, Duration::ZERO),
         }
     }
 
@@ -81,61 +76,42 @@ impl Progress {
     }
 
     fn start_bar(&mut self, live: &Live<'_>) {
-        let bar = match live.planned {
-            Some(planned) => ProgressBar::with_draw_target(
-                Some(planned),
-                ProgressDrawTarget::stderr_with_hz(4),
-            )
-            .with_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {human_pos}/{human_len} ops · {msg} · {elapsed} elapsed · ETA {eta}",
-                )
-                .expect("the bar template is valid")
-                .progress_chars("=> "),
+        let target = ProgressDrawTarget::stderr_with_hz(4);
+        let (bar, template) = match live.planned {
+            Some(planned) => (
+                ProgressBar::with_draw_target(Some(planned), target),
+                "{prefix} [{bar:30}] {human_pos}/{human_len} ops · {msg} · {elapsed} elapsed",
             ),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4))
-                .with_style(
-                    ProgressStyle::with_template("{prefix} {spinner} {human_pos} ops · {msg} · {elapsed} elapsed")
-                        .expect("the spinner template is valid"),
-                ),
+            None => (
+                ProgressBar::with_draw_target(None, target),
+                "{prefix} {spinner} {human_pos} ops · {msg} · {elapsed} elapsed",
+            ),
         };
+        let style = ProgressStyle::with_template(template)
+            .expect("the bar template is valid")
+            .progress_chars("=> ");
+        bar.set_style(style);
         bar.set_prefix(self.name(live.shape));
-        bar.set_message(Figures::of(live.stats, live.elapsed).message());
+        bar.set_message(Figures::live(live).message(" · "));
         bar.enable_steady_tick(Duration::from_millis(250));
         self.bar = Some(bar);
     }
 
-    /// The figures now, with the rate over the time the counts cover.
-    fn figures(&mut self, live: &Live<'_>) -> Figures {
-        let calls = live.calls();
-        if calls != self.seen.0 {
-            self.seen = (calls, live.elapsed);
-        }
-        Figures::of(live.stats, self.seen.1)
-    }
-
-    fn status_line(&mut self, live: &Live<'_>) -> String {
-        let figures = self.figures(live);
+    fn status_line(&self, live: &Live<'_>) -> String {
+        let figures = Figures::live(live);
         let done = match live.planned {
-            Some(planned) if planned > 0 => format!(
+            Some(planned) => format!(
                 "{} of {} ops ({:.0}%)",
                 thousands(figures.calls),
                 thousands(planned),
-                figures.calls as f64 * 100.0 / planned as f64
+                figures.calls as f64 * 100.0 / planned.max(1) as f64
             ),
-            _ => format!("{} ops", thousands(figures.calls)),
-        };
-        let eta = match live.planned {
-            Some(planned) if figures.ops_per_sec > 0.0 => {
-                let left = planned.saturating_sub(figures.calls) as f64 / figures.ops_per_sec;
-                format!(", ETA {}", seconds(Duration::from_secs_f64(left)))
-            }
-            _ => String::new(),
+            None => format!("{} ops", thousands(figures.calls)),
         };
         format!(
-            "gorgon: {}: {done}, {}, elapsed {}{eta}",
+            "gorgon: {}: {done}, {}, elapsed {}",
             self.name(live.shape),
-            figures.message().replace(" · ", ", "),
+            figures.message(", "),
             seconds(live.elapsed),
         )
     }
@@ -145,7 +121,6 @@ impl Observer for Progress {
     fn started(&mut self, live: &Live<'_>) {
         self.run += 1;
         self.last = Instant::now();
-        self.seen = (0, Duration::ZERO);
         if self.mode == Mode::Bar {
             self.start_bar(live);
         }
@@ -155,10 +130,10 @@ impl Observer for Progress {
         match self.mode {
             Mode::Bar if self.last.elapsed() >= BAR_EVERY => {
                 self.last = Instant::now();
-                let figures = self.figures(live);
                 if let Some(bar) = &self.bar {
+                    let figures = Figures::live(live);
                     bar.set_position(figures.calls);
-                    bar.set_message(figures.message());
+                    bar.set_message(figures.message(" · "));
                 }
             }
             Mode::Lines if self.last.elapsed() >= LINE_EVERY => {
@@ -173,13 +148,13 @@ impl Observer for Progress {
         let Some(bar) = self.bar.take() else {
             return;
         };
-        let figures = Figures::of(&result.stats, result.elapsed);
+        let figures = Figures::of(&result.stats, result.elapsed, None);
         bar.set_position(figures.calls);
-        bar.set_message(figures.message());
+        let message = figures.message(" · ");
         if result.interrupted {
-            bar.abandon_with_message(format!("{} · interrupted", figures.message()));
+            bar.abandon_with_message(format!("{message} · interrupted"));
         } else {
-            bar.finish();
+            bar.finish_with_message(message);
         }
     }
 }
@@ -196,13 +171,32 @@ struct Figures {
     ops_per_sec: f64,
     errors: u64,
     p99_ns: Option<u64>,
+    /// Time left at the current rate, while the run goes on.
+    eta: Option<Duration>,
 }
 
 impl Figures {
-    fn of(stats: &Stats, elapsed: Duration) -> Figures {
+    /// The figures of a run going on.
+    fn live(live: &Live<'_>) -> Figures {
+        let covered = live.covered();
+        let mut figures = Figures::of(live.stats, covered, None);
+        if let Some(planned) = live.planned {
+            if figures.ops_per_sec > 0.0 {
+                // What is left after the covered part, less the time already
+                // spent beyond it.
+                let left = planned.saturating_sub(figures.calls) as f64 / figures.ops_per_sec;
+                let lag = live.elapsed.saturating_sub(covered).as_secs_f64();
+                figures.eta = Some(Duration::from_secs_f64((left - lag).max(0.0)));
+            }
+        }
+        figures
+    }
+
+    /// The figures of `stats` gathered over `span`.
+    fn of(stats: &Stats, span: Duration, eta: Option<Duration>) -> Figures {
         let all = stats.all_calls();
         let calls = all.len();
-        let seconds = elapsed.as_secs_f64();
+        let seconds = span.as_secs_f64();
         Figures {
             calls,
             ops_per_sec: if seconds > 0.0 {
@@ -212,17 +206,34 @@ impl Figures {
             },
             errors: stats.results.get(PANIC_LABEL).map_or(0, |h| h.len()),
             p99_ns: (calls > 0).then(|| all.value_at_quantile(0.99)),
+            eta,
         }
     }
 
-    fn message(&self) -> String {
-        format!(
-            "{} ops/s · {} error{} · p99 {}",
-            rate(self.ops_per_sec),
-            thousands(self.errors),
-            if self.errors == 1 { "" } else { "s" },
-            self.p99_ns.map_or_else(|| "-".to_string(), duration),
-        )
+    fn message(&self, separator: &str) -> String {
+        let mut parts = vec![
+            format!(
+                "{} ops/s",
+                if self.ops_per_sec > 0.0 {
+                    rate(self.ops_per_sec)
+                } else {
+                    "-".to_string()
+                }
+            ),
+            format!(
+                "{} error{}",
+                thousands(self.errors),
+                if self.errors == 1 { "" } else { "s" }
+            ),
+            format!(
+                "p99 {}",
+                self.p99_ns.map_or_else(|| "-".to_string(), duration)
+            ),
+        ];
+        if let Some(eta) = self.eta {
+            parts.push(format!("ETA {}", seconds(eta)));
+        }
+        parts.join(separator)
     }
 }
 
@@ -247,11 +258,19 @@ mod tests {
             .or_insert_with(new_histogram);
         panics.record(5_000_000).unwrap();
         panics.record(5_000_000).unwrap();
-        let figures = Figures::of(&stats, Duration::from_secs(2));
+        let mut figures = Figures::of(&stats, Duration::from_secs(2), None);
         assert_eq!(figures.calls, 100);
         assert_eq!(figures.errors, 2);
         assert_eq!(figures.ops_per_sec, 50.0);
         assert!(figures.p99_ns.unwrap() > 4_000_000);
-        assert_eq!(figures.message(), "50.00 ops/s · 2 errors · p99 5ms 1µs");
+        assert_eq!(
+            figures.message(" · "),
+            "50.00 ops/s · 2 errors · p99 5ms 1µs"
+        );
+        figures.eta = Some(Duration::from_millis(65_400));
+        assert_eq!(
+            figures.message(", "),
+            "50.00 ops/s, 2 errors, p99 5ms 1µs, ETA 1m 5s"
+        );
     }
 }

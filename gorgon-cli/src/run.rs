@@ -121,11 +121,24 @@ fn spawn_local(
 }
 
 /// A flag raised by SIGINT or SIGTERM: the run stops its workers and
-/// reports what they did, instead of dying with them.
+/// reports what they did, instead of dying with them. A second signal ends
+/// gorgon at once (exit 130, no report), for an operation that does not
+/// return; its workers then stop by themselves when their stdin closes.
 fn interrupt_flag() -> Result<Arc<AtomicBool>, Failure> {
     let flag = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, flag.clone())
+        let register = || -> std::io::Result<()> {
+            // Registered first, so it sees the flag as it was before this
+            // signal raised it.
+            signal_hook::flag::register_conditional_shutdown(
+                signal,
+                i32::from(INTERRUPTED),
+                flag.clone(),
+            )?;
+            signal_hook::flag::register(signal, flag.clone())?;
+            Ok(())
+        };
+        register()
             .map_err(|e| Failure::Run(anyhow::anyhow!("cannot handle signal {signal}: {e}")))?;
     }
     Ok(flag)

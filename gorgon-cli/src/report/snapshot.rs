@@ -63,9 +63,10 @@ impl Snapshots {
         report.in_progress = true;
         report.interrupted = current.interrupted;
         report.runs = self.finished.clone();
-        report
-            .runs
-            .push(RunReport::new(self.finished.len() + 1, current));
+        let mut run = RunReport::new(self.finished.len() + 1, current);
+        // Not over yet, whatever its figures say.
+        run.complete = false;
+        report.runs.push(run);
         report
     }
 
