@@ -98,7 +98,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// What goes to stdout.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
     /// Write SVG charts into DIR (created if missing).

@@ -171,7 +171,7 @@ fn comparison(runs: &[RunReport]) -> Markup {
 fn run_section(run: &RunReport, charts: &[Chart]) -> Markup {
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     html! {
-        section {
+        section id={"run-" (run.index)} {
             h2 {
                 "Run " (run.index) ": "
                 (plural(run.processes, "process", "processes")) " × "

@@ -478,6 +478,8 @@ fn timeline(run: &RunReport) -> Result<Chart, String> {
         .max(1.0);
     let ops_top = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.3;
     let p99_max = points.iter().map(|p| p.2).max().unwrap_or(1).max(1);
+    // Markers help read a short run; on a long one they would be a smear.
+    let marker = if points.len() <= 120 { 3 } else { 0 };
     let unit = Unit::for_max(p99_max);
     let p99_top = unit.of(p99_max) * 1.3;
     let svg = draw(|root| {
@@ -516,14 +518,14 @@ fn timeline(run: &RunReport) -> Result<Chart, String> {
             .map_err(chart_error)?;
         let ops = color(0).stroke_width(2);
         chart
-            .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), ops).point_size(3))
+            .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), ops).point_size(marker))
             .map_err(chart_error)?
             .label(legend_text("ops/s (left axis)"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ops));
         let p99 = color(2).stroke_width(2);
         chart
             .draw_secondary_series(
-                LineSeries::new(points.iter().map(|p| (p.0, unit.of(p.2))), p99).point_size(3),
+                LineSeries::new(points.iter().map(|p| (p.0, unit.of(p.2))), p99).point_size(marker),
             )
             .map_err(chart_error)?
             .label(legend_text("p99 (right axis)"))
