@@ -25,6 +25,15 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     args.params = config.params_with(&args.params);
     args.operations = args.operations.or(config.defaults.operations);
     if args.debug {
+        if args.save.is_some()
+            || args.output.svg.is_some()
+            || args.output.html.is_some()
+            || args.output.output != crate::cli::OutputFormat::Table
+        {
+            return Err(Failure::usage(
+                "--debug prints each call as text: leave out --output, --save, --svg and --html",
+            ));
+        }
         return debug::run(&args);
     }
     // Refuse a bad plugin here, in one sentence, before starting workers

@@ -696,6 +696,8 @@ fn unwritable_outputs_are_refused_before_any_call() {
         "1s",
     ])
     .assert_usage_error("--save");
+    gorgon(&["run", "--plugin", &lib, "--debug", "--output", "json"])
+        .assert_usage_error("--debug prints each call");
     gorgon(&[
         "run",
         "--plugin",
