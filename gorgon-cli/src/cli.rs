@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit;
 use crate::plan::{Param, RunShape};
@@ -32,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a plugin's operation N times and report the results.
     Run(RunArgs),
+    /// Show a result saved with `gorgon run --save FILE.json` again, as a
+    /// table or in another format.
+    Report(ReportArgs),
     /// Run one worker process (started by `gorgon run`, locally or over SSH).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -72,6 +75,60 @@ pub struct RunArgs {
     /// -n is given) and print every call.
     #[arg(long)]
     pub debug: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Also write the whole result as JSON to FILE (the table still goes to
+    /// stdout); `gorgon report FILE` shows it again.
+    #[arg(long, value_name = "FILE.json")]
+    pub save: Option<PathBuf>,
+
+    /// Rewrite the --save file with the partial result this often during
+    /// the run (e.g. 10s, 1m), so a run killed hard leaves its last snapshot.
+    #[arg(long, value_name = "DURATION", requires = "save", value_parser = parse_period)]
+    pub snapshot_every: Option<std::time::Duration>,
+
+    /// No progress display on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How a result is shown; shared by `gorgon run` and `gorgon report`.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// What goes to stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Write SVG charts into DIR (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub svg: Option<PathBuf>,
+
+    /// Write one self-contained HTML page (tables and charts) to FILE.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+}
+
+/// The formats for stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Tables for people.
+    Table,
+    /// The whole result, as documented in docs/json-schema.md.
+    Json,
+    /// One row per run and per all/result/measurement.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A result saved by `gorgon run --save`.
+    #[arg(value_name = "FILE.json")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Arguments of a worker process. They are an internal protocol between
@@ -110,6 +167,14 @@ fn parse_runs(text: &str) -> Result<Suite, String> {
 
 fn parse_param(text: &str) -> Result<Param, String> {
     text.parse()
+}
+
+fn parse_period(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(period) if period.is_zero() => Err("the period must be longer than zero".to_string()),
+        Ok(period) => Ok(period),
+        Err(error) => Err(format!("expected a duration such as 10s or 1m ({error})")),
+    }
 }
 
 /// Tells a command-line error in one line on stderr, exit code 2; help and

@@ -163,6 +163,124 @@ pub struct TimelinePoint {
     pub max_ns: u64,
 }
 
+/// Watches a run while it goes: the progress display, the snapshot writer.
+///
+/// The collector calls it on its own thread with the *merged* results (from
+/// every worker, local or remote), after each frame and at least every
+/// [`TICK`], so an observer sees the whole run and never a worker directly.
+/// Observers throttle themselves and must stay quick: frames wait meanwhile.
+pub trait Observer {
+    /// Every worker is ready and the operations start now.
+    fn started(&mut self, _live: &Live<'_>) {}
+    /// Results arrived, or time passed.
+    fn update(&mut self, _live: &Live<'_>) {}
+    /// The run ended (completely or not); `result` is what it returns.
+    fn finished(&mut self, _result: &RunResult) {}
+}
+
+/// Observes nothing.
+impl Observer for () {}
+
+/// Two observers, told in order.
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn started(&mut self, live: &Live<'_>) {
+        self.0.started(live);
+        self.1.started(live);
+    }
+    fn update(&mut self, live: &Live<'_>) {
+        self.0.update(live);
+        self.1.update(live);
+    }
+    fn finished(&mut self, result: &RunResult) {
+        self.0.finished(result);
+        self.1.finished(result);
+    }
+}
+
+impl<T: Observer + ?Sized> Observer for &mut T {
+    fn started(&mut self, live: &Live<'_>) {
+        (**self).started(live);
+    }
+    fn update(&mut self, live: &Live<'_>) {
+        (**self).update(live);
+    }
+    fn finished(&mut self, result: &RunResult) {
+        (**self).finished(result);
+    }
+}
+
+impl<T: Observer> Observer for Option<T> {
+    fn started(&mut self, live: &Live<'_>) {
+        if let Some(inner) = self {
+            inner.started(live);
+        }
+    }
+    fn update(&mut self, live: &Live<'_>) {
+        if let Some(inner) = self {
+            inner.update(live);
+        }
+    }
+    fn finished(&mut self, result: &RunResult) {
+        if let Some(inner) = self {
+            inner.finished(result);
+        }
+    }
+}
+
+/// How often the collector looks at the interrupt flag and, at the latest,
+/// tells its observer that time passed.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// A run as it is now, merged over every worker.
+pub struct Live<'a> {
+    pub shape: RunShape,
+    pub planned: Option<u64>,
+    /// Since the operations started.
+    pub elapsed: Duration,
+    /// Everything merged so far.
+    pub stats: &'a Stats,
+    result: &'a RunResult,
+    timeline: &'a Timeline,
+}
+
+impl<'a> Live<'a> {
+    fn new(result: &'a RunResult, timeline: &'a Timeline, started: Instant) -> Live<'a> {
+        Live {
+            shape: result.shape,
+            planned: result.planned,
+            elapsed: started.elapsed(),
+            stats: &result.stats,
+            result,
+            timeline,
+        }
+    }
+
+    /// How much of the run the counts cover: workers report each interval
+    /// when it ends, so the counts lag the clock by up to an interval or
+    /// two. A rate is the calls over this, not over [`Live::elapsed`].
+    pub fn covered(&self) -> Duration {
+        match self.timeline.newest() {
+            Some(index) => (INTERVAL * (index as u32 + 1)).min(self.elapsed),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// The run so far as if it ended now (for a snapshot). Copies the
+    /// histograms, so call it seldom.
+    pub fn snapshot(&self) -> RunResult {
+        RunResult {
+            shape: self.shape,
+            planned: self.planned,
+            workers: self.result.workers.clone(),
+            stats: self.stats.clone(),
+            timeline: self.timeline.points(self.elapsed),
+            elapsed: self.elapsed,
+            failures: self.result.failures.clone(),
+            interrupted: self.result.interrupted,
+        }
+    }
+}
+
 /// Builds the timeline as interval deltas arrive, in bounded memory.
 #[derive(Default)]
 struct Timeline {
@@ -190,39 +308,60 @@ impl Timeline {
     }
 
     fn close(&mut self, index: u64, stats: &Stats, length: Duration) {
-        let all = Summary::of(&stats.all_calls(), length);
-        self.closed.insert(
-            index,
-            TimelinePoint {
-                start_ms: index * INTERVAL.as_millis() as u64,
-                duration_ms: length.as_millis() as u64,
-                calls: all.count,
-                ops_per_sec: all.ops_per_sec,
-                results: stats
-                    .results
-                    .iter()
-                    .map(|(k, h)| (k.clone(), h.len()))
-                    .collect(),
-                p50_ns: all.p50_ns,
-                p90_ns: all.p90_ns,
-                p99_ns: all.p99_ns,
-                max_ns: all.max_ns,
-            },
-        );
+        self.closed.insert(index, summarise(index, stats, length));
     }
 
     /// Summarises what is still open; the last interval is as long as the
     /// part of it the run lasted.
     fn finish(mut self, elapsed: Duration) -> Vec<TimelinePoint> {
         for (index, stats) in std::mem::take(&mut self.open) {
-            let start = INTERVAL * index as u32;
-            let length = elapsed
-                .saturating_sub(start)
-                .min(INTERVAL)
-                .max(Duration::from_millis(1));
-            self.close(index, &stats, length);
+            self.close(index, &stats, open_length(index, elapsed));
         }
         self.closed.into_values().collect()
+    }
+
+    /// The newest interval that results arrived for.
+    fn newest(&self) -> Option<u64> {
+        let open = self.open.keys().next_back();
+        let closed = self.closed.keys().next_back();
+        open.max(closed).copied()
+    }
+
+    /// The timeline so far, as [`Timeline::finish`] would give it now.
+    fn points(&self, elapsed: Duration) -> Vec<TimelinePoint> {
+        let mut points = self.closed.clone();
+        for (&index, stats) in &self.open {
+            points.insert(index, summarise(index, stats, open_length(index, elapsed)));
+        }
+        points.into_values().collect()
+    }
+}
+
+/// The part of interval `index` that a run of `elapsed` has lasted.
+fn open_length(index: u64, elapsed: Duration) -> Duration {
+    let start = INTERVAL * index as u32;
+    elapsed
+        .saturating_sub(start)
+        .min(INTERVAL)
+        .max(Duration::from_millis(1))
+}
+
+fn summarise(index: u64, stats: &Stats, length: Duration) -> TimelinePoint {
+    let all = Summary::of(&stats.all_calls(), length);
+    TimelinePoint {
+        start_ms: index * INTERVAL.as_millis() as u64,
+        duration_ms: length.as_millis() as u64,
+        calls: all.count,
+        ops_per_sec: all.ops_per_sec,
+        results: stats
+            .results
+            .iter()
+            .map(|(k, h)| (k.clone(), h.len()))
+            .collect(),
+        p50_ns: all.p50_ns,
+        p90_ns: all.p90_ns,
+        p99_ns: all.p99_ns,
+        max_ns: all.max_ns,
     }
 }
 
@@ -251,6 +390,7 @@ pub fn run(
     planned: Option<u64>,
     mut links: Vec<Box<dyn Link>>,
     interrupted: &AtomicBool,
+    observer: &mut dyn Observer,
 ) -> Result<RunResult, Failure> {
     let (sender, events) = mpsc::channel();
     for (index, link) in links.iter_mut().enumerate() {
@@ -278,9 +418,10 @@ pub fn run(
         if interrupted.load(Ordering::Relaxed) {
             stop_all(&mut links);
             result.interrupted = true;
+            observer.finished(&result);
             return Ok(result);
         }
-        match events.recv_timeout(Duration::from_millis(50)) {
+        match events.recv_timeout(TICK) {
             Ok(Event::Frame(i, Frame::Ready { protocol, .. })) if protocol == PROTOCOL_VERSION => {
                 states[i] = WorkerState::Ready
             }
@@ -319,6 +460,7 @@ pub fn run(
     let mut timeline = Timeline::default();
     let mut worker_elapsed = Duration::ZERO;
     let mut stopping = false;
+    observer.started(&Live::new(&result, &timeline, started));
     while states.iter().any(|s| *s != WorkerState::Closed) {
         if !stopping && interrupted.load(Ordering::Relaxed) {
             stopping = true;
@@ -327,15 +469,19 @@ pub fn run(
                 let _ = writeln!(link.control(), "{}", protocol::STOP);
             }
         }
-        let event = match events.recv_timeout(Duration::from_millis(50)) {
+        let event = match events.recv_timeout(TICK) {
             Ok(event) => event,
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                observer.update(&Live::new(&result, &timeline, started));
+                continue;
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         match event {
             Event::Frame(_, Frame::Interval { index, stats }) => {
                 result.stats.merge(&stats);
                 timeline.add(index, &stats);
+                observer.update(&Live::new(&result, &timeline, started));
             }
             Event::Frame(i, Frame::Done { elapsed_ns, .. }) => {
                 states[i] = WorkerState::Done;
@@ -372,6 +518,7 @@ pub fn run(
         worker_elapsed
     };
     result.timeline = timeline.finish(result.elapsed);
+    observer.finished(&result);
     Ok(result)
 }
 

@@ -13,6 +13,7 @@ mod debug;
 mod exit;
 mod plan;
 mod plugin;
+mod progress;
 mod protocol;
 mod recorder;
 mod report;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run::execute(args, cli.config.as_deref()),
         Command::Worker(args) => worker::main(args),
+        Command::Report(args) => report::execute(args),
     };
     match outcome {
         Ok(code) => code.into(),

@@ -12,7 +12,10 @@ use crate::debug;
 use crate::exit::{self, Code, Failure};
 use crate::plan::{self, RunShape};
 use crate::plugin::Plugin;
-use crate::report::{table, Report};
+use crate::progress::{self, Progress};
+use crate::report::output::Outputs;
+use crate::report::snapshot::Snapshots;
+use crate::report::Report;
 
 /// Exit code after an interrupt, as shells report a SIGINT death.
 const INTERRUPTED: u8 = 130;
@@ -22,6 +25,15 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     args.params = config.params_with(&args.params);
     args.operations = args.operations.or(config.defaults.operations);
     if args.debug {
+        if args.save.is_some()
+            || args.output.svg.is_some()
+            || args.output.html.is_some()
+            || args.output.output != crate::cli::OutputFormat::Table
+        {
+            return Err(Failure::usage(
+                "--debug prints each call as text: leave out --output, --save, --svg and --html",
+            ));
+        }
         return debug::run(&args);
     }
     // Refuse a bad plugin here, in one sentence, before starting workers
@@ -39,27 +51,47 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
             threads: args.threads.or(config.defaults.threads).unwrap_or(1),
         }]
     });
+    // Every output file is checked now, not after an hour of load.
+    let outputs = Outputs::prepare(&args.output, args.save.as_deref())?;
     let interrupted = interrupt_flag()?;
     let started_at = SystemTime::now();
     let started = Instant::now();
+    let mut progress = Progress::new(progress::Mode::detect(args.quiet), shapes.len());
+    let mut snapshots = match (&args.save, args.snapshot_every) {
+        (Some(path), Some(every)) => Some(Snapshots::new(
+            path.clone(),
+            every,
+            args.plugin.clone(),
+            args.params.clone(),
+            started_at,
+            started,
+        )),
+        _ => None,
+    };
     let mut results: Vec<RunResult> = Vec::new();
     for shape in shapes {
+        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+            // Stopped between two runs of a suite: start no more.
+            break;
+        }
         let links = spawn_local(&args, &plugin, shape, operations)?;
-        let result = collect::run(shape, Some(operations), links, &interrupted)?;
+        let mut observer = (&mut progress, &mut snapshots);
+        let result = collect::run(shape, Some(operations), links, &interrupted, &mut observer)?;
         let stop = result.interrupted || !result.failures.is_empty();
         results.push(result);
         if stop {
             break;
         }
     }
-    let report = Report::new(
+    let mut report = Report::new(
         &args.plugin,
         &args.params,
         started_at,
         started.elapsed(),
         &results,
     );
-    print!("{}", table::render(&report));
+    report.interrupted |= interrupted.load(std::sync::atomic::Ordering::Relaxed);
+    outputs.emit(&report)?;
     if report.interrupted {
         eprintln!("gorgon: interrupted; the report covers the calls made until then");
         return Ok(Code(INTERRUPTED));
@@ -98,11 +130,24 @@ fn spawn_local(
 }
 
 /// A flag raised by SIGINT or SIGTERM: the run stops its workers and
-/// reports what they did, instead of dying with them.
+/// reports what they did, instead of dying with them. A second signal ends
+/// gorgon at once (exit 130, no report), for an operation that does not
+/// return; its workers then stop by themselves when their stdin closes.
 fn interrupt_flag() -> Result<Arc<AtomicBool>, Failure> {
     let flag = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, flag.clone())
+        let register = || -> std::io::Result<()> {
+            // Registered first, so it sees the flag as it was before this
+            // signal raised it.
+            signal_hook::flag::register_conditional_shutdown(
+                signal,
+                i32::from(INTERRUPTED),
+                flag.clone(),
+            )?;
+            signal_hook::flag::register(signal, flag.clone())?;
+            Ok(())
+        };
+        register()
             .map_err(|e| Failure::Run(anyhow::anyhow!("cannot handle signal {signal}: {e}")))?;
     }
     Ok(flag)

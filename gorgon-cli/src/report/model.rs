@@ -29,6 +29,10 @@ pub struct Report {
     pub params: BTreeMap<String, String>,
     /// True when the suite was stopped early (Ctrl-C, SIGTERM).
     pub interrupted: bool,
+    /// True in a snapshot written while the suite was still running
+    /// (`--snapshot-every`); its last run is the part done by then.
+    #[serde(default)]
+    pub in_progress: bool,
     pub runs: Vec<RunReport>,
 }
 
@@ -91,6 +95,7 @@ impl Report {
                 .map(|p| (p.key.clone(), p.value.clone()))
                 .collect(),
             interrupted: results.iter().any(|r| r.interrupted),
+            in_progress: false,
             runs: results
                 .iter()
                 .enumerate()
@@ -108,7 +113,8 @@ impl Report {
 }
 
 impl RunReport {
-    fn new(index: usize, result: &RunResult) -> RunReport {
+    /// The report of one run; `index` is its 1-based place in the suite.
+    pub fn new(index: usize, result: &RunResult) -> RunReport {
         let elapsed = result.elapsed;
         let named = |map: &BTreeMap<String, hdrhistogram::Histogram<u64>>| {
             map.iter()

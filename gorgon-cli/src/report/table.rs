@@ -16,10 +16,21 @@ const HEADER: [&str; 9] = [
 /// Renders the whole report as text.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Total time: {}", duration(report.total_elapsed_ns));
+    let state = if report.in_progress {
+        " (a snapshot taken while the run was going on)"
+    } else if report.interrupted {
+        " (interrupted: the calls made until then)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "Total time: {}{state}",
+        duration(report.total_elapsed_ns)
+    );
     for run in &report.runs {
         out.push('\n');
-        render_run(&mut out, run, report.runs.len());
+        render_run(&mut out, run, report);
     }
     if report.runs.len() > 1 {
         out.push('\n');
@@ -44,7 +55,8 @@ fn new_table(header: &[&str]) -> Table {
     table
 }
 
-fn render_run(out: &mut String, run: &RunReport, runs: usize) {
+fn render_run(out: &mut String, run: &RunReport, report: &Report) {
+    let runs = report.runs.len();
     let plural = |n: u32, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "es" });
     let processes = plural(run.processes, "process");
     let threads = format!(
@@ -63,7 +75,12 @@ fn render_run(out: &mut String, run: &RunReport, runs: usize) {
         run.index,
         thousands(run.operations),
         duration(run.elapsed_ns),
-        if run.complete { "" } else { " (incomplete)" },
+        match (run.complete, run.failures.is_empty()) {
+            (true, _) => "",
+            (false, true) if report.interrupted => " (interrupted)",
+            (false, true) if report.in_progress => " (in progress)",
+            (false, _) => " (incomplete)",
+        },
     );
     let mut table = new_table(&HEADER);
     table.add_row(summary_row("all", &run.all));

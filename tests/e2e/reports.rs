@@ -1,0 +1,754 @@
+//! Reports: JSON that matches docs/json-schema.md, CSV, SVG charts, the
+//! offline HTML page, `gorgon report`, snapshots, and what an interrupted
+//! run leaves (a partial report, exit 130, no worker left behind).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{gorgon, gorgon_bin, numbers_seen, plugin, workspace, Run};
+
+fn testkit() -> String {
+    plugin("gorgon-test-testkit").display().to_string()
+}
+
+fn json_of(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout))
+}
+
+/// The fields docs/json-schema.md lists for each object: the table rows
+/// under each "## `Name`" heading.
+fn documented_fields() -> BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(workspace().join("docs/json-schema.md")).unwrap();
+    let mut objects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut current = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("## `") {
+            current = Some(name.trim_end_matches('`').to_string());
+        } else if line.starts_with("## ") {
+            current = None;
+        } else if let (Some(object), Some(row)) = (&current, line.strip_prefix("| `")) {
+            let field = row.split('`').next().unwrap().to_string();
+            objects.entry(object.clone()).or_default().insert(field);
+        }
+    }
+    objects
+}
+
+fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("expected an object, got {value}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[track_caller]
+fn assert_documented(what: &str, value: &Value, fields: &BTreeSet<String>) {
+    assert_eq!(
+        &keys(value),
+        fields,
+        "{what}: the JSON fields (left) differ from docs/json-schema.md (right)"
+    );
+}
+
+#[test]
+fn json_output_matches_the_documented_schema() {
+    let run = gorgon(&[
+        "run",
+        "--plugin",
+        &testkit(),
+        "-n",
+        "300",
+        "-p",
+        "2",
+        "-t",
+        "2",
+        "--set",
+        "measure=work",
+        "--set",
+        "panic_every=10",
+        "--output",
+        "json",
+    ])
+    .ok();
+    let report = json_of(&run);
+    let docs = documented_fields();
+    for object in [
+        "Report",
+        "Run",
+        "Summary",
+        "NamedSummary",
+        "PanicSample",
+        "TimelinePoint",
+    ] {
+        assert!(docs.contains_key(object), "docs lack {object}: {docs:?}");
+    }
+    let named: BTreeSet<String> = docs["Summary"]
+        .union(&docs["NamedSummary"])
+        .cloned()
+        .collect();
+
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["interrupted"], false);
+    assert_documented("report", &report, &docs["Report"]);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let first = &runs[0];
+    assert_documented("run", first, &docs["Run"]);
+    assert_documented("all", &first["all"], &docs["Summary"]);
+    for list in ["results", "measurements"] {
+        for entry in first[list].as_array().unwrap() {
+            assert_documented(list, entry, &named);
+        }
+    }
+    for entry in first["panics"].as_array().unwrap() {
+        assert_documented("panic", entry, &docs["PanicSample"]);
+    }
+    let timeline = first["timeline"].as_array().unwrap();
+    assert!(!timeline.is_empty());
+    for point in timeline {
+        assert_documented("timeline point", point, &docs["TimelinePoint"]);
+    }
+
+    // And the figures are the run's.
+    assert_eq!(first["processes"], 2);
+    assert_eq!(first["threads"], 2);
+    assert_eq!(first["operations"], 300);
+    assert_eq!(first["operations_planned"], 300);
+    assert_eq!(first["all"]["count"], 300);
+    let count = |list: &str, name: &str| {
+        first[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {list}"))["count"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(count("results", "OK"), 270);
+    assert_eq!(count("results", "panic"), 30);
+    assert_eq!(count("measurements", "work"), 270);
+    let in_timeline: u64 = timeline.iter().map(|p| p["calls"].as_u64().unwrap()).sum();
+    assert_eq!(in_timeline, 300);
+    assert!(!run.stdout.contains('┆'), "no table with --output json");
+}
+
+#[test]
+fn csv_has_one_row_per_run_and_group() {
+    let run = gorgon(&[
+        "run",
+        "--plugin",
+        &testkit(),
+        "-n",
+        "200",
+        "--runs",
+        "1x1,2x1",
+        "--set",
+        "measure=work",
+        "--set",
+        "panic_every=10",
+        "--output",
+        "csv",
+    ])
+    .ok();
+    let mut reader = csv::Reader::from_reader(run.stdout.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        [
+            "run",
+            "processes",
+            "threads",
+            "run_elapsed_ns",
+            "run_complete",
+            "kind",
+            "name",
+            "count",
+            "ops_per_sec",
+            "avg_ns",
+            "min_ns",
+            "max_ns",
+            "p50_ns",
+            "p90_ns",
+            "p95_ns",
+            "p99_ns",
+            "p999_ns"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let seen: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| (r[0].into(), r[5].into(), r[6].into(), r[7].into()))
+        .collect();
+    let expected: Vec<(String, String, String, String)> = ["1", "2"]
+        .iter()
+        .flat_map(|run| {
+            [
+                ("all", "all", "200"),
+                ("result", "OK", "180"),
+                ("result", "panic", "20"),
+                ("measurement", "work", "180"),
+            ]
+            .map(|(kind, name, count)| (run.to_string(), kind.into(), name.into(), count.into()))
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    for row in &rows {
+        for (column, value) in header.iter().zip(row.iter()) {
+            if column.ends_with("_ns") || column == "count" {
+                value
+                    .parse::<u64>()
+                    .unwrap_or_else(|_| panic!("{column} = {value:?} is not a number"));
+            }
+        }
+        assert!(row[8].parse::<f64>().unwrap() > 0.0);
+    }
+}
+
+/// The text of every `<text>` element of an SVG, which must be well-formed.
+fn svg_texts(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let document = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{} is not well-formed XML: {e}", path.display()));
+    assert_eq!(document.root_element().tag_name().name(), "svg");
+    document
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn svg_charts_are_well_formed_and_show_their_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let charts = dir.path().join("charts");
+    let run = gorgon(&[
+        "run",
+        "--plugin",
+        &testkit(),
+        "-n",
+        "400",
+        "--runs",
+        "1x1,1x2",
+        "--set",
+        "measure=work",
+        "--set",
+        "panic_every=4",
+        "--svg",
+        charts.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(
+        run.stdout.starts_with("Total time: "),
+        "the table still goes to stdout"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&charts)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "latency.svg",
+            "spectrum-run1.svg",
+            "spectrum-run2.svg",
+            "throughput.svg",
+            "timeline-run1.svg",
+            "timeline-run2.svg"
+        ]
+    );
+    let expect = |file: &str, wanted: &[&str]| {
+        let texts = svg_texts(&charts.join(file));
+        for want in wanted {
+            assert!(
+                texts.iter().any(|t| t == want),
+                "{file} lacks the text {want:?}; it has {texts:?}"
+            );
+        }
+    };
+    expect(
+        "throughput.svg",
+        &[
+            "Throughput per run",
+            "throughput (ops/s)",
+            "run (processes × threads)",
+            "ops/s",
+            "1: 1×1",
+            "2: 1×2",
+        ],
+    );
+    expect(
+        "latency.svg",
+        &[
+            "Latency per run (all calls)",
+            "avg",
+            "p50",
+            "p90",
+            "p99",
+            "max",
+        ],
+    );
+    for run in ["1", "2"] {
+        expect(
+            &format!("spectrum-run{run}.svg"),
+            &["OK", "panic", "work (measurement)", "90%", "99%"],
+        );
+        expect(
+            &format!("timeline-run{run}.svg"),
+            &[
+                "ops/s (left axis)",
+                "p99 (right axis)",
+                "time since the start (s)",
+                "throughput (ops/s)",
+            ],
+        );
+    }
+    let latency_axis = svg_texts(&charts.join("latency.svg"));
+    assert!(
+        latency_axis
+            .iter()
+            .any(|t| t.starts_with("latency (") && t.contains("s, log scale)")),
+        "the latency axis names its unit: {latency_axis:?}"
+    );
+}
+
+#[test]
+fn html_page_is_self_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    gorgon(&[
+        "run",
+        "--plugin",
+        &testkit(),
+        "-n",
+        "200",
+        "-p",
+        "2",
+        "--set",
+        "measure=work",
+        // A URL among the parameters must not become a link or a resource.
+        "--set",
+        "target=https://example.invalid/a?b=<c>",
+        "--html",
+        page.to_str().unwrap(),
+    ])
+    .ok();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for banned in [
+        "http://", "https://", "<script", "<link", "<img", "src=", "href=", "url(",
+    ] {
+        assert!(!html.contains(banned), "the page contains {banned:?}");
+    }
+    assert!(
+        html.contains("&lt;c&gt;"),
+        "text from the report is escaped"
+    );
+    assert_eq!(html.matches("<svg").count(), 4, "four charts inline");
+    assert!(html.contains("<td>OK</td>") && html.contains("<td>work</td>"));
+    assert!(html.contains("<td>200</td>"), "the count of all calls");
+}
+
+#[test]
+fn gorgon_report_round_trips_a_saved_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("result.json");
+    let run = gorgon(&[
+        "run",
+        "--plugin",
+        &testkit(),
+        "-n",
+        "500",
+        "--runs",
+        "1x2,2x1",
+        "--set",
+        "panic_every=5",
+        "--save",
+        saved.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(
+        run.stdout.starts_with("Total time: "),
+        "the table still goes to stdout"
+    );
+    let file = saved.to_str().unwrap();
+    let again = gorgon(&["report", file]).ok();
+    assert_eq!(again.rows("OK"), run.rows("OK"));
+    assert_eq!(again.rows("panic"), run.rows("panic"));
+    assert_eq!(again.rows("all"), run.rows("all"));
+    assert_eq!(again.stdout, run.stdout, "the same table");
+
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let as_json = gorgon(&["report", file, "--output", "json"]).ok();
+    assert_eq!(
+        json_of(&as_json),
+        original,
+        "JSON survives a round trip unchanged"
+    );
+
+    let charts = dir.path().join("charts");
+    let page = dir.path().join("page.html");
+    gorgon(&[
+        "report",
+        file,
+        "--svg",
+        charts.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+        "--output",
+        "csv",
+    ])
+    .ok();
+    assert!(charts.join("spectrum-run2.svg").exists());
+    assert!(page.exists());
+}
+
+/// The pids of the live processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // The fields after the command name (in parentheses): state, ppid.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after.split_whitespace().nth(1) == Some(&pid.to_string())
+        })
+        .collect()
+}
+
+/// True while `pid` is a running `gorgon worker` (not a zombie, not reused).
+fn is_worker(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(')').map_or("", |(_, rest)| rest.trim());
+    String::from_utf8_lossy(&cmdline).contains("worker") && !state.starts_with('Z')
+}
+
+/// A gorgon run in the background, its stderr read line by line.
+struct Background {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Background {
+    fn start(args: &[&str]) -> Background {
+        let mut child = Command::new(gorgon_bin())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (sender, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { return };
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Background {
+            child,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stderr line containing `text`.
+    fn wait_for_line(&mut self, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with {text:?} on stderr; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits until `condition` holds, checking every 50 ms.
+    fn wait_until(&mut self, what: &str, limit: Duration, condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !condition() {
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "gorgon ended before {what}"
+            );
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits for the end (at most `limit`, else kills it and fails).
+    fn finish(mut self, limit: Duration) -> Run {
+        let deadline = Instant::now() + limit;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("gorgon did not end within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = self.child.wait_with_output().unwrap();
+        let mut run = Run::from(output);
+        let mut stderr = self.seen.join("\n");
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            stderr.push('\n');
+            stderr.push_str(&line);
+        }
+        run.stderr = stderr;
+        run
+    }
+}
+
+/// Runs `-n 10M` of a 1 ms operation on 2×2 (hours), stops it with
+/// `signal` once the workers have reported, and checks what is left.
+fn interrupted_run(signal: nix::sys::signal::Signal, quiet: bool) {
+    let lib = testkit();
+    let mut args = vec![
+        "run",
+        "--plugin",
+        &lib,
+        "-n",
+        "10000000",
+        "-p",
+        "2",
+        "-t",
+        "2",
+        "--set",
+        "sleep_us=1000",
+        "--output",
+        "json",
+    ];
+    if quiet {
+        args.push("--quiet");
+    }
+    let mut run = Background::start(&args);
+    let pid = run.child.id();
+    let mut workers = Vec::new();
+    run.wait_until("two workers", Duration::from_secs(30), || {
+        children_of(pid).len() == 2
+    });
+    workers.extend(children_of(pid));
+    if quiet {
+        // Long enough for a status line, which --quiet must not print.
+        std::thread::sleep(Duration::from_secs(6));
+    } else {
+        // Not a terminal: a status line every 5 s instead of a bar.
+        let line = run.wait_for_line("gorgon: run (2×2): ", Duration::from_secs(30));
+        assert!(line.contains(" of 10,000,000 ops ("), "{line}");
+        assert!(line.contains(" ops/s, 0 errors, p99 "), "{line}");
+        assert!(line.contains("ETA"), "{line}");
+    }
+    run.signal(signal);
+    let result = run.finish(Duration::from_secs(30));
+    assert_eq!(result.code, 130, "{}", result.stderr);
+    assert!(
+        result.stderr.contains("interrupted"),
+        "stderr says so: {}",
+        result.stderr
+    );
+    if quiet {
+        assert!(
+            !result.stderr.contains("gorgon: run"),
+            "no progress with --quiet: {}",
+            result.stderr
+        );
+    }
+    let report = json_of(&result);
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["in_progress"], false);
+    let first = &report["runs"][0];
+    assert_eq!(first["complete"], false);
+    assert_eq!(first["failures"], serde_json::json!([]), "a clean stop");
+    let done = first["operations"].as_u64().unwrap();
+    assert!(done > 100 && done < 10_000_000, "{done} operations");
+    assert_eq!(first["all"]["count"].as_u64().unwrap(), done);
+    let left: Vec<u32> = workers.into_iter().filter(|&w| is_worker(w)).collect();
+    assert!(left.is_empty(), "workers left behind: {left:?}");
+}
+
+#[test]
+fn sigint_gives_a_partial_report_and_leaves_no_worker() {
+    interrupted_run(nix::sys::signal::Signal::SIGINT, false);
+}
+
+#[test]
+fn sigterm_does_the_same_quietly() {
+    interrupted_run(nix::sys::signal::Signal::SIGTERM, true);
+}
+
+#[test]
+fn a_snapshot_is_valid_json_while_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("live.json");
+    let mut run = Background::start(&[
+        "run",
+        "--plugin",
+        &testkit(),
+        "-n",
+        "10000000",
+        "--set",
+        "sleep_us=1000",
+        "--save",
+        saved.to_str().unwrap(),
+        "--snapshot-every",
+        "1s",
+        "--quiet",
+    ]);
+    // A snapshot that already counts calls (the first may come before any).
+    let counted = || -> Option<Value> {
+        let text = std::fs::read_to_string(&saved).ok()?;
+        let value: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("a snapshot is not valid JSON ({e}): {text}"));
+        (value["runs"][0]["operations"].as_u64()? > 0).then_some(value)
+    };
+    run.wait_until("a snapshot with calls", Duration::from_secs(30), || {
+        counted().is_some()
+    });
+    let snapshot = counted().unwrap();
+    assert!(run.child.try_wait().unwrap().is_none(), "still running");
+    assert_eq!(snapshot["in_progress"], true);
+    assert_eq!(snapshot["schema_version"], 1);
+    assert_eq!(snapshot["runs"][0]["complete"], false);
+    assert_eq!(snapshot["runs"][0]["operations_planned"], 10_000_000);
+    // Written atomically: no temporary file is left beside it.
+    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(
+        files <= 2,
+        "at most the file and one temporary being written"
+    );
+    // `gorgon report` reads a snapshot.
+    let shown = gorgon(&["report", saved.to_str().unwrap()]).ok();
+    assert!(shown.stdout.contains("(in progress)"), "{}", shown.stdout);
+
+    run.signal(nix::sys::signal::Signal::SIGINT);
+    let result = run.finish(Duration::from_secs(30));
+    assert_eq!(result.code, 130);
+    let last: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(last["in_progress"], false);
+    assert_eq!(last["interrupted"], true);
+    assert!(last["runs"][0]["operations"].as_u64() >= snapshot["runs"][0]["operations"].as_u64());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn unwritable_outputs_are_refused_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = dir.path().join("numbers");
+    std::fs::create_dir(&numbers).unwrap();
+    let set = format!("numbers_dir={}", numbers.display());
+    let missing = dir.path().join("no/such/dir/r.json");
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "").unwrap();
+    let inside_a_file = blocked.join("charts");
+    let lib = testkit();
+    let cases: [(&str, String, &str); 4] = [
+        ("--save", missing.display().to_string(), "does not exist"),
+        ("--html", missing.display().to_string(), "does not exist"),
+        (
+            "--svg",
+            inside_a_file.display().to_string(),
+            "cannot create the directory",
+        ),
+        ("--save", dir.path().display().to_string(), "is a directory"),
+    ];
+    for (flag, path, why) in cases {
+        gorgon(&[
+            "run", "--plugin", &lib, "-n", "1000", "--set", &set, flag, &path,
+        ])
+        .assert_usage_error(why);
+        assert!(
+            numbers_seen(&numbers).is_empty(),
+            "{flag} {path}: calls were made"
+        );
+    }
+    gorgon(&[
+        "run",
+        "--plugin",
+        &lib,
+        "-n",
+        "10",
+        "--snapshot-every",
+        "1s",
+    ])
+    .assert_usage_error("--save");
+    gorgon(&["run", "--plugin", &lib, "--debug", "--output", "json"])
+        .assert_usage_error("--debug prints each call");
+    gorgon(&[
+        "run",
+        "--plugin",
+        &lib,
+        "-n",
+        "10",
+        "--save",
+        blocked.to_str().unwrap(),
+        "--snapshot-every",
+        "soon",
+    ])
+    .assert_usage_error("soon");
+}
+
+#[test]
+fn gorgon_report_refuses_what_is_not_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let cases = [
+        (
+            write("corrupt.json", "{\"schema_version\": 1, \"runs\": ["),
+            "not valid JSON",
+        ),
+        (
+            write(
+                "package.json",
+                r#"{"name": "left-pad", "version": "1.3.0"}"#,
+            ),
+            "is not a gorgon report",
+        ),
+        (write("list.json", "[1, 2, 3]"), "is not a gorgon report"),
+        (
+            write("future.json", r#"{"schema_version": 2, "runs": []}"#),
+            "schema version 2",
+        ),
+        (
+            write("partial.json", r#"{"schema_version": 1, "runs": []}"#),
+            "missing field",
+        ),
+        (
+            dir.path().join("absent.json").display().to_string(),
+            "cannot read",
+        ),
+    ];
+    for (path, why) in cases {
+        let run = gorgon(&["report", &path]);
+        run.assert_usage_error(why);
+        assert!(run.stdout.is_empty(), "{path}: {}", run.stdout);
+    }
+}
