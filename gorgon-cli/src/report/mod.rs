@@ -1,6 +1,8 @@
 //! Reports: one model ([`model::Report`]), and one file per way of showing it.
 
+pub mod load_model;
 pub mod model;
+pub mod shape_table;
 pub mod table;
 pub mod units;
 
