@@ -10,12 +10,12 @@
 //! interval.
 
 mod closed;
+mod numbers;
 mod paced;
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
-use std::ops::Range;
 use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use gorgon_plugin_api::abi::STATUS_OK;
 
+use self::numbers::{Numbers, Source};
 use crate::cli::WorkerArgs;
 use crate::exit::{self, Code, Failure};
 use crate::plan::{Share, UNBOUNDED};
@@ -32,10 +33,6 @@ use crate::protocol::{self, Frame, PROTOCOL_VERSION};
 use crate::recorder::{plugin_recorder, Outcome, Params, ThreadRecorder};
 use crate::shape::{Schedule, WorkerLoad};
 use crate::stats::Stats;
-
-/// The largest chunk of numbers a thread takes at once. Chunks amortise the
-/// shared counter; the cap bounds how unevenly threads can finish.
-const MAX_CHUNK: u64 = 1024;
 
 pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
     let mut frames = take_stdout().map_err(|e| Failure::Run(e.into()))?;
@@ -231,9 +228,9 @@ pub(crate) struct Shared {
     /// Indices into the share: chunks in the closed model, one operation
     /// at a time (its place in the schedule) in the open model.
     numbers: Numbers,
-    /// Closed model: how many warm-up and counted calls remain.
-    warm: Budget,
-    counted: Budget,
+    /// Closed model: where the warm-up and the counted calls take theirs.
+    warm: Source,
+    counted: Source,
     load: WorkerLoad,
     /// When the measured part began, in ns from the start: set by the
     /// first thread to get there (`u64::MAX` until then).
@@ -254,23 +251,16 @@ impl Shared {
             count: args.count,
         };
         let load = args.load.clone();
-        let bounded = |n: u64| {
-            if share.count == UNBOUNDED {
-                Budget::unlimited()
-            } else {
-                Budget::new(n, args.threads)
-            }
-        };
+        let unbounded = share.count == UNBOUNDED;
         let (warm, counted) = match load.warmup_ns {
-            Some(_) => (Budget::unlimited(), bounded(share.count)),
-            None => (
-                Budget::new(load.warmup_calls, args.threads),
-                bounded(share.count.saturating_sub(load.warmup_calls)),
-            ),
+            Some(_) if unbounded => (Source::Endless, Source::Endless),
+            Some(_) => (Source::Endless, Source::Counted(share.count.into())),
+            None if unbounded => (Source::UpTo(load.warmup_calls), Source::Endless),
+            None => (Source::UpTo(load.warmup_calls), Source::UpTo(share.count)),
         };
         Shared {
             share,
-            numbers: Numbers::default(),
+            numbers: Numbers::new(args.threads),
             warm,
             counted,
             load,
@@ -295,70 +285,6 @@ enum ThreadMessage {
         warmup_calls: u64,
         end_ns: u64,
     },
-}
-
-/// Hands out indices into the worker's share, each exactly once.
-#[derive(Default)]
-struct Numbers {
-    next: AtomicU64,
-}
-
-impl Numbers {
-    #[inline]
-    fn take(&self, n: u64) -> Range<u64> {
-        let start = self.next.fetch_add(n, Ordering::Relaxed);
-        start..start.saturating_add(n)
-    }
-}
-
-/// How many calls of one kind remain, handed out in chunks that shrink
-/// towards the end (guided scheduling), so threads finish close together.
-struct Budget {
-    left: AtomicU64,
-    /// None: no limit (a time-based run, or a warm-up that ends in time).
-    limited: bool,
-    threads: u64,
-}
-
-impl Budget {
-    fn new(calls: u64, threads: u32) -> Budget {
-        Budget {
-            left: AtomicU64::new(calls),
-            limited: true,
-            threads: u64::from(threads.max(1)),
-        }
-    }
-
-    fn unlimited() -> Budget {
-        Budget {
-            left: AtomicU64::new(0),
-            limited: false,
-            threads: 1,
-        }
-    }
-
-    /// Takes the next chunk, or `None` when none is left.
-    fn take(&self) -> Option<u64> {
-        if !self.limited {
-            return Some(MAX_CHUNK);
-        }
-        let mut left = self.left.load(Ordering::Relaxed);
-        loop {
-            if left == 0 {
-                return None;
-            }
-            let chunk = (left / (self.threads * 8)).clamp(1, MAX_CHUNK);
-            match self.left.compare_exchange_weak(
-                left,
-                left - chunk,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(chunk),
-                Err(now) => left = now,
-            }
-        }
-    }
 }
 
 /// Holds threads until the run starts; carries the start instant, or
@@ -507,12 +433,14 @@ impl ThreadRun<'_> {
         }
     }
 
-    /// Waits until `at_ns` from the start: sleeps while it is far, spins
-    /// for the last stretch, where a sleep would overshoot. False when the
-    /// run was stopped meanwhile.
+    /// Waits until `at_ns` from the start: sleeps while it is far, then
+    /// yields and finally spins for the last stretch, where a sleep would
+    /// overshoot. False when the run was stopped meanwhile.
     fn wait_until(&self, at_ns: u64) -> bool {
         /// Linux sleeps overshoot by about 50-100 µs (timer slack).
         const SPIN_NS: u64 = 200_000;
+        /// Below this a yield (a system call) may itself overshoot.
+        const YIELD_NS: u64 = 20_000;
         /// A long wait still looks at the stop flag this often.
         const SLICE_NS: u64 = 50_000_000;
         loop {
@@ -526,6 +454,9 @@ impl ThreadRun<'_> {
             let left = at_ns - now;
             if left > SPIN_NS {
                 std::thread::sleep(Duration::from_nanos((left - SPIN_NS).min(SLICE_NS)));
+            } else if left > YIELD_NS {
+                // Many waiting threads must not starve the busy ones.
+                std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
             }
@@ -549,45 +480,5 @@ fn stop_thread(plugin: &Plugin, rec: &mut gorgon_plugin_api::Recorder) {
         // SAFETY: the hook was checked at load. A failing teardown has
         // nothing left to spoil: the thread's calls are all recorded.
         let _ = unsafe { stop(rec) };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_cover_the_range_once() {
-        let numbers = Numbers::default();
-        let budget = Budget::new(10_000, 4);
-        let mut seen = Vec::new();
-        while let Some(chunk) = budget.take() {
-            assert!(chunk <= MAX_CHUNK);
-            seen.extend(numbers.take(chunk));
-        }
-        assert_eq!(seen, (0..10_000).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn budgets_shared_by_threads_are_exact() {
-        let numbers = Numbers::default();
-        let budget = Budget::new(100_000, 4);
-        let taken: Vec<Vec<u64>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..4)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut mine = Vec::new();
-                        while let Some(chunk) = budget.take() {
-                            mine.extend(numbers.take(chunk));
-                        }
-                        mine
-                    })
-                })
-                .collect();
-            workers.into_iter().map(|w| w.join().unwrap()).collect()
-        });
-        let mut all: Vec<u64> = taken.into_iter().flatten().collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..100_000).collect::<Vec<_>>());
     }
 }

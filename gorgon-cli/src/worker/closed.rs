@@ -11,13 +11,14 @@ use std::sync::atomic::Ordering;
 
 use gorgon_plugin_api::Recorder;
 
-use super::{Budget, ThreadRun};
+use super::numbers::Source;
+use super::ThreadRun;
 use crate::recorder::Outcome;
 
 /// Why a phase of calls ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ended {
-    /// Its budget of calls is used up.
+    /// Its source of numbers is used up.
     Exhausted,
     /// Its time is up.
     Deadline,
@@ -55,9 +56,9 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, thread: u32) {
     calls(t, rec, &shared.counted, deadline);
 }
 
-/// Makes calls back to back until `budget` is used up or `until_ns` (from
-/// the start of the run) has passed.
-fn calls(t: &mut ThreadRun<'_>, rec: &mut Recorder, budget: &Budget, until_ns: u64) -> Ended {
+/// Makes calls back to back until `source` has no numbers left or
+/// `until_ns` (from the start of the run) has passed.
+fn calls(t: &mut ThreadRun<'_>, rec: &mut Recorder, source: &Source, until_ns: u64) -> Ended {
     if t.now_ns() >= until_ns {
         return Ended::Deadline;
     }
@@ -72,8 +73,8 @@ fn calls(t: &mut ThreadRun<'_>, rec: &mut Recorder, budget: &Budget, until_ns: u
     let mut end_ns = t.end_ns;
     let mut next_check_ns = t.next_flush_ns.min(until_ns);
     let mut ended = Ended::Exhausted;
-    'run: while let Some(chunk) = budget.take() {
-        for k in shared.numbers.take(chunk) {
+    'run: while let Some(chunk) = shared.numbers.take(source) {
+        for k in chunk {
             if shared.stop.load(Ordering::Relaxed) {
                 ended = Ended::Stopped;
                 break 'run;

@@ -40,7 +40,7 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule
     let origin = t.origin;
     let mut deadline = u64::MAX;
     while !t.stopped() {
-        let k = shared.numbers.take(1).start;
+        let k = shared.numbers.next();
         if k >= end {
             break;
         }
