@@ -263,6 +263,36 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid_and_covers_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gorgon.toml.example");
+        let text = std::fs::read_to_string(&path).unwrap();
+        Config::load(Some(&path)).unwrap();
+        // Every key is at least shown, commented out or not.
+        for key in [
+            "thresholds",
+            "operations",
+            "processes",
+            "threads",
+            "duration",
+            "rate",
+            "ramp_up",
+            "warmup",
+            "ok",
+            "[params]",
+        ] {
+            assert!(text.contains(key), "{key} is not in gorgon.toml.example");
+        }
+        // With the commented defaults switched on, it still parses.
+        let uncommented = text
+            .replace("# duration", "duration")
+            .replace("# rate", "rate")
+            .replace("# ramp_up", "ramp_up")
+            .replace("# warmup", "warmup")
+            .replace("# ok", "ok");
+        parse(&uncommented).unwrap();
+    }
+
+    #[test]
     fn unknown_keys_and_zero_counts_are_refused() {
         assert!(parse("[defaults]\nthreadz = 4\n")
             .unwrap_err()
