@@ -281,6 +281,7 @@ impl LoadPlan {
             ("--ramp-up", args.ramp_up.is_some()),
             ("--warmup", args.warmup.is_some()),
             ("--threshold", !args.thresholds.is_empty()),
+            ("--ok", args.ok.is_some()),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))

@@ -206,3 +206,88 @@ pub fn short_duration(ns: u64) -> String {
 pub fn rate_per_sec(per_sec: f64) -> String {
     format!("{}/s", rate(per_sec))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::RunLoad;
+    use crate::plan::RunShape;
+    use crate::stats::{new_histogram, Stats};
+
+    fn open_run() -> RunResult {
+        let mut stats = Stats::default();
+        let mut corrected = new_histogram();
+        let mut service = new_histogram();
+        for i in 0..100u64 {
+            corrected.record(1_000 + i * 10_000_000).unwrap();
+            service.record(1_000).unwrap();
+        }
+        stats.results.insert("200".into(), corrected.clone());
+        stats.results.insert("500".into(), corrected);
+        stats.service.insert("200".into(), service.clone());
+        stats.service.insert("500".into(), service);
+        stats.late = 90;
+        RunResult {
+            shape: RunShape {
+                processes: 1,
+                threads: 2,
+            },
+            planned: None,
+            workers: vec!["worker 1 of 1".into()],
+            stats,
+            timeline: Vec::new(),
+            elapsed: Duration::from_secs(2),
+            failures: Vec::new(),
+            interrupted: false,
+            load: RunLoad {
+                warmup_calls: 7,
+                rate: Some("100/s".parse().unwrap()),
+            },
+        }
+    }
+
+    #[test]
+    fn the_report_model_carries_the_open_model_errors_and_thresholds() {
+        let results = [open_run()];
+        let plan = LoadPlan {
+            duration: Some(Duration::from_secs(2)),
+            rate: Some("100/s".parse().unwrap()),
+            success: Success {
+                ok: Some(vec!["200".into()]),
+            },
+            ..LoadPlan::default()
+        };
+        let thresholds = vec![
+            "p99<500ms".parse().unwrap(),
+            "error_rate<10%".parse().unwrap(),
+        ];
+        let verdicts = threshold::evaluate(&thresholds, &results, &plan.success);
+        let mut report = Report::new(
+            std::path::Path::new("libx.so"),
+            &[],
+            std::time::SystemTime::now(),
+            Duration::from_secs(3),
+            &results,
+        );
+        annotate(&mut report, &plan, &results, verdicts);
+        let json = serde_json::to_value(&report).unwrap();
+        let run = &json["runs"][0];
+        assert_eq!(run["errors"], 100);
+        assert_eq!(run["error_rate"], 0.5);
+        assert_eq!(run["warmup_operations"], 7);
+        let open = &run["open_model"];
+        assert_eq!(open["target_per_sec"], 100.0);
+        assert_eq!(open["late"], 90);
+        assert_eq!(open["service"]["p99_ns"], 1_000);
+        assert!(run["all"]["p99_ns"].as_u64().unwrap() > 900_000_000);
+        assert!(open["warning"].as_str().unwrap().contains("90 of 200"));
+        assert_eq!(json["load"]["model"], "open");
+        assert_eq!(json["load"]["ok"][0], "200");
+        assert_eq!(json["thresholds"][0]["passed"], false);
+        assert_eq!(json["thresholds"][0]["unit"], "ns");
+        assert_eq!(json["thresholds"][1]["runs"][0]["value"], 0.5);
+        // And it reads back, as `gorgon report` will need.
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back.thresholds, report.thresholds);
+    }
+}
