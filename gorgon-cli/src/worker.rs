@@ -223,7 +223,7 @@ fn take_stdout() -> io::Result<BufWriter<File>> {
 }
 
 /// What the threads and the worker's main thread share.
-pub(crate) struct Shared {
+struct Shared {
     share: Share,
     /// Indices into the share: chunks in the closed model, one operation
     /// at a time (its place in the schedule) in the open model.
