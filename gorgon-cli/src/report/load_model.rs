@@ -202,9 +202,14 @@ pub fn short_duration(ns: u64) -> String {
     }
 }
 
-/// How an open-model rate reads in a sentence.
+/// How an open-model rate reads in a sentence: `50/s` for a whole number
+/// (as a target usually is), `50.66/s` otherwise.
 pub fn rate_per_sec(per_sec: f64) -> String {
-    format!("{}/s", rate(per_sec))
+    if per_sec.is_finite() && per_sec >= 0.0 && per_sec.fract() == 0.0 {
+        format!("{}/s", thousands(per_sec as u64))
+    } else {
+        format!("{}/s", rate(per_sec))
+    }
 }
 
 #[cfg(test)]
