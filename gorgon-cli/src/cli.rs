@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit;
 use crate::plan::{Param, RunShape};
+use crate::shape::{LoadArgs, WorkerLoad};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,7 +47,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub plugin: PathBuf,
 
-    /// Number of operations in each run.
+    /// Number of operations in each run (warm-up excluded).
     #[arg(short = 'n', long = "operations", value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub operations: Option<u64>,
@@ -75,6 +76,9 @@ pub struct RunArgs {
     /// -n is given) and print every call.
     #[arg(long)]
     pub debug: bool,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -139,7 +143,8 @@ pub struct WorkerArgs {
     pub plugin: PathBuf,
     #[arg(long)]
     pub threads: u32,
-    /// This worker's numbers are `offset + k * stride` for `k` in `0..count`.
+    /// This worker's numbers are `offset + k * stride` for `k` in `0..count`
+    /// (`count` = u64::MAX: no count limit).
     #[arg(long)]
     pub offset: u64,
     #[arg(long)]
@@ -151,6 +156,8 @@ pub struct WorkerArgs {
     pub interval_ms: u64,
     #[arg(long = "set", value_parser = parse_param)]
     pub params: Vec<Param>,
+    #[command(flatten)]
+    pub load: WorkerLoad,
 }
 
 /// The runs of a suite, in order (a newtype so clap takes the list as one

@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use crate::exit::Failure;
 use crate::plan::{Param, RunShape, Share};
 use crate::protocol::{self, Frame, PROTOCOL_VERSION};
+use crate::shape::{LoadPlan, Rate};
 use crate::stats::{Stats, Summary};
 
 /// How often workers send partial results.
@@ -114,6 +115,7 @@ pub struct WorkerCommand<'a> {
     pub plugin: &'a Path,
     pub threads: u32,
     pub params: &'a [Param],
+    pub load: &'a LoadPlan,
 }
 
 impl WorkerCommand<'_> {
@@ -131,6 +133,7 @@ impl WorkerCommand<'_> {
         for param in self.params {
             args.push(format!("--set={param}"));
         }
+        args.extend(self.load.worker_load(share, self.threads).arguments());
         args
     }
 }
@@ -146,6 +149,16 @@ pub struct RunResult {
     /// One sentence per worker that did not finish its share.
     pub failures: Vec<String>,
     pub interrupted: bool,
+    pub load: RunLoad,
+}
+
+/// What a run's load shape adds to its result.
+#[derive(Debug, Clone, Default)]
+pub struct RunLoad {
+    /// Calls made during the warm-up and left out of `stats`.
+    pub warmup_calls: u64,
+    /// The open model's target rate; `None` for the closed model.
+    pub rate: Option<Rate>,
 }
 
 /// Throughput and latency in one interval of a run.
@@ -277,6 +290,7 @@ impl<'a> Live<'a> {
             elapsed: self.elapsed,
             failures: self.result.failures.clone(),
             interrupted: self.result.interrupted,
+            load: self.result.load.clone(),
         }
     }
 }
@@ -410,6 +424,7 @@ pub fn run(
         elapsed: Duration::ZERO,
         failures: Vec::new(),
         interrupted: false,
+        load: RunLoad::default(),
     };
 
     // Start: every worker must be ready before any begins, so the run's
@@ -459,6 +474,7 @@ pub fn run(
     let started = Instant::now();
     let mut timeline = Timeline::default();
     let mut worker_elapsed = Duration::ZERO;
+    let mut measured_from = Duration::MAX;
     let mut stopping = false;
     observer.started(&Live::new(&result, &timeline, started));
     while states.iter().any(|s| *s != WorkerState::Closed) {
@@ -483,9 +499,19 @@ pub fn run(
                 timeline.add(index, &stats);
                 observer.update(&Live::new(&result, &timeline, started));
             }
-            Event::Frame(i, Frame::Done { elapsed_ns, .. }) => {
+            Event::Frame(
+                i,
+                Frame::Done {
+                    elapsed_ns,
+                    measured_from_ns,
+                    warmup_calls,
+                    ..
+                },
+            ) => {
                 states[i] = WorkerState::Done;
                 worker_elapsed = worker_elapsed.max(Duration::from_nanos(elapsed_ns));
+                measured_from = measured_from.min(Duration::from_nanos(measured_from_ns));
+                result.load.warmup_calls += warmup_calls;
             }
             Event::Frame(i, Frame::Error { message }) => {
                 result
@@ -512,12 +538,15 @@ pub fn run(
     }
     // The workers' own clocks exclude the time frames spend in transit;
     // when none finished cleanly the parent's clock is all there is.
-    result.elapsed = if worker_elapsed.is_zero() {
+    let since_go = if worker_elapsed.is_zero() {
         started.elapsed()
     } else {
         worker_elapsed
     };
-    result.timeline = timeline.finish(result.elapsed);
+    // After a warm-up, the run's time is that of its measured part; the
+    // timeline keeps counting from the start.
+    result.elapsed = since_go.saturating_sub(measured_from.min(since_go));
+    result.timeline = timeline.finish(since_go);
     observer.finished(&result);
     Ok(result)
 }

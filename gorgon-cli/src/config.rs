@@ -13,11 +13,18 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::plan::Param;
+use crate::shape::{Rate, Span, Warmup};
+use crate::stats::PANIC_LABEL;
+use crate::threshold::Threshold;
 
 /// The parsed configuration, with where it came from.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Pass/fail gates checked at the end of `gorgon run`; `--threshold`
+    /// on the command line replaces the whole list.
+    #[serde(default)]
+    pub thresholds: Vec<Threshold>,
     /// Values for `gorgon run` flags that were not given.
     #[serde(default)]
     pub defaults: Defaults,
@@ -36,6 +43,17 @@ pub struct Defaults {
     pub operations: Option<u64>,
     pub processes: Option<u32>,
     pub threads: Option<u32>,
+    /// `--duration`. With `operations`, the run stops at whichever comes
+    /// first; `-n` or `--duration` on the command line replaces both.
+    pub duration: Option<Span>,
+    /// `--rate`, e.g. "500/s".
+    pub rate: Option<Rate>,
+    /// `--ramp-up`, e.g. "10s".
+    pub ramp_up: Option<Span>,
+    /// `--warmup`: a count (200) or a duration ("5s").
+    pub warmup: Option<Warmup>,
+    /// `--ok`: the labels that count as success.
+    pub ok: Option<Vec<String>>,
 }
 
 /// Why a configuration file cannot be used: one sentence with the file and
@@ -106,6 +124,19 @@ impl Config {
                 return Err(invalid(format!("{key} must be at least 1")));
             }
         }
+        if self.defaults.duration.is_some_and(|d| d.0.is_zero()) {
+            return Err(invalid("defaults.duration must be more than zero".into()));
+        }
+        if let Some(ok) = &self.defaults.ok {
+            if ok.is_empty() || ok.iter().any(|l| l.trim().is_empty()) {
+                return Err(invalid("defaults.ok must list result labels".into()));
+            }
+            if ok.iter().any(|l| l == PANIC_LABEL) {
+                return Err(invalid(
+                    "defaults.ok cannot name `panic`: a panicking call is always an error".into(),
+                ));
+            }
+        }
         for (key, value) in &self.params {
             if matches!(value, toml::Value::Array(_) | toml::Value::Table(_)) {
                 return Err(invalid(format!(
@@ -173,6 +204,92 @@ mod tests {
             .to_string();
         assert!(error.contains("line 3"), "{error}");
         assert!(!error.contains('\n'), "{error}");
+    }
+
+    #[test]
+    fn reads_load_shapes_and_thresholds() {
+        let config = parse(
+            "thresholds = [\"p99<250ms\", \"http call 1:p95<50ms\"]\n\
+             [defaults]\nduration = \"30s\"\nrate = \"500/s\"\nramp_up = \"10s\"\n\
+             warmup = 200\nok = [\"200\", \"201\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.thresholds.len(), 2);
+        assert_eq!(config.thresholds[1].text, "http call 1:p95<50ms");
+        let d = &config.defaults;
+        assert_eq!(d.duration, Some(Span(std::time::Duration::from_secs(30))));
+        assert_eq!(d.rate.map(|r| r.per_sec), Some(500.0));
+        assert_eq!(d.ramp_up, Some(Span(std::time::Duration::from_secs(10))));
+        assert_eq!(d.warmup, Some(Warmup::Calls(200)));
+        assert_eq!(
+            d.ok.as_deref(),
+            Some(&["200".to_string(), "201".to_string()][..])
+        );
+        let timed = parse("[defaults]\nwarmup = \"5s\"\n").unwrap();
+        assert_eq!(
+            timed.defaults.warmup,
+            Some(Warmup::Time(std::time::Duration::from_secs(5)))
+        );
+    }
+
+    #[test]
+    fn bad_load_shapes_and_thresholds_name_their_line() {
+        for (text, line, says) in [
+            ("[defaults]\nduration = \"soon\"\n", 2, "malformed duration"),
+            (
+                "[defaults]\nthreads = 2\nrate = \"500\"\n",
+                3,
+                "malformed rate",
+            ),
+            ("[defaults]\nwarmup = \"lots\"\n", 2, "malformed warm-up"),
+            ("thresholds = [\"latency<1s\"]\n", 1, "unknown metric"),
+            ("thresholds = [\"p99 1s\"]\n", 1, "malformed threshold"),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(&format!("line {line}")), "{text}: {error}");
+            assert!(error.contains(says), "{text}: {error}");
+        }
+        for (text, says) in [
+            ("[defaults]\nduration = \"0s\"\n", "more than zero"),
+            (
+                "[defaults]\nok = [\"200\", \"panic\"]\n",
+                "cannot name `panic`",
+            ),
+            ("[defaults]\nok = []\n", "must list"),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(says), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_covers_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gorgon.toml.example");
+        let text = std::fs::read_to_string(&path).unwrap();
+        Config::load(Some(&path)).unwrap();
+        // Every key is at least shown, commented out or not.
+        for key in [
+            "thresholds",
+            "operations",
+            "processes",
+            "threads",
+            "duration",
+            "rate",
+            "ramp_up",
+            "warmup",
+            "ok",
+            "[params]",
+        ] {
+            assert!(text.contains(key), "{key} is not in gorgon.toml.example");
+        }
+        // With the commented defaults switched on, it still parses.
+        let uncommented = text
+            .replace("# duration", "duration")
+            .replace("# rate", "rate")
+            .replace("# ramp_up", "ramp_up")
+            .replace("# warmup", "warmup")
+            .replace("# ok", "ok");
+        parse(&uncommented).unwrap();
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::process::ExitCode;
 
 /// The run finished and every threshold held.
 pub const OK: u8 = 0;
+/// The run finished but a threshold failed.
+pub const THRESHOLD_FAILED: u8 = 1;
 /// Bad usage or input.
 pub const USAGE: u8 = 2;
 /// The run itself failed.

@@ -4,7 +4,9 @@
 //! [`plugin`] loads and checks the operation, [`plan`] splits the work,
 //! [`worker`] runs it (with [`recorder`] as the host side of the plugin's
 //! `Recorder`), [`protocol`] carries results back, [`collect`] merges them
-//! into [`stats`], and [`report`] shows them.
+//! into [`stats`], and [`report`] shows them. [`shape`] describes how the
+//! load is applied (count or time, closed or open model, ramp-up, warm-up)
+//! and [`threshold`] the pass/fail gates checked at the end.
 
 mod cli;
 mod collect;
@@ -18,7 +20,9 @@ mod protocol;
 mod recorder;
 mod report;
 mod run;
+mod shape;
 mod stats;
+mod threshold;
 mod worker;
 
 use std::process::ExitCode;

@@ -67,6 +67,10 @@ impl fmt::Display for Param {
     }
 }
 
+/// The `count` of a share with no count limit (a time-based run): the
+/// worker takes numbers until the time is up or it is told to stop.
+pub const UNBOUNDED: u64 = u64::MAX;
+
 /// The numbers one worker process runs: `offset + k * stride`, `k < count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Share {
@@ -92,6 +96,18 @@ pub fn split(operations: u64, slots: u32) -> Vec<Share> {
             offset,
             stride,
             count: operations / stride + u64::from(offset < operations % stride),
+        })
+        .collect()
+}
+
+/// Shares for a time-based run: the same interleaving, no count limit.
+pub fn split_unbounded(slots: u32) -> Vec<Share> {
+    let stride = u64::from(slots);
+    (0..stride)
+        .map(|offset| Share {
+            offset,
+            stride,
+            count: UNBOUNDED,
         })
         .collect()
 }

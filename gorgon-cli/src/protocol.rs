@@ -39,7 +39,17 @@ pub enum Frame {
     /// Results of the calls that ended in one interval, counted from `go`.
     Interval { index: u64, stats: Stats },
     /// All threads finished; `elapsed_ns` runs from `go` to the last call.
-    Done { elapsed_ns: u64, calls: u64 },
+    /// `calls` were counted; `warmup_calls` more ran during the warm-up,
+    /// and the measured part began `measured_from_ns` after `go` (0
+    /// without a warm-up).
+    Done {
+        elapsed_ns: u64,
+        calls: u64,
+        #[serde(default)]
+        measured_from_ns: u64,
+        #[serde(default)]
+        warmup_calls: u64,
+    },
     /// The worker cannot go on; `message` is one sentence for the user.
     Error { message: String },
 }

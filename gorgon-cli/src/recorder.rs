@@ -101,6 +101,10 @@ impl Params {
 pub struct ThreadRecorder {
     pub results: Tally,
     pub measurements: Tally,
+    /// Open model: service times by label, beside the corrected latencies
+    /// in `results`.
+    service: Tally,
+    late: u64,
     panics: Vec<PanicSample>,
     params: Arc<Params>,
     /// The measurements of the current call, kept only in debug mode.
@@ -112,6 +116,8 @@ impl ThreadRecorder {
         ThreadRecorder {
             results: Tally::default(),
             measurements: Tally::default(),
+            service: Tally::default(),
+            late: 0,
             panics: Vec::new(),
             params,
             trace: None,
@@ -138,12 +144,27 @@ impl ThreadRecorder {
         }
     }
 
+    /// Counts a finished call of the open model: `latency` runs from its
+    /// intended start, `service` from its actual start.
+    #[inline]
+    pub fn record_paced(&mut self, outcome: &Outcome<'_>, latency: u64, service: u64, late: bool) {
+        self.record_outcome(outcome, latency);
+        let label = match outcome {
+            Outcome::Label(label) => label,
+            Outcome::Panic(_) => PANIC_LABEL.as_bytes(),
+        };
+        self.service.record(label, service);
+        self.late += u64::from(late);
+    }
+
     /// Everything recorded since the last hand-over.
     pub fn take_delta(&mut self) -> Stats {
         Stats {
             results: self.results.take(),
             measurements: self.measurements.take(),
             panics: std::mem::take(&mut self.panics),
+            service: self.service.take(),
+            late: std::mem::take(&mut self.late),
         }
     }
 

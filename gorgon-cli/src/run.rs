@@ -10,12 +10,14 @@ use crate::collect::{self, Link, LocalLink, RunResult, WorkerCommand};
 use crate::config::Config;
 use crate::debug;
 use crate::exit::{self, Code, Failure};
-use crate::plan::{self, RunShape};
+use crate::plan::RunShape;
 use crate::plugin::Plugin;
 use crate::progress::{self, Progress};
 use crate::report::output::Outputs;
 use crate::report::snapshot::Snapshots;
-use crate::report::Report;
+use crate::report::{load_model, Report};
+use crate::shape::LoadPlan;
+use crate::threshold;
 
 /// Exit code after an interrupt, as shells report a SIGINT death.
 const INTERRUPTED: u8 = 130;
@@ -23,7 +25,6 @@ const INTERRUPTED: u8 = 130;
 pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure> {
     let config = Config::load(config).map_err(Failure::usage)?;
     args.params = config.params_with(&args.params);
-    args.operations = args.operations.or(config.defaults.operations);
     if args.debug {
         if args.save.is_some()
             || args.output.svg.is_some()
@@ -34,17 +35,24 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
                 "--debug prints each call as text: leave out --output, --save, --svg and --html",
             ));
         }
+        if let Some(flag) = LoadPlan::given(&args.load).first() {
+            return Err(Failure::usage(format!(
+                "--debug makes its calls one by one in one thread, so {flag} does not apply: drop one of them"
+            )));
+        }
+        args.operations = args.operations.or(config.defaults.operations);
         return debug::run(&args);
     }
+    let load = LoadPlan::resolve(&args.load, args.operations, &config.defaults);
+    let thresholds = if args.load.thresholds.is_empty() {
+        config.thresholds.clone()
+    } else {
+        args.load.thresholds.clone()
+    };
     // Refuse a bad plugin here, in one sentence, before starting workers
     // that would each refuse it.
     let plugin = Plugin::load(&args.plugin).map_err(Failure::usage)?.path;
-    let operations = args.operations.ok_or_else(|| {
-        Failure::usage(
-            "say how many operations to run with -n/--operations \
-             (or defaults.operations in gorgon.toml)",
-        )
-    })?;
+    load.check().map_err(Failure::usage)?;
     let shapes = args.runs.clone().map(|suite| suite.0).unwrap_or_else(|| {
         vec![RunShape {
             processes: args.processes.or(config.defaults.processes).unwrap_or(1),
@@ -74,9 +82,10 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
             // Stopped between two runs of a suite: start no more.
             break;
         }
-        let links = spawn_local(&args, &plugin, shape, operations)?;
+        let links = spawn_local(&args, &plugin, shape, &load)?;
         let mut observer = (&mut progress, &mut snapshots);
-        let result = collect::run(shape, Some(operations), links, &interrupted, &mut observer)?;
+        let mut result = collect::run(shape, load.operations, links, &interrupted, &mut observer)?;
+        result.load.rate = load.rate;
         let stop = result.interrupted || !result.failures.is_empty();
         results.push(result);
         if stop {
@@ -91,6 +100,8 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
         &results,
     );
     report.interrupted |= interrupted.load(std::sync::atomic::Ordering::Relaxed);
+    let verdicts = threshold::evaluate(&thresholds, &results, &load.success);
+    load_model::annotate(&mut report, &load, &results, verdicts);
     outputs.emit(&report)?;
     if report.interrupted {
         eprintln!("gorgon: interrupted; the report covers the calls made until then");
@@ -101,6 +112,16 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
         eprintln!("gorgon: the run failed: {}", failures.join("; "));
         return Ok(Code(exit::RUN_FAILED));
     }
+    let failed: Vec<&str> = report
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| t.expression.as_str())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("gorgon: threshold failed: {}", failed.join(", "));
+        return Ok(Code(exit::THRESHOLD_FAILED));
+    }
     Ok(Code(exit::OK))
 }
 
@@ -108,14 +129,15 @@ fn spawn_local(
     args: &RunArgs,
     plugin: &Path,
     shape: RunShape,
-    operations: u64,
+    load: &LoadPlan,
 ) -> Result<Vec<Box<dyn Link>>, Failure> {
     let command = WorkerCommand {
         plugin,
         threads: shape.threads,
         params: &args.params,
+        load,
     };
-    let shares = plan::split(operations, shape.processes);
+    let shares = load.shares(shape.processes);
     let count = shares.len();
     shares
         .into_iter()

@@ -41,6 +41,27 @@ pub struct Stats {
     pub measurements: BTreeMap<String, Histogram<u64>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub panics: Vec<PanicSample>,
+    /// Open model only: the service time (actual start to end) per result
+    /// label, while `results` holds the latency from the intended start.
+    #[serde(
+        default,
+        with = "histogram_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub service: BTreeMap<String, Histogram<u64>>,
+    /// Open model only: calls that started more than
+    /// [`LATE_AFTER_NS`] after their intended start.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub late: u64,
+}
+
+/// How far behind its intended start a call may begin before it counts as
+/// late: beyond the scheduling jitter of an idle machine, well below any
+/// latency worth reporting.
+pub const LATE_AFTER_NS: u64 = 1_000_000;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Stats {
@@ -48,6 +69,8 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) {
         merge_map(&mut self.results, &other.results);
         merge_map(&mut self.measurements, &other.measurements);
+        merge_map(&mut self.service, &other.service);
+        self.late += other.late;
         for sample in &other.panics {
             add_panic(&mut self.panics, &sample.message, sample.count);
         }
@@ -57,6 +80,16 @@ impl Stats {
     pub fn all_calls(&self) -> Histogram<u64> {
         let mut all = new_histogram();
         for histogram in self.results.values() {
+            all.add(histogram)
+                .expect("auto-resizing histograms always add");
+        }
+        all
+    }
+
+    /// All calls' service times (open model; empty otherwise).
+    pub fn all_service(&self) -> Histogram<u64> {
+        let mut all = new_histogram();
+        for histogram in self.service.values() {
             all.add(histogram)
                 .expect("auto-resizing histograms always add");
         }

@@ -1,14 +1,21 @@
 //! A worker process: loads the plugin, runs its share of the numbers on
 //! its threads, and streams results to the parent (see [`crate::protocol`]).
 //!
-//! The hot loop is per thread and shares nothing written per call with other
-//! threads: numbers are taken in chunks, latencies go into the thread's own
-//! histograms, and the thread hands them over once per interval.
+//! Each thread runs one of two loops: [`closed`] (the next call starts when
+//! the last one ends, as fast as the operation allows) or [`paced`] (the
+//! open model: calls start on a schedule, whatever their latency). Both
+//! share nothing written per call with other threads: numbers are taken
+//! from a shared counter (in chunks in the closed loop), latencies go into
+//! the thread's own histograms, and the thread hands them over once per
+//! interval.
+
+mod closed;
+mod numbers;
+mod paced;
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
-use std::ops::Range;
 use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -17,17 +24,15 @@ use std::time::{Duration, Instant};
 
 use gorgon_plugin_api::abi::STATUS_OK;
 
+use self::numbers::{Numbers, Source};
 use crate::cli::WorkerArgs;
 use crate::exit::{self, Code, Failure};
-use crate::plan::Share;
+use crate::plan::{Share, UNBOUNDED};
 use crate::plugin::Plugin;
 use crate::protocol::{self, Frame, PROTOCOL_VERSION};
 use crate::recorder::{plugin_recorder, Outcome, Params, ThreadRecorder};
+use crate::shape::{Schedule, WorkerLoad};
 use crate::stats::Stats;
-
-/// The largest chunk of numbers a thread takes at once. Chunks amortise the
-/// shared counter; the cap bounds how unevenly threads can finish.
-const MAX_CHUNK: u64 = 1024;
 
 pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
     let mut frames = take_stdout().map_err(|e| Failure::Run(e.into()))?;
@@ -52,19 +57,7 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
             return Ok(Code(exit::USAGE));
         }
     };
-    let share = Share {
-        offset: args.offset,
-        stride: args.stride,
-        count: args.count,
-    };
-    let shared = Arc::new(Shared {
-        numbers: Numbers::new(share.count, args.threads),
-        share,
-        stop: AtomicBool::new(false),
-        gate: Gate::default(),
-        clock: quanta::Clock::new(),
-        interval_ns: args.interval_ms.max(1) * 1_000_000,
-    });
+    let shared = Arc::new(Shared::new(&args));
     let params = Arc::new(Params::new(&args.params));
     let (sender, receiver) = mpsc::channel();
     let threads: Vec<_> = (0..args.threads)
@@ -77,7 +70,7 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
             );
             std::thread::Builder::new()
                 .name(format!("gorgon-worker-{index}"))
-                .spawn(move || run_thread(&plugin, &shared, params, &sender))
+                .spawn(move || run_thread(index, &plugin, &shared, params, &sender))
                 .map_err(|e| Failure::Run(anyhow::anyhow!("cannot start thread {index}: {e}")))
         })
         .collect::<Result<_, _>>()?;
@@ -127,18 +120,19 @@ fn supervise(
         watch_for_stop();
         watched.stop.store(true, Ordering::Relaxed);
     });
-    forward_results(args, receiver, frames)
+    forward_results(args, shared, receiver, frames)
 }
 
 fn forward_results(
     args: &WorkerArgs,
+    shared: &Shared,
     receiver: &mpsc::Receiver<ThreadMessage>,
     frames: &mut impl Write,
 ) -> Result<Code, Failure> {
     let tick = Duration::from_millis(args.interval_ms.max(1));
     let mut next_tick = Instant::now() + tick;
     let mut pending: BTreeMap<u64, Stats> = BTreeMap::new();
-    let (mut finished, mut calls, mut elapsed_ns) = (0, 0, 0);
+    let (mut finished, mut calls, mut warmup_calls, mut elapsed_ns) = (0, 0, 0, 0);
     let mut send = |pending: &mut BTreeMap<u64, Stats>| -> bool {
         std::mem::take(pending).into_iter().all(|(index, stats)| {
             protocol::write_frame(frames, &Frame::Interval { index, stats }).is_ok()
@@ -152,9 +146,14 @@ fn forward_results(
                     pending.insert(index, stats);
                 }
             },
-            Ok(ThreadMessage::Finished { calls: c, end_ns }) => {
+            Ok(ThreadMessage::Finished {
+                calls: c,
+                warmup_calls: w,
+                end_ns,
+            }) => {
                 finished += 1;
                 calls += c;
+                warmup_calls += w;
                 elapsed_ns = elapsed_ns.max(end_ns);
             }
             Ok(_) => {}
@@ -169,7 +168,16 @@ fn forward_results(
         }
     }
     send(&mut pending);
-    let _ = protocol::write_frame(frames, &Frame::Done { elapsed_ns, calls });
+    // A worker stopped before its warm-up ended measured nothing: its
+    // measured part is empty, at its end.
+    let measured_from_ns = shared.measured_from.load(Ordering::Relaxed).min(elapsed_ns);
+    let done = Frame::Done {
+        elapsed_ns,
+        calls,
+        measured_from_ns,
+        warmup_calls,
+    };
+    let _ = protocol::write_frame(frames, &done);
     Ok(Code(exit::OK))
 }
 
@@ -217,7 +225,16 @@ fn take_stdout() -> io::Result<BufWriter<File>> {
 /// What the threads and the worker's main thread share.
 struct Shared {
     share: Share,
+    /// Indices into the share: chunks in the closed model, one operation
+    /// at a time (its place in the schedule) in the open model.
     numbers: Numbers,
+    /// Closed model: where the warm-up and the counted calls take theirs.
+    warm: Source,
+    counted: Source,
+    load: WorkerLoad,
+    /// When the measured part began, in ns from the start: set by the
+    /// first thread to get there (`u64::MAX` until then).
+    measured_from: AtomicU64,
     /// Set when the run ends early; read once per call (a cache line that
     /// is written once, so reading it costs next to nothing).
     stop: AtomicBool,
@@ -226,39 +243,48 @@ struct Shared {
     interval_ns: u64,
 }
 
+impl Shared {
+    fn new(args: &WorkerArgs) -> Shared {
+        let share = Share {
+            offset: args.offset,
+            stride: args.stride,
+            count: args.count,
+        };
+        let load = args.load.clone();
+        let unbounded = share.count == UNBOUNDED;
+        let (warm, counted) = match load.warmup_ns {
+            Some(_) if unbounded => (Source::Endless, Source::Endless),
+            Some(_) => (Source::Endless, Source::Counted(share.count.into())),
+            None if unbounded => (Source::UpTo(load.warmup_calls), Source::Endless),
+            None => (Source::UpTo(load.warmup_calls), Source::UpTo(share.count)),
+        };
+        Shared {
+            share,
+            numbers: Numbers::new(args.threads),
+            warm,
+            counted,
+            load,
+            measured_from: AtomicU64::new(u64::MAX),
+            stop: AtomicBool::new(false),
+            gate: Gate::default(),
+            clock: quanta::Clock::new(),
+            interval_ns: args.interval_ms.max(1) * 1_000_000,
+        }
+    }
+}
+
 enum ThreadMessage {
     Ready,
     SetupFailed(String),
-    Delta { index: u64, stats: Stats },
-    Finished { calls: u64, end_ns: u64 },
-}
-
-/// Hands out the indices `0..count` in chunks that shrink towards the end
-/// (guided scheduling), so threads finish close together.
-struct Numbers {
-    next: AtomicU64,
-    count: u64,
-    threads: u64,
-}
-
-impl Numbers {
-    fn new(count: u64, threads: u32) -> Numbers {
-        Numbers {
-            next: AtomicU64::new(0),
-            count,
-            threads: u64::from(threads.max(1)),
-        }
-    }
-
-    fn next_chunk(&self) -> Option<Range<u64>> {
-        let seen = self.next.load(Ordering::Relaxed);
-        if seen >= self.count {
-            return None;
-        }
-        let chunk = ((self.count - seen) / (self.threads * 8)).clamp(1, MAX_CHUNK);
-        let start = self.next.fetch_add(chunk, Ordering::Relaxed);
-        (start < self.count).then(|| start..start.saturating_add(chunk).min(self.count))
-    }
+    Delta {
+        index: u64,
+        stats: Stats,
+    },
+    Finished {
+        calls: u64,
+        warmup_calls: u64,
+        end_ns: u64,
+    },
 }
 
 /// Holds threads until the run starts; carries the start instant, or
@@ -288,6 +314,7 @@ impl Gate {
 }
 
 fn run_thread(
+    thread: u32,
     plugin: &Plugin,
     shared: &Shared,
     params: Arc<Params>,
@@ -295,7 +322,7 @@ fn run_thread(
 ) {
     let mut owner = Box::new(ThreadRecorder::new(params));
     // From here on the recorder is reached only through this pointer, by the
-    // plugin during a call and by this loop between calls.
+    // plugin during a call and by the loops between calls.
     let host: *mut ThreadRecorder = &mut *owner;
     // SAFETY: `owner` lives until the end of this function, on this thread.
     let mut rec = unsafe { plugin_recorder(host) };
@@ -314,39 +341,138 @@ fn run_thread(
         stop_thread(plugin, &mut rec);
         return;
     };
-    let clock = shared.clock.clone();
-    let (mut index, mut next_flush_ns, mut calls, mut end_ns) = (0, shared.interval_ns, 0u64, 0);
-    'run: while let Some(chunk) = shared.numbers.next_chunk() {
-        for k in chunk {
-            if shared.stop.load(Ordering::Relaxed) {
-                break 'run;
+    let mut run = ThreadRun {
+        plugin,
+        shared,
+        sender,
+        host,
+        clock: shared.clock.clone(),
+        origin,
+        index: 0,
+        next_flush_ns: shared.interval_ns,
+        calls: 0,
+        warmup_calls: 0,
+        end_ns: 0,
+        measuring: false,
+    };
+    match shared.load.rate_per_sec {
+        Some(rate) => paced::run(&mut run, &mut rec, &Schedule::new(&shared.load, rate)),
+        None => closed::run(&mut run, &mut rec, thread),
+    }
+    stop_thread(plugin, &mut rec);
+    run.finish();
+}
+
+/// One worker thread's side of the run: the plugin, where its results go,
+/// and the bookkeeping the loops carry from one phase to the next.
+struct ThreadRun<'a> {
+    plugin: &'a Plugin,
+    shared: &'a Shared,
+    sender: &'a mpsc::Sender<ThreadMessage>,
+    /// The thread's recorder; the plugin reaches it through its `Recorder`
+    /// during a call, the loops through this pointer between calls.
+    host: *mut ThreadRecorder,
+    clock: quanta::Clock,
+    /// The start of the run, in raw clock ticks.
+    origin: u64,
+    /// The interval the unsent results belong to, and when to send them.
+    index: u64,
+    next_flush_ns: u64,
+    calls: u64,
+    warmup_calls: u64,
+    /// When the last call ended, in ns from the start.
+    end_ns: u64,
+    /// False during the warm-up, whose results are thrown away.
+    measuring: bool,
+}
+
+impl ThreadRun<'_> {
+    /// Nanoseconds since the start of the run.
+    #[inline]
+    fn now_ns(&self) -> u64 {
+        self.clock.delta_as_nanos(self.origin, self.clock.raw())
+    }
+
+    fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Relaxed)
+    }
+
+    /// Hands over the results so far (or drops them during the warm-up)
+    /// and schedules the next hand-over.
+    #[cold]
+    fn flush(&mut self, now_ns: u64) {
+        // SAFETY: between calls the plugin holds no borrow of the recorder.
+        let stats = unsafe { (*self.host).take_delta() };
+        if self.measuring {
+            let _ = self.sender.send(ThreadMessage::Delta {
+                index: self.index,
+                stats,
+            });
+        }
+        self.index = now_ns / self.shared.interval_ns;
+        self.next_flush_ns = (self.index + 1) * self.shared.interval_ns;
+    }
+
+    /// Ends this thread's warm-up: its results so far are dropped, and the
+    /// measured part starts at `from_ns` (or earlier, if another thread
+    /// started it first). Returns the measured part's deadline.
+    fn start_measuring(&mut self, from_ns: u64) -> u64 {
+        // SAFETY: as in `flush`.
+        drop(unsafe { (*self.host).take_delta() });
+        self.measuring = true;
+        let from = self
+            .shared
+            .measured_from
+            .fetch_min(from_ns, Ordering::Relaxed)
+            .min(from_ns);
+        self.index = from / self.shared.interval_ns;
+        self.next_flush_ns = (self.index + 1) * self.shared.interval_ns;
+        match self.shared.load.duration_ns {
+            Some(duration) => from.saturating_add(duration),
+            None => u64::MAX,
+        }
+    }
+
+    /// Waits until `at_ns` from the start: sleeps while it is far, then
+    /// yields and finally spins for the last stretch, where a sleep would
+    /// overshoot. False when the run was stopped meanwhile.
+    fn wait_until(&self, at_ns: u64) -> bool {
+        /// Linux sleeps overshoot by about 50-100 µs (timer slack).
+        const SPIN_NS: u64 = 200_000;
+        /// Below this a yield (a system call) may itself overshoot.
+        const YIELD_NS: u64 = 20_000;
+        /// A long wait still looks at the stop flag this often.
+        const SLICE_NS: u64 = 50_000_000;
+        loop {
+            let now = self.now_ns();
+            if now >= at_ns {
+                return true;
             }
-            let number = shared.share.number(k);
-            let t0 = clock.raw();
-            // SAFETY: the plugin's ABI was checked at load.
-            let raw = unsafe { (plugin.operation)(number, &mut rec) };
-            let t1 = clock.raw();
-            // SAFETY: `raw` was just returned on this thread; `host` is
-            // not borrowed by the plugin between calls.
-            unsafe {
-                (*host).record_outcome(&Outcome::from_raw(&raw), clock.delta_as_nanos(t0, t1))
-            };
-            calls += 1;
-            end_ns = clock.delta_as_nanos(origin, t1);
-            if end_ns >= next_flush_ns {
-                // SAFETY: as above.
-                let stats = unsafe { (*host).take_delta() };
-                let _ = sender.send(ThreadMessage::Delta { index, stats });
-                index = end_ns / shared.interval_ns;
-                next_flush_ns = (index + 1) * shared.interval_ns;
+            if self.stopped() {
+                return false;
+            }
+            let left = at_ns - now;
+            if left > SPIN_NS {
+                std::thread::sleep(Duration::from_nanos((left - SPIN_NS).min(SLICE_NS)));
+            } else if left > YIELD_NS {
+                // Many waiting threads must not starve the busy ones.
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
             }
         }
     }
-    stop_thread(plugin, &mut rec);
-    // SAFETY: as above.
-    let stats = unsafe { (*host).take_delta() };
-    let _ = sender.send(ThreadMessage::Delta { index, stats });
-    let _ = sender.send(ThreadMessage::Finished { calls, end_ns });
+
+    /// Sends what is left and says the thread is done.
+    fn finish(mut self) {
+        let end_ns = self.end_ns;
+        self.flush(end_ns);
+        let _ = self.sender.send(ThreadMessage::Finished {
+            calls: self.calls,
+            warmup_calls: self.warmup_calls,
+            end_ns,
+        });
+    }
 }
 
 fn stop_thread(plugin: &Plugin, rec: &mut gorgon_plugin_api::Recorder) {
@@ -354,21 +480,5 @@ fn stop_thread(plugin: &Plugin, rec: &mut gorgon_plugin_api::Recorder) {
         // SAFETY: the hook was checked at load. A failing teardown has
         // nothing left to spoil: the thread's calls are all recorded.
         let _ = unsafe { stop(rec) };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_cover_the_range_once() {
-        let numbers = Numbers::new(10_000, 4);
-        let mut seen = Vec::new();
-        while let Some(chunk) = numbers.next_chunk() {
-            assert!(chunk.end - chunk.start <= MAX_CHUNK);
-            seen.extend(chunk);
-        }
-        assert_eq!(seen, (0..10_000).collect::<Vec<_>>());
     }
 }

@@ -6,4 +6,5 @@ mod support;
 mod bad_input;
 mod config;
 mod core;
+mod load_shapes;
 mod reports;

@@ -88,6 +88,10 @@ fn json_output_matches_the_documented_schema() {
         "NamedSummary",
         "PanicSample",
         "TimelinePoint",
+        "LoadSettings",
+        "OpenModel",
+        "Threshold",
+        "ThresholdRun",
     ] {
         assert!(docs.contains_key(object), "docs lack {object}: {docs:?}");
     }
@@ -116,6 +120,44 @@ fn json_output_matches_the_documented_schema() {
     assert!(!timeline.is_empty());
     for point in timeline {
         assert_documented("timeline point", point, &docs["TimelinePoint"]);
+    }
+
+    assert_documented("load", &report["load"], &docs["LoadSettings"]);
+    assert!(
+        first["open_model"].is_null(),
+        "closed model: {}",
+        first["open_model"]
+    );
+
+    // The open model and thresholds, in a short run at a fixed rate.
+    let open = json_of(&gorgon(&[
+        "run",
+        "--plugin",
+        &testkit(),
+        "--rate",
+        "200/s",
+        "--duration",
+        "500ms",
+        "--threshold",
+        "p99<10s",
+        "--threshold",
+        "never:p99<1ms",
+        "--output",
+        "json",
+    ]));
+    let model = &open["runs"][0]["open_model"];
+    assert_documented("open_model", model, &docs["OpenModel"]);
+    assert_documented("service", &model["service"], &docs["Summary"]);
+    for entry in model["service_results"].as_array().unwrap() {
+        assert_documented("service_results", entry, &named);
+    }
+    let thresholds = open["thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 2);
+    for threshold in thresholds {
+        assert_documented("threshold", threshold, &docs["Threshold"]);
+        for run in threshold["runs"].as_array().unwrap() {
+            assert_documented("threshold run", run, &docs["ThresholdRun"]);
+        }
     }
 
     // And the figures are the run's.

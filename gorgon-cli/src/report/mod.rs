@@ -6,8 +6,10 @@
 pub mod csv;
 pub mod html;
 pub mod json;
+pub mod load_model;
 pub mod model;
 pub mod output;
+pub mod shape_table;
 pub mod snapshot;
 pub mod svg;
 pub mod table;

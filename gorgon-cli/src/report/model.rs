@@ -9,9 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::load_model::{self, LoadSettings, OpenModel};
 use crate::collect::{RunResult, TimelinePoint};
 use crate::plan::Param;
+use crate::shape::Success;
 use crate::stats::{histogram_map, PanicSample, Summary};
+use crate::threshold::ThresholdReport;
 
 /// Bumped when a field changes meaning or disappears; adding a field does
 /// not bump it.
@@ -34,6 +37,13 @@ pub struct Report {
     #[serde(default)]
     pub in_progress: bool,
     pub runs: Vec<RunReport>,
+    /// How the load was applied (model, duration, rate, ramp-up, warm-up,
+    /// success labels).
+    #[serde(default)]
+    pub load: LoadSettings,
+    /// The pass/fail gates and how each run fared.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdReport>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +74,21 @@ pub struct RunReport {
     pub panics: Vec<PanicSample>,
     /// Throughput and latency per interval.
     pub timeline: Vec<TimelinePoint>,
+    /// Calls made during the warm-up: in no other figure of the run.
+    #[serde(default)]
+    pub warmup_operations: u64,
+    /// Calls whose label is an error: `panic`, and with `load.ok` every
+    /// label not listed there.
+    #[serde(default)]
+    pub errors: u64,
+    /// `errors` over all calls, 0 to 1.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Open model only: rate held, late starts, and the service time.
+    /// There `all` and `results` are latencies from each operation's
+    /// intended start (coordinated omission corrected).
+    #[serde(default)]
+    pub open_model: Option<OpenModel>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +126,8 @@ impl Report {
                 .enumerate()
                 .map(|(i, result)| RunReport::new(i + 1, result))
                 .collect(),
+            load: LoadSettings::default(),
+            thresholds: Vec::new(),
         }
     }
 
@@ -133,6 +160,7 @@ impl RunReport {
                 .then(a.name.cmp(&b.name))
         });
         let all = Summary::of(&result.stats.all_calls(), elapsed);
+        let (errors, error_rate) = load_model::errors(result, &Success::default());
         RunReport {
             index,
             processes: result.shape.processes,
@@ -148,6 +176,10 @@ impl RunReport {
             measurements: named(&result.stats.measurements),
             panics: result.stats.panics.clone(),
             timeline: result.timeline.clone(),
+            warmup_operations: result.load.warmup_calls,
+            errors,
+            error_rate,
+            open_model: load_model::open_model(result, elapsed),
         }
     }
 }

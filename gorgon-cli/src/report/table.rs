@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
 use super::model::{NamedSummary, Report, RunReport};
+use super::shape_table;
 use super::units::{duration, rate, thousands};
 use crate::stats::Summary;
 
-const HEADER: [&str; 9] = [
+pub(super) const HEADER: [&str; 9] = [
     "", "count", "ops/s", "avg", "p50", "p90", "p99", "max", "min",
 ];
 
@@ -36,10 +37,11 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
         render_comparison(&mut out, &report.runs);
     }
+    shape_table::thresholds(&mut out, report);
     out
 }
 
-fn new_table(header: &[&str]) -> Table {
+pub(super) fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     // A fixed layout: with dynamic arrangement, a terminal that reports zero
     // columns (CI) collapses every column to one character.
@@ -82,6 +84,7 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report) {
             (false, _) => " (incomplete)",
         },
     );
+    shape_table::run_notes(out, run);
     let mut table = new_table(&HEADER);
     table.add_row(summary_row("all", &run.all));
     for result in &run.results {
@@ -91,6 +94,7 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report) {
         table.add_row(named_row(measurement, "<"));
     }
     let _ = writeln!(out, "{table}");
+    shape_table::service_table(out, run);
     for panic in &run.panics {
         let _ = writeln!(
             out,
@@ -104,11 +108,11 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report) {
     }
 }
 
-fn named_row(named: &NamedSummary, mark: &str) -> Vec<String> {
+pub(super) fn named_row(named: &NamedSummary, mark: &str) -> Vec<String> {
     summary_row(&format!("{}{mark}", named.name), &named.summary)
 }
 
-fn summary_row(name: &str, s: &Summary) -> Vec<String> {
+pub(super) fn summary_row(name: &str, s: &Summary) -> Vec<String> {
     vec![
         name.to_string(),
         thousands(s.count),

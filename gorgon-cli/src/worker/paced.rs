@@ -1,0 +1,81 @@
+//! The paced loop of the open model: operations start on a schedule,
+//! whatever the latency of the ones before.
+//!
+//! The worker's operations are due at [`Schedule::at`]`(k)`. Its threads
+//! take the next due operation from a shared counter, wait for its time,
+//! and call it; a thread that is still busy when an operation falls due
+//! leaves it to a free one, and when none is free the operation starts
+//! late. Its latency is then measured from when it was *due*, not from
+//! when it could start, so a stall shows in the percentiles instead of
+//! being hidden by the calls that were never made on time (coordinated
+//! omission, corrected as wrk2 does). The service time, from the actual
+//! start to the end, is kept beside it.
+
+use gorgon_plugin_api::Recorder;
+
+use super::ThreadRun;
+use crate::plan::UNBOUNDED;
+use crate::recorder::Outcome;
+use crate::shape::Schedule;
+use crate::stats::LATE_AFTER_NS;
+
+pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule) {
+    let shared = t.shared;
+    let load = &shared.load;
+    let share = shared.share;
+    // The measured operations are `first..end`; those before are warm-up.
+    let (first, measured_from) = match load.warmup_ns {
+        Some(until) => (schedule.first_from(until), until),
+        None if load.warmup_calls > 0 => (load.warmup_calls, schedule.at(load.warmup_calls)),
+        None => (0, 0),
+    };
+    let end = match (share.count, load.warmup_ns) {
+        (UNBOUNDED, _) => u64::MAX,
+        (count, Some(_)) => first.saturating_add(count),
+        (count, None) => count,
+    };
+    let operation = t.plugin.operation;
+    let host = t.host;
+    let clock = t.clock.clone();
+    let origin = t.origin;
+    let mut deadline = u64::MAX;
+    while !t.stopped() {
+        let k = shared.numbers.next();
+        if k >= end {
+            break;
+        }
+        if k >= first && !t.measuring {
+            deadline = t.start_measuring(measured_from);
+        }
+        let due = schedule.at(k);
+        if due >= deadline || !t.wait_until(due) {
+            break;
+        }
+        let t0 = clock.raw();
+        // SAFETY: the plugin's ABI was checked at load; `rec` is this
+        // thread's recorder.
+        let raw = unsafe { operation(share.number(k), rec) };
+        let t1 = clock.raw();
+        let started = clock.delta_as_nanos(origin, t0);
+        let end_ns = clock.delta_as_nanos(origin, t1);
+        // SAFETY: `raw` was just returned on this thread; `host` is not
+        // borrowed by the plugin between calls.
+        unsafe {
+            (*host).record_paced(
+                &Outcome::from_raw(&raw),
+                end_ns.saturating_sub(due),
+                clock.delta_as_nanos(t0, t1),
+                started > due.saturating_add(LATE_AFTER_NS),
+            )
+        };
+        if t.measuring {
+            t.calls += 1;
+        } else {
+            t.warmup_calls += 1;
+        }
+        t.end_ns = end_ns;
+        if end_ns >= t.next_flush_ns {
+            t.flush(end_ns);
+        }
+    }
+}
