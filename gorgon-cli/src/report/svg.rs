@@ -9,7 +9,7 @@
 
 use hdrhistogram::Histogram;
 use plotters::coord::combinators::BindKeyPoints;
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
@@ -170,6 +170,32 @@ struct RunsAxis {
     runs: usize,
 }
 
+/// The grid and axis labels of a chart whose x axis is the runs of a suite.
+fn draw_runs_mesh<DB, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RunsAxis, Y>>,
+    report: &Report,
+    y_desc: &str,
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let name = |x: &f64| run_at(report, *x).map(run_name).unwrap_or_default();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc("run (processes × threads)")
+        .y_desc(y_desc)
+        .x_label_formatter(&name)
+        .y_label_formatter(&|v| short(*v))
+        .axis_desc_style(axis_style())
+        .label_style(label_style())
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(0.12))
+        .draw()
+        .map_err(chart_error)
+}
+
 fn runs_axis(runs: usize) -> RunsAxis {
     RunsAxis {
         inner: (0.5..runs.max(1) as f64 + 0.5).into(),
@@ -221,20 +247,7 @@ fn throughput(report: &Report) -> Result<Chart, String> {
             .y_label_area_size(80)
             .build_cartesian_2d(runs_axis(report.runs.len()), 0.0..top)
             .map_err(chart_error)?;
-        let name = |x: &f64| run_at(report, *x).map(run_name).unwrap_or_default();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("run (processes × threads)")
-            .y_desc("throughput (ops/s)")
-            .x_label_formatter(&name)
-            .y_label_formatter(&|v| short(*v))
-            .axis_desc_style(axis_style())
-            .label_style(label_style())
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()
-            .map_err(chart_error)?;
+        draw_runs_mesh(&mut chart, report, "throughput (ops/s)")?;
         let fill = color(0);
         chart
             .draw_series(report.runs.iter().map(|run| {
@@ -302,20 +315,11 @@ fn latency(report: &Report) -> Result<Chart, String> {
             .y_label_area_size(80)
             .build_cartesian_2d(runs_axis(report.runs.len()), (bottom..top).log_scale())
             .map_err(chart_error)?;
-        let name = |x: &f64| run_at(report, *x).map(run_name).unwrap_or_default();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("run (processes × threads)")
-            .y_desc(format!("latency ({}, log scale)", unit.name))
-            .x_label_formatter(&name)
-            .y_label_formatter(&|v| short(*v))
-            .axis_desc_style(axis_style())
-            .label_style(label_style())
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()
-            .map_err(chart_error)?;
+        draw_runs_mesh(
+            &mut chart,
+            report,
+            &format!("latency ({}, log scale)", unit.name),
+        )?;
         let width = 0.8 / LATENCY_SERIES.len() as f64;
         for (k, series) in LATENCY_SERIES.iter().enumerate() {
             let fill = color(k);
