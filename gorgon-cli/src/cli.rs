@@ -32,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a plugin's operation N times and report the results.
     Run(RunArgs),
+    /// Manage the SSH nodes of a cluster (kept in gorgon.toml) and check
+    /// or set them up.
+    Cluster(crate::cluster::ClusterArgs),
     /// Run one worker process (started by `gorgon run`, locally or over SSH).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -72,6 +75,9 @@ pub struct RunArgs {
     /// -n is given) and print every call.
     #[arg(long)]
     pub debug: bool,
+
+    #[command(flatten)]
+    pub nodes: crate::cluster::NodeSelection,
 }
 
 /// Arguments of a worker process. They are an internal protocol between
@@ -94,6 +100,10 @@ pub struct WorkerArgs {
     pub interval_ms: u64,
     #[arg(long = "set", value_parser = parse_param)]
     pub params: Vec<Param>,
+    /// The plugin's SHA-256: the worker checks the file against it before
+    /// loading it (a plugin uploaded to a node).
+    #[arg(long)]
+    pub plugin_sha256: Option<String>,
 }
 
 /// The runs of a suite, in order (a newtype so clap takes the list as one

@@ -39,6 +39,11 @@ pub trait Link: Send {
     fn wait(&mut self) -> String;
     /// Ends the worker at once.
     fn kill(&mut self);
+    /// The cluster node it runs on, for per-node figures; `None` in a
+    /// plain local run.
+    fn node(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A worker that is a child process of this one.
@@ -146,6 +151,58 @@ pub struct RunResult {
     /// One sentence per worker that did not finish its share.
     pub failures: Vec<String>,
     pub interrupted: bool,
+    /// Per-node figures of a cluster run, in the order the nodes' workers
+    /// were given; empty when no link named a node.
+    pub nodes: Vec<NodeResult>,
+}
+
+/// What the workers of one node did in a run.
+pub struct NodeResult {
+    pub name: String,
+    pub workers: Vec<String>,
+    pub stats: Stats,
+    /// From `go` to the node's last call (its slowest worker).
+    pub elapsed: Duration,
+    /// The failures of this node's workers (also in the run's list).
+    pub failures: Vec<String>,
+}
+
+impl RunResult {
+    /// Adds a failure to the run and to the node of worker `link`.
+    fn fail(&mut self, node_of: &[Option<usize>], link: usize, failure: String) {
+        if let Some(node) = node_of[link] {
+            self.nodes[node].failures.push(failure.clone());
+        }
+        self.failures.push(failure);
+    }
+}
+
+/// Groups links by node: the nodes in order of first appearance, and
+/// each link's index among them.
+fn group_by_node(links: &[Box<dyn Link>]) -> (Vec<NodeResult>, Vec<Option<usize>>) {
+    let mut nodes: Vec<NodeResult> = Vec::new();
+    let node_of = links
+        .iter()
+        .map(|link| {
+            let name = link.node()?;
+            let index = match nodes.iter().position(|n| n.name == name) {
+                Some(index) => index,
+                None => {
+                    nodes.push(NodeResult {
+                        name: name.to_string(),
+                        workers: Vec::new(),
+                        stats: Stats::default(),
+                        elapsed: Duration::ZERO,
+                        failures: Vec::new(),
+                    });
+                    nodes.len() - 1
+                }
+            };
+            nodes[index].workers.push(link.name().to_string());
+            Some(index)
+        })
+        .collect();
+    (nodes, node_of)
 }
 
 /// Throughput and latency in one interval of a run.
@@ -261,6 +318,7 @@ pub fn run(
     drop(sender);
 
     let mut states = vec![WorkerState::Starting; links.len()];
+    let (nodes, node_of) = group_by_node(&links);
     let mut result = RunResult {
         shape,
         planned,
@@ -270,6 +328,7 @@ pub fn run(
         elapsed: Duration::ZERO,
         failures: Vec::new(),
         interrupted: false,
+        nodes,
     };
 
     // Start: every worker must be ready before any begins, so the run's
@@ -333,18 +392,24 @@ pub fn run(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         match event {
-            Event::Frame(_, Frame::Interval { index, stats }) => {
+            Event::Frame(i, Frame::Interval { index, stats }) => {
                 result.stats.merge(&stats);
+                if let Some(node) = node_of[i] {
+                    result.nodes[node].stats.merge(&stats);
+                }
                 timeline.add(index, &stats);
             }
             Event::Frame(i, Frame::Done { elapsed_ns, .. }) => {
                 states[i] = WorkerState::Done;
                 worker_elapsed = worker_elapsed.max(Duration::from_nanos(elapsed_ns));
+                if let Some(node) = node_of[i] {
+                    let node = &mut result.nodes[node];
+                    node.elapsed = node.elapsed.max(Duration::from_nanos(elapsed_ns));
+                }
             }
             Event::Frame(i, Frame::Error { message }) => {
-                result
-                    .failures
-                    .push(format!("{}: {message}", links[i].name()));
+                let failure = format!("{}: {message}", links[i].name());
+                result.fail(&node_of, i, failure);
             }
             Event::Frame(..) => {}
             Event::Closed(i, reason) => {
@@ -355,10 +420,11 @@ pub fn run(
                 let how = links[i].wait();
                 if states[i] != WorkerState::Done && !result.interrupted {
                     let detail = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                    result.failures.push(format!(
+                    let failure = format!(
                         "{} {how}{detail} before finishing its share; its calls until then are counted",
                         links[i].name()
-                    ));
+                    );
+                    result.fail(&node_of, i, failure);
                 }
                 states[i] = WorkerState::Closed;
             }
@@ -372,6 +438,11 @@ pub fn run(
         worker_elapsed
     };
     result.timeline = timeline.finish(result.elapsed);
+    for node in &mut result.nodes {
+        if node.elapsed.is_zero() {
+            node.elapsed = result.elapsed;
+        }
+    }
     Ok(result)
 }
 

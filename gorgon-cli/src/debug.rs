@@ -72,6 +72,7 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
         elapsed,
         failures: Vec::new(),
         interrupted: false,
+        nodes: Vec::new(),
     };
     let report = Report::new(&plugin.path, &args.params, started_at, elapsed, &[result]);
     println!();

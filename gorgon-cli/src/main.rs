@@ -7,6 +7,7 @@
 //! into [`stats`], and [`report`] shows them.
 
 mod cli;
+mod cluster;
 mod collect;
 mod config;
 mod debug;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Run(args) => run::execute(args, cli.config.as_deref()),
+        Command::Cluster(args) => cluster::execute(args, cli.config.as_deref()),
         Command::Worker(args) => worker::main(args),
     };
     match outcome {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::cli::RunArgs;
+use crate::cluster::Cluster;
 use crate::collect::{self, Link, LocalLink, RunResult, WorkerCommand};
 use crate::config::Config;
 use crate::debug;
@@ -22,6 +23,11 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     args.params = config.params_with(&args.params);
     args.operations = args.operations.or(config.defaults.operations);
     if args.debug {
+        if args.nodes.is_cluster() {
+            return Err(Failure::usage(
+                "--debug runs here in one thread; leave out --cluster and --nodes",
+            ));
+        }
         return debug::run(&args);
     }
     // Refuse a bad plugin here, in one sentence, before starting workers
@@ -39,26 +45,39 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
             threads: args.threads.or(config.defaults.threads).unwrap_or(1),
         }]
     });
+    // Nodes are reached and checked before the first call; an
+    // unreachable one stops the run here, naming it.
+    let cluster = Cluster::prepare(&args.nodes, &config, &plugin)?;
     let interrupted = interrupt_flag()?;
     let started_at = SystemTime::now();
     let started = Instant::now();
     let mut results: Vec<RunResult> = Vec::new();
     for shape in shapes {
-        let links = spawn_local(&args, &plugin, shape, operations)?;
-        let result = collect::run(shape, Some(operations), links, &interrupted)?;
+        let links = match &cluster {
+            Some(cluster) => cluster.spawn(shape, operations, &args.params)?,
+            None => spawn_local(&args, &plugin, shape, operations)?,
+        };
+        let mut result = collect::run(shape, Some(operations), links, &interrupted)?;
+        if let Some(cluster) = &cluster {
+            cluster.explain_losses(&mut result);
+        }
         let stop = result.interrupted || !result.failures.is_empty();
         results.push(result);
         if stop {
             break;
         }
     }
-    let report = Report::new(
+    let mut report = Report::new(
         &args.plugin,
         &args.params,
         started_at,
         started.elapsed(),
         &results,
     );
+    if let Some(cluster) = &cluster {
+        cluster.annotate(&mut report);
+    }
+    drop(cluster);
     print!("{}", table::render(&report));
     if report.interrupted {
         eprintln!("gorgon: interrupted; the report covers the calls made until then");

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::collect::{RunResult, TimelinePoint};
+use crate::collect::{NodeResult, RunResult, TimelinePoint};
 use crate::plan::Param;
 use crate::stats::{histogram_map, PanicSample, Summary};
 
@@ -30,6 +30,10 @@ pub struct Report {
     /// True when the suite was stopped early (Ctrl-C, SIGTERM).
     pub interrupted: bool,
     pub runs: Vec<RunReport>,
+    /// Cluster nodes left out because they could not be reached
+    /// (`--skip-unreachable`), one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +64,27 @@ pub struct RunReport {
     pub panics: Vec<PanicSample>,
     /// Throughput and latency per interval.
     pub timeline: Vec<TimelinePoint>,
+    /// In a cluster run, what each node did (the figures above merge them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeReport>,
+}
+
+/// One node's part of a cluster run; `processes` × `threads` of the run
+/// ran on each node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// The node's name in gorgon.toml, or `local` for this machine.
+    pub name: String,
+    pub workers: Vec<String>,
+    pub operations: u64,
+    /// From the start signal to this node's last call.
+    pub elapsed_ns: u64,
+    /// False when one of its workers failed or the node was lost.
+    pub complete: bool,
+    pub failures: Vec<String>,
+    pub all: Summary,
+    /// One entry per result label, most frequent first.
+    pub results: Vec<NamedSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +116,7 @@ impl Report {
                 .map(|p| (p.key.clone(), p.value.clone()))
                 .collect(),
             interrupted: results.iter().any(|r| r.interrupted),
+            skipped_nodes: Vec::new(),
             runs: results
                 .iter()
                 .enumerate()
@@ -107,25 +133,52 @@ impl Report {
     }
 }
 
+/// Summaries of named histograms, with the histograms themselves.
+fn named(
+    map: &BTreeMap<String, hdrhistogram::Histogram<u64>>,
+    elapsed: Duration,
+) -> Vec<NamedSummary> {
+    map.iter()
+        .map(|(name, histogram)| NamedSummary {
+            name: name.clone(),
+            summary: Summary::of(histogram, elapsed),
+            histogram: histogram_map::encode(histogram).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Result labels, most frequent first.
+fn by_count(mut results: Vec<NamedSummary>) -> Vec<NamedSummary> {
+    results.sort_by(|a, b| {
+        b.summary
+            .count
+            .cmp(&a.summary.count)
+            .then(a.name.cmp(&b.name))
+    });
+    results
+}
+
+impl NodeReport {
+    fn new(node: &NodeResult, interrupted: bool) -> NodeReport {
+        let all = Summary::of(&node.stats.all_calls(), node.elapsed);
+        NodeReport {
+            name: node.name.clone(),
+            workers: node.workers.clone(),
+            operations: all.count,
+            elapsed_ns: node.elapsed.as_nanos() as u64,
+            complete: node.failures.is_empty() && !interrupted,
+            failures: node.failures.clone(),
+            all,
+            results: by_count(named(&node.stats.results, node.elapsed)),
+        }
+    }
+}
+
 impl RunReport {
     fn new(index: usize, result: &RunResult) -> RunReport {
         let elapsed = result.elapsed;
-        let named = |map: &BTreeMap<String, hdrhistogram::Histogram<u64>>| {
-            map.iter()
-                .map(|(name, histogram)| NamedSummary {
-                    name: name.clone(),
-                    summary: Summary::of(histogram, elapsed),
-                    histogram: histogram_map::encode(histogram).unwrap_or_default(),
-                })
-                .collect::<Vec<_>>()
-        };
-        let mut results = named(&result.stats.results);
-        results.sort_by(|a, b| {
-            b.summary
-                .count
-                .cmp(&a.summary.count)
-                .then(a.name.cmp(&b.name))
-        });
+        let named = |map| named(map, elapsed);
+        let results = by_count(named(&result.stats.results));
         let all = Summary::of(&result.stats.all_calls(), elapsed);
         RunReport {
             index,
@@ -142,6 +195,11 @@ impl RunReport {
             measurements: named(&result.stats.measurements),
             panics: result.stats.panics.clone(),
             timeline: result.timeline.clone(),
+            nodes: result
+                .nodes
+                .iter()
+                .map(|node| NodeReport::new(node, result.interrupted))
+                .collect(),
         }
     }
 }
