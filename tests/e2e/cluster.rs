@@ -306,6 +306,11 @@ fn a_run_over_two_nodes_and_local_covers_every_number_once() {
     assert_eq!(numbers_seen(&numbers), (0..n).collect::<Vec<_>>());
     assert_eq!(run.count("OK"), n);
     assert!(run.stdout.contains("Nodes: a, b, local"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("3 nodes × 2 processes × 2 threads"),
+        "{}",
+        run.stdout
+    );
     // Six slots (3 nodes × 2 processes): the first takes the extra number.
     assert_eq!(node_count(&run, "a"), 1001);
     assert_eq!(node_count(&run, "b"), 1000);
@@ -334,8 +339,11 @@ fn a_run_over_two_nodes_and_local_covers_every_number_once() {
     );
 
     // The next run reuses it, and costs one probe plus one command per
-    // worker process on each node.
+    // worker process on each node. Parameters reach the remote plugin
+    // byte for byte: no remote shell sees them unquoted.
     let sessions_before: Vec<usize> = cluster.nodes.iter().map(|(_, s)| s.sessions()).collect();
+    let label = "it's $(echo pwned) `id` \"q\" ;|&>x *";
+    let set_label = format!("label={label}");
     let run = cluster
         .gorgon(&[
             "run",
@@ -347,10 +355,12 @@ fn a_run_over_two_nodes_and_local_covers_every_number_once() {
             "100",
             "-p",
             "3",
+            "--set",
+            &set_label,
         ])
         .ok();
     assert!(!run.stderr.contains("uploaded"), "{}", run.stderr);
-    assert_eq!(run.count("OK"), 100);
+    assert_eq!(run.count(label), 100);
     assert!(run.stdout.contains("Nodes: b, a"), "{}", run.stdout);
     for ((name, sshd), before) in cluster.nodes.iter().zip(sessions_before) {
         assert_eq!(

@@ -203,3 +203,88 @@ impl RunReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::NodeResult;
+    use crate::plan::RunShape;
+    use crate::stats::{new_histogram, Stats};
+    use std::path::Path;
+
+    fn stats(label: &str, calls: u64) -> Stats {
+        let mut histogram = new_histogram();
+        for _ in 0..calls {
+            histogram.saturating_record(1_000);
+        }
+        let mut stats = Stats::default();
+        stats.results.insert(label.to_string(), histogram);
+        stats
+    }
+
+    fn result(nodes: Vec<NodeResult>) -> RunResult {
+        let mut merged = Stats::default();
+        for node in &nodes {
+            merged.merge(&node.stats);
+        }
+        RunResult {
+            shape: RunShape {
+                processes: 1,
+                threads: 1,
+            },
+            planned: Some(5),
+            workers: Vec::new(),
+            stats: merged,
+            timeline: Vec::new(),
+            elapsed: Duration::from_secs(1),
+            failures: Vec::new(),
+            interrupted: false,
+            nodes,
+        }
+    }
+
+    #[test]
+    fn cluster_runs_carry_per_node_figures_beside_the_merged_ones() {
+        let node = |name: &str, calls, failures: Vec<String>| NodeResult {
+            name: name.to_string(),
+            workers: vec![format!("worker 1 of 1 on node {name}")],
+            stats: stats("OK", calls),
+            elapsed: Duration::from_secs(1),
+            failures,
+        };
+        let run = result(vec![
+            node("a", 3, Vec::new()),
+            node("b", 2, vec!["node b was lost".into()]),
+        ]);
+        let report = Report::new(
+            Path::new("p.so"),
+            &[],
+            SystemTime::now(),
+            Duration::ZERO,
+            &[run],
+        );
+        let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+        let run = &json["runs"][0];
+        assert_eq!(run["operations"], 5);
+        assert_eq!(run["nodes"][0]["name"], "a");
+        assert_eq!(run["nodes"][0]["operations"], 3);
+        assert_eq!(run["nodes"][0]["complete"], true);
+        assert_eq!(run["nodes"][1]["operations"], 2);
+        assert_eq!(run["nodes"][1]["complete"], false);
+        assert_eq!(run["nodes"][1]["results"][0]["count"], 2);
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back.runs[0].nodes.len(), 2);
+
+        // A local run has no node list at all.
+        let local = Report::new(
+            Path::new("p.so"),
+            &[],
+            SystemTime::now(),
+            Duration::ZERO,
+            &[result(Vec::new())],
+        );
+        let json = serde_json::to_value(&local).unwrap();
+        assert!(json["runs"][0].get("nodes").is_none());
+        assert!(json.get("skipped_nodes").is_none());
+    }
+}

@@ -60,9 +60,14 @@ fn render_run(out: &mut String, run: &RunReport, runs: usize) {
     } else {
         String::new()
     };
+    let nodes = match run.nodes.len() {
+        0 => String::new(),
+        1 => "1 node × ".to_string(),
+        n => format!("{n} nodes × "),
+    };
     let _ = writeln!(
         out,
-        "Run {}{of}: {processes} × {threads}, {} operations in {}{}",
+        "Run {}{of}: {nodes}{processes} × {threads}, {} operations in {}{}",
         run.index,
         thousands(run.operations),
         duration(run.elapsed_ns),
