@@ -16,7 +16,8 @@ use crate::plan::{Param, RunShape};
     about = "Multiply an operation: run a compiled plugin N times across processes and threads, \
              then report counts, throughput and latency by result.",
     after_help = "Exit codes: 0 ok, 1 a threshold failed, 2 bad usage or input, \
-                  3 the run failed (a worker crashed), 130 interrupted."
+                  3 the run failed (a worker crashed, a node was unreachable or lost), \
+                  130 interrupted."
 )]
 pub struct Cli {
     /// The configuration file (default: ./gorgon.toml, else

@@ -663,3 +663,38 @@ fn a_malformed_cluster_config_names_the_file_and_line() {
         );
     }
 }
+
+#[test]
+fn a_worker_crashing_on_a_node_is_named_and_the_rest_is_kept() {
+    let cluster = TestCluster::start(&[("c", "gorgon-e2e-crash")]);
+    let lib = plugin("gorgon-test-testkit");
+    let run = cluster.gorgon(&[
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--nodes",
+        "c",
+        "--local",
+        "-n",
+        "400",
+        "-p",
+        "2",
+        "--set",
+        "abort_at=0",
+    ]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    // Number 0 is slot 0: the first worker on node c.
+    assert!(
+        run.stderr
+            .contains("worker 1 of 2 on node c was killed by signal 6 (SIGABRT)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("was lost"),
+        "the node itself is fine: {}",
+        run.stderr
+    );
+    assert_eq!(node_count(&run, "local"), 200);
+    assert_eq!(node_count(&run, "c"), 100, "the other worker on c finished");
+}

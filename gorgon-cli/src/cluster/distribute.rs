@@ -244,7 +244,7 @@ impl Cluster {
                 let (node_name, program) =
                     (node.name().to_string(), node.facts.gorgon_path.clone());
                 pending.push(handle.spawn(async move {
-                    RemoteLink::spawn(session, handle2, &node_name, name, &program, &args)
+                    RemoteLink::spawn(session, handle2, name, &program, &args)
                         .await
                         .map(|link| OnNode {
                             link: Box::new(link),

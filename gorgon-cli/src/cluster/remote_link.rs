@@ -24,7 +24,6 @@ const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
 pub struct RemoteLink {
     name: String,
-    node: String,
     child: Option<openssh::Child<Arc<Session>>>,
     /// `None` once closed (by `kill`): writes then go nowhere.
     stdin: Option<File>,
@@ -39,7 +38,6 @@ impl RemoteLink {
     pub async fn spawn(
         session: Arc<Session>,
         handle: Handle,
-        node: &str,
         name: String,
         program: &str,
         args: &[String],
@@ -67,7 +65,6 @@ impl RemoteLink {
             )),
             child: Some(child),
             name,
-            node: node.to_string(),
             closed: Closed,
             handle,
         })
@@ -100,12 +97,20 @@ impl Link for RemoteLink {
             .handle
             .block_on(async { tokio::time::timeout(WAIT_LIMIT, child.wait()).await });
         match waited {
-            Ok(Ok(status)) => describe_exit(status),
-            Ok(Err(openssh::Error::RemoteProcessTerminated)) => format!(
-                "was killed by a signal on node {} or lost its connection",
-                self.node
-            ),
-            Ok(Err(_)) => format!("lost its connection to node {}", self.node),
+            // The remote login shell runs the worker as its child and
+            // reports a death by signal N as exit code 128 + N.
+            Ok(Ok(status)) => match status.code() {
+                Some(code @ 129..=192) => format!(
+                    "was killed by signal {} ({})",
+                    code - 128,
+                    signal_name(code - 128)
+                ),
+                _ => describe_exit(status),
+            },
+            Ok(Err(openssh::Error::RemoteProcessTerminated)) => {
+                "was killed by a signal or lost its connection".to_string()
+            }
+            Ok(Err(_)) => "lost its connection".to_string(),
             Err(_) => format!(
                 "did not end within {}s of being told to stop",
                 WAIT_LIMIT.as_secs()
@@ -118,6 +123,12 @@ impl Link for RemoteLink {
         // input is the worker's order to stop.
         self.stdin = None;
     }
+}
+
+fn signal_name(number: i32) -> &'static str {
+    nix::sys::signal::Signal::try_from(number)
+        .map(|s| s.as_str())
+        .unwrap_or("unknown signal")
 }
 
 /// Where control lines go once a link's input is closed.
