@@ -52,7 +52,8 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub operations: Option<u64>,
 
-    /// Worker processes [default: 1, or defaults.processes in gorgon.toml].
+    /// Worker processes (on each node, with --cluster/--nodes) [default: 1,
+    /// or defaults.processes in gorgon.toml].
     #[arg(short = 'p', long = "processes", value_name = "P",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub processes: Option<u32>,

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The cluster tests (tests/e2e/cluster.rs) start their own sshd instances on
-# loopback addresses; they need the OpenSSH server binary, and the client
-# (ssh, ssh-keygen) that gorgon itself drives. Installing the package does
-# not start the system sshd; nothing here configures or starts it.
+# loopback addresses; they need the OpenSSH server binary, the client (ssh,
+# ssh-keygen) that gorgon itself drives, and pgrep/pkill (procps) to find
+# and kill a node user's processes. Installing the package does not start
+# the system sshd; nothing here configures or starts it.
 set -euo pipefail
 
-if [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null; then
+if [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null \
+    && command -v pkill >/dev/null && command -v useradd >/dev/null; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -14,4 +16,4 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null
+apt-get install -y -qq --no-install-recommends openssh-server openssh-client procps passwd >/dev/null
