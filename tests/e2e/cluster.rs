@@ -698,3 +698,47 @@ fn a_worker_crashing_on_a_node_is_named_and_the_rest_is_kept() {
     assert_eq!(node_count(&run, "local"), 200);
     assert_eq!(node_count(&run, "c"), 100, "the other worker on c finished");
 }
+
+#[test]
+fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
+    let lib = plugin("gorgon-test-testkit");
+    let lib = lib.to_str().unwrap();
+    let worker = |sha: &str| {
+        gorgon(&[
+            "worker",
+            "--plugin",
+            lib,
+            "--threads",
+            "1",
+            "--offset",
+            "0",
+            "--stride",
+            "1",
+            "--count",
+            "1",
+            "--plugin-sha256",
+            sha,
+        ])
+    };
+    let refused = worker(&"0".repeat(64));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stdout.contains(r#""type":"error""#),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stdout.contains("does not match its checksum"),
+        "{}",
+        refused.stdout
+    );
+    // The right checksum loads it (and the worker, without a parent to say
+    // `go`, ends after `ready`).
+    let loaded = worker(&sha256_of(Path::new(lib)));
+    assert_eq!(loaded.code, 0, "{}", loaded.stderr);
+    assert!(
+        loaded.stdout.contains(r#""type":"ready""#),
+        "{}",
+        loaded.stdout
+    );
+}
