@@ -257,6 +257,29 @@ fn check_tells_each_node_state_and_setup_installs_gorgon() {
         replaced.stdout
     );
 
+    // A gorgon that cannot run there (say, a glibc too old) is told apart
+    // from a missing one, and replaced.
+    let broken = "#!/bin/sh\necho 'gorgon: version GLIBC_2.99 not found' >&2\nexit 1\n";
+    std::fs::write(&installed, broken).unwrap();
+    let check = cluster.gorgon(&["cluster", "check", "adm"]);
+    assert_eq!(check.code, 3, "{}", check.stdout);
+    assert_eq!(check.rows("adm")[0][6], "does not run", "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .contains("does not run there (gorgon: version GLIBC_2.99 not found)"),
+        "{}",
+        check.stdout
+    );
+    let replaced = cluster.gorgon(&["cluster", "setup", "adm"]).ok();
+    assert!(
+        replaced
+            .stdout
+            .contains("replaced a gorgon that did not run"),
+        "{}",
+        replaced.stdout
+    );
+
     let lib = plugin("gorgon-test-testkit");
     let check = cluster
         .gorgon(&["cluster", "check", "adm", "--plugin", lib.to_str().unwrap()])

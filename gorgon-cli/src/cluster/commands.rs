@@ -263,9 +263,10 @@ fn print_check(results: &[Checked], plugin_arch: Option<&str>) {
     ]);
     for checked in results {
         let facts = checked.facts.as_ref();
-        let version = facts.map(|f| match &f.gorgon_version {
-            Some(v) => v.trim_start_matches("gorgon ").to_string(),
-            None => "missing".to_string(),
+        let version = facts.map(|f| match (&f.gorgon_version, &f.gorgon_broken) {
+            (Some(v), _) => v.trim_start_matches("gorgon ").to_string(),
+            (None, Some(_)) => "does not run".to_string(),
+            (None, None) => "missing".to_string(),
         });
         let plugin = match (facts, plugin_arch) {
             (None, _) => "-".to_string(),
@@ -410,8 +411,13 @@ async fn setup_node(
     let version = connection
         .upload(exe, dir, name, sha256, "755", UploadKind::Executable)
         .await?;
+    let replaced = facts.gorgon_version.or_else(|| {
+        facts
+            .gorgon_broken
+            .map(|_| "a gorgon that did not run".to_string())
+    });
     Ok(SetupOutcome::Installed {
-        replaced: facts.gorgon_version,
+        replaced,
         version,
         path: facts.gorgon_path,
         bytes,

@@ -333,6 +333,13 @@ impl Drop for Cluster {
 /// node when not.
 pub fn readiness(node: &Node, facts: &Facts, plugin_arch: Option<&str>) -> Result<(), String> {
     let ours = format!("gorgon {}", env!("CARGO_PKG_VERSION"));
+    if let Some(error) = &facts.gorgon_broken {
+        return Err(format!(
+            "node {} has a gorgon at {} that does not run there ({error}): \
+             put one built for that system there",
+            node.name, node.gorgon_path
+        ));
+    }
     match &facts.gorgon_version {
         None => {
             return Err(format!(

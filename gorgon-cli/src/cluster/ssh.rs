@@ -350,6 +350,9 @@ pub struct Facts {
     pub gorgon_path: String,
     /// The first line of `gorgon --version` there; `None` when missing.
     pub gorgon_version: Option<String>,
+    /// What a gorgon that is there but does not run said (e.g. a glibc
+    /// too old for it).
+    pub gorgon_broken: Option<String>,
     /// The SHA-256 of that gorgon, when asked for.
     pub gorgon_sha256: Option<String>,
     /// Whether the plugin asked about is already there, checksum verified.
@@ -372,6 +375,7 @@ impl Facts {
                 "home" => facts.home = value,
                 "gorgon_path" => facts.gorgon_path = value,
                 "gorgon" if !value.is_empty() => facts.gorgon_version = Some(value),
+                "gorgon_broken" => facts.gorgon_broken = Some(value),
                 "gorgon_sha256" if !value.is_empty() => facts.gorgon_sha256 = Some(value),
                 "plugin" => facts.plugin_present = Some(value == "present"),
                 _ => {}
@@ -394,7 +398,11 @@ g=$1
 case $g in "~/"*) g=$HOME/${g#??} ;; esac
 printf 'os=%s\narch=%s\nhome=%s\ngorgon_path=%s\n' "$(uname -s)" "$(uname -m)" "$HOME" "$g"
 if p=$(command -v "$g" 2>/dev/null) && [ -x "$p" ]; then
-    printf 'gorgon=%s\n' "$("$p" --version 2>/dev/null | head -n 1)"
+    if v=$("$p" --version 2>&1); then
+        printf 'gorgon=%s\n' "$(printf '%s\n' "$v" | head -n 1)"
+    else
+        printf 'gorgon_broken=%s\n' "$(printf '%s\n' "$v" | head -n 1)"
+    fi
     if [ "$3" = hash ]; then
         printf 'gorgon_sha256=%s\n' "$(sha256sum < "$p" | cut -d ' ' -f 1)"
     fi
