@@ -17,7 +17,8 @@ use crate::shape::{LoadArgs, WorkerLoad};
     about = "Multiply an operation: run a compiled plugin N times across processes and threads, \
              then report counts, throughput and latency by result.",
     after_help = "Exit codes: 0 ok, 1 a threshold failed, 2 bad usage or input, \
-                  3 the run failed (a worker crashed), 130 interrupted."
+                  3 the run failed (a worker crashed, a node was unreachable or lost), \
+                  130 interrupted."
 )]
 pub struct Cli {
     /// The configuration file (default: ./gorgon.toml, else
@@ -36,6 +37,9 @@ pub enum Command {
     /// Show a result saved with `gorgon run --save FILE.json` again, as a
     /// table or in another format.
     Report(ReportArgs),
+    /// Manage the SSH nodes of a cluster (kept in gorgon.toml) and check
+    /// or set them up.
+    Cluster(crate::cluster::ClusterArgs),
     /// Run one worker process (started by `gorgon run`, locally or over SSH).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -52,7 +56,8 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub operations: Option<u64>,
 
-    /// Worker processes [default: 1, or defaults.processes in gorgon.toml].
+    /// Worker processes (on each node, with --cluster/--nodes) [default: 1,
+    /// or defaults.processes in gorgon.toml].
     #[arg(short = 'p', long = "processes", value_name = "P",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub processes: Option<u32>,
@@ -79,6 +84,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub load: LoadArgs,
+
+    #[command(flatten)]
+    pub nodes: crate::cluster::NodeSelection,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -158,6 +166,10 @@ pub struct WorkerArgs {
     pub params: Vec<Param>,
     #[command(flatten)]
     pub load: WorkerLoad,
+    /// The plugin's SHA-256: the worker checks the file against it before
+    /// loading it (a plugin uploaded to a node).
+    #[arg(long)]
+    pub plugin_sha256: Option<String>,
 }
 
 /// The runs of a suite, in order (a newtype so clap takes the list as one

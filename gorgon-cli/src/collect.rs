@@ -40,6 +40,11 @@ pub trait Link: Send {
     fn wait(&mut self) -> String;
     /// Ends the worker at once.
     fn kill(&mut self);
+    /// The cluster node it runs on, for per-node figures; `None` in a
+    /// plain local run.
+    fn node(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A worker that is a child process of this one.
@@ -150,6 +155,9 @@ pub struct RunResult {
     pub failures: Vec<String>,
     pub interrupted: bool,
     pub load: RunLoad,
+    /// Per-node figures of a cluster run, in the order the nodes' workers
+    /// were given; empty when no link named a node.
+    pub nodes: Vec<NodeResult>,
 }
 
 /// What a run's load shape adds to its result.
@@ -159,6 +167,56 @@ pub struct RunLoad {
     pub warmup_calls: u64,
     /// The open model's target rate; `None` for the closed model.
     pub rate: Option<Rate>,
+}
+
+/// What the workers of one node did in a run.
+#[derive(Clone)]
+pub struct NodeResult {
+    pub name: String,
+    pub workers: Vec<String>,
+    pub stats: Stats,
+    /// From `go` to the node's last call (its slowest worker).
+    pub elapsed: Duration,
+    /// The failures of this node's workers (also in the run's list).
+    pub failures: Vec<String>,
+}
+
+impl RunResult {
+    /// Adds a failure to the run and to the node of worker `link`.
+    fn fail(&mut self, node_of: &[Option<usize>], link: usize, failure: String) {
+        if let Some(node) = node_of[link] {
+            self.nodes[node].failures.push(failure.clone());
+        }
+        self.failures.push(failure);
+    }
+}
+
+/// Groups links by node: the nodes in order of first appearance, and
+/// each link's index among them.
+fn group_by_node(links: &[Box<dyn Link>]) -> (Vec<NodeResult>, Vec<Option<usize>>) {
+    let mut nodes: Vec<NodeResult> = Vec::new();
+    let node_of = links
+        .iter()
+        .map(|link| {
+            let name = link.node()?;
+            let index = match nodes.iter().position(|n| n.name == name) {
+                Some(index) => index,
+                None => {
+                    nodes.push(NodeResult {
+                        name: name.to_string(),
+                        workers: Vec::new(),
+                        stats: Stats::default(),
+                        elapsed: Duration::ZERO,
+                        failures: Vec::new(),
+                    });
+                    nodes.len() - 1
+                }
+            };
+            nodes[index].workers.push(link.name().to_string());
+            Some(index)
+        })
+        .collect();
+    (nodes, node_of)
 }
 
 /// Throughput and latency in one interval of a run.
@@ -291,6 +349,7 @@ impl<'a> Live<'a> {
             failures: self.result.failures.clone(),
             interrupted: self.result.interrupted,
             load: self.result.load.clone(),
+            nodes: self.result.nodes.clone(),
         }
     }
 }
@@ -415,6 +474,7 @@ pub fn run(
     drop(sender);
 
     let mut states = vec![WorkerState::Starting; links.len()];
+    let (nodes, node_of) = group_by_node(&links);
     let mut result = RunResult {
         shape,
         planned,
@@ -425,6 +485,7 @@ pub fn run(
         failures: Vec::new(),
         interrupted: false,
         load: RunLoad::default(),
+        nodes,
     };
 
     // Start: every worker must be ready before any begins, so the run's
@@ -494,8 +555,11 @@ pub fn run(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         match event {
-            Event::Frame(_, Frame::Interval { index, stats }) => {
+            Event::Frame(i, Frame::Interval { index, stats }) => {
                 result.stats.merge(&stats);
+                if let Some(node) = node_of[i] {
+                    result.nodes[node].stats.merge(&stats);
+                }
                 timeline.add(index, &stats);
                 observer.update(&Live::new(&result, &timeline, started));
             }
@@ -512,11 +576,14 @@ pub fn run(
                 worker_elapsed = worker_elapsed.max(Duration::from_nanos(elapsed_ns));
                 measured_from = measured_from.min(Duration::from_nanos(measured_from_ns));
                 result.load.warmup_calls += warmup_calls;
+                if let Some(node) = node_of[i] {
+                    let node = &mut result.nodes[node];
+                    node.elapsed = node.elapsed.max(Duration::from_nanos(elapsed_ns));
+                }
             }
             Event::Frame(i, Frame::Error { message }) => {
-                result
-                    .failures
-                    .push(format!("{}: {message}", links[i].name()));
+                let failure = format!("{}: {message}", links[i].name());
+                result.fail(&node_of, i, failure);
             }
             Event::Frame(..) => {}
             Event::Closed(i, reason) => {
@@ -527,10 +594,11 @@ pub fn run(
                 let how = links[i].wait();
                 if states[i] != WorkerState::Done && !result.interrupted {
                     let detail = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                    result.failures.push(format!(
+                    let failure = format!(
                         "{} {how}{detail} before finishing its share; its calls until then are counted",
                         links[i].name()
-                    ));
+                    );
+                    result.fail(&node_of, i, failure);
                 }
                 states[i] = WorkerState::Closed;
             }
@@ -547,6 +615,11 @@ pub fn run(
     // timeline keeps counting from the start.
     result.elapsed = since_go.saturating_sub(measured_from.min(since_go));
     result.timeline = timeline.finish(since_go);
+    for node in &mut result.nodes {
+        if node.elapsed.is_zero() {
+            node.elapsed = result.elapsed;
+        }
+    }
     observer.finished(&result);
     Ok(result)
 }

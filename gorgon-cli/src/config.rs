@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::cluster::node::{NodeConfig, NodeName};
 use crate::plan::Param;
 use crate::shape::{Rate, Span, Warmup};
 use crate::stats::PANIC_LABEL;
@@ -31,9 +32,37 @@ pub struct Config {
     /// Plugin parameters; `--set` overrides them key by key.
     #[serde(default)]
     pub params: BTreeMap<String, toml::Value>,
+    /// How nodes are reached over SSH.
+    #[serde(default)]
+    pub ssh: SshSettings,
+    /// The cluster's nodes, by name (`gorgon cluster add` writes them).
+    #[serde(default)]
+    pub nodes: BTreeMap<NodeName, NodeConfig>,
     /// The file this was read from; `None` when no file exists.
     #[serde(skip)]
     pub path: Option<PathBuf>,
+}
+
+/// The `[ssh]` table: which files the system `ssh` uses, so a setup other
+/// than `~/.ssh` (or a test) needs no change there.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// The known_hosts file host keys are checked against (ssh's
+    /// `UserKnownHostsFile`); default: ssh's own (`~/.ssh/known_hosts`).
+    pub known_hosts: Option<PathBuf>,
+    /// An ssh client config file (`ssh -F`); default: ssh's own.
+    pub config: Option<PathBuf>,
+    /// Accept and record the key of a host seen for the first time
+    /// (`StrictHostKeyChecking=accept-new`). A changed key is refused
+    /// either way.
+    #[serde(default)]
+    pub accept_new_host_keys: bool,
+    /// Where the control sockets of the SSH connections live (private,
+    /// 0700); default: `$XDG_RUNTIME_DIR/gorgon`, else `~/.cache/gorgon/ssh`.
+    pub control_dir: Option<PathBuf>,
+    /// Seconds to wait for a node to answer (ssh's `ConnectTimeout`).
+    pub connect_timeout: Option<std::num::NonZeroU64>,
 }
 
 /// Defaults for `gorgon run`.
@@ -97,11 +126,23 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config: Config = toml::from_str(&text).map_err(|error| ConfigError::Malformed {
+        Config::parse(&text, path)
+    }
+
+    /// Parses `text` as if read from `path` (to check an edit before it
+    /// is written).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|error| ConfigError::Malformed {
             path: path.to_path_buf(),
             line: error
                 .span()
-                .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
+                .map(|span| {
+                    text.as_bytes()[..span.start.min(text.len())]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count()
+                        + 1
+                })
                 .unwrap_or(1),
             message: error.message().trim().replace('\n', " "),
         })?;
@@ -162,9 +203,15 @@ impl Config {
             .chain(overrides.iter().cloned())
             .collect()
     }
+
+    /// The directory that relative paths in the file are relative to.
+    pub fn base_dir(&self) -> Option<&Path> {
+        self.path.as_deref().and_then(Path::parent)
+    }
 }
 
-fn default_locations() -> Vec<PathBuf> {
+/// The places searched when no `--config` is given, in order.
+pub fn default_locations() -> Vec<PathBuf> {
     let mut places = vec![PathBuf::from("gorgon.toml")];
     let config_home = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
@@ -259,6 +306,35 @@ mod tests {
         ] {
             let error = parse(text).unwrap_err().to_string();
             assert!(error.contains(says), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn reads_ssh_settings_and_nodes() {
+        let config = parse(
+            "[ssh]\nknown_hosts = \"kh\"\naccept_new_host_keys = true\n\
+             [nodes.a]\nhost = \"127.0.0.2\"\nport = 2222\nuser = \"bob\"\n",
+        )
+        .unwrap();
+        assert!(config.ssh.accept_new_host_keys);
+        let (name, node) = config.nodes.iter().next().unwrap();
+        assert_eq!((name.as_str(), node.host.as_str()), ("a", "127.0.0.2"));
+        assert_eq!(node.port.map(|p| p.get()), Some(2222));
+    }
+
+    #[test]
+    fn bad_node_values_name_their_line() {
+        for (text, line, mentions) in [
+            ("[nodes.a]\nhost = \"-oProxyCommand=x\"\n", 2, "host"),
+            ("[nodes.a]\nhost = \"h\"\nport = 0\n", 3, "nonzero"),
+            ("[nodes.a]\nhost = \"h\"\npassword = \"x\"\n", 3, "password"),
+            ("[nodes.\"a b\"]\nhost = \"h\"\n", 1, "node name"),
+            ("[ssh]\nknown_host = \"x\"\n", 2, "known_host"),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(&format!("line {line}")), "{text:?}: {error}");
+            assert!(error.contains(mentions), "{text:?}: {error}");
+            assert!(!error.contains('\n'), "{error}");
         }
     }
 

@@ -73,6 +73,7 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
         failures: Vec::new(),
         interrupted: false,
         load: Default::default(),
+        nodes: Vec::new(),
     };
     let report = Report::new(&plugin.path, &args.params, started_at, elapsed, &[result]);
     println!();

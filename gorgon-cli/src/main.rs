@@ -9,6 +9,7 @@
 //! and [`threshold`] the pass/fail gates checked at the end.
 
 mod cli;
+mod cluster;
 mod collect;
 mod config;
 mod debug;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Run(args) => run::execute(args, cli.config.as_deref()),
+        Command::Cluster(args) => cluster::execute(args, cli.config.as_deref()),
         Command::Worker(args) => worker::main(args),
         Command::Report(args) => report::execute(args),
     };

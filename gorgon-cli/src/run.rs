@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::cli::RunArgs;
+use crate::cluster::Cluster;
 use crate::collect::{self, Link, LocalLink, RunResult, WorkerCommand};
 use crate::config::Config;
 use crate::debug;
@@ -26,6 +27,11 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     let config = Config::load(config).map_err(Failure::usage)?;
     args.params = config.params_with(&args.params);
     if args.debug {
+        if args.nodes.is_cluster() {
+            return Err(Failure::usage(
+                "--debug runs here in one thread; leave out --cluster and --nodes",
+            ));
+        }
         if args.save.is_some()
             || args.output.svg.is_some()
             || args.output.html.is_some()
@@ -61,6 +67,9 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     });
     // Every output file is checked now, not after an hour of load.
     let outputs = Outputs::prepare(&args.output, args.save.as_deref())?;
+    // Nodes are reached and checked before the first call; an
+    // unreachable one stops the run here, naming it.
+    let cluster = Cluster::prepare(&args.nodes, &config, &plugin)?;
     let interrupted = interrupt_flag()?;
     let started_at = SystemTime::now();
     let started = Instant::now();
@@ -82,10 +91,16 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
             // Stopped between two runs of a suite: start no more.
             break;
         }
-        let links = spawn_local(&args, &plugin, shape, &load)?;
+        let links = match &cluster {
+            Some(cluster) => cluster.spawn(shape, &load, &args.params)?,
+            None => spawn_local(&args, &plugin, shape, &load)?,
+        };
         let mut observer = (&mut progress, &mut snapshots);
         let mut result = collect::run(shape, load.operations, links, &interrupted, &mut observer)?;
         result.load.rate = load.rate;
+        if let Some(cluster) = &cluster {
+            cluster.explain_losses(&mut result);
+        }
         let stop = result.interrupted || !result.failures.is_empty();
         results.push(result);
         if stop {
@@ -102,6 +117,10 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     report.interrupted |= interrupted.load(std::sync::atomic::Ordering::Relaxed);
     let verdicts = threshold::evaluate(&thresholds, &results, &load.success);
     load_model::annotate(&mut report, &load, &results, verdicts);
+    if let Some(cluster) = &cluster {
+        cluster.annotate(&mut report);
+    }
+    drop(cluster);
     outputs.emit(&report)?;
     if report.interrupted {
         eprintln!("gorgon: interrupted; the report covers the calls made until then");

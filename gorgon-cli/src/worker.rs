@@ -45,7 +45,12 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
             nix::sys::signal::SigHandler::SigIgn,
         )
     };
-    let plugin = match Plugin::load(&args.plugin) {
+    let checked = match &args.plugin_sha256 {
+        Some(expected) => crate::cluster::checksum::verify(&args.plugin, expected),
+        None => Ok(()),
+    };
+    let loaded = checked.and_then(|()| Plugin::load(&args.plugin).map_err(|e| e.to_string()));
+    let plugin = match loaded {
         Ok(plugin) => Arc::new(plugin),
         Err(error) => {
             let _ = protocol::write_frame(

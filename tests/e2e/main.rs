@@ -1,9 +1,11 @@
 //! End-to-end tests: build real plugins, spawn the real `gorgon` binary,
 //! read what it prints. Each module covers one area of behaviour.
 
+mod sshd;
 mod support;
 
 mod bad_input;
+mod cluster;
 mod config;
 mod core;
 mod load_shapes;

@@ -24,7 +24,7 @@ fn json_of(run: &Run) -> Value {
 
 /// The fields docs/json-schema.md lists for each object: the table rows
 /// under each "## `Name`" heading.
-fn documented_fields() -> BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn documented_fields() -> BTreeMap<String, BTreeSet<String>> {
     let text = std::fs::read_to_string(workspace().join("docs/json-schema.md")).unwrap();
     let mut objects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut current = None;
@@ -88,6 +88,7 @@ fn json_output_matches_the_documented_schema() {
         "NamedSummary",
         "PanicSample",
         "TimelinePoint",
+        "Node",
         "LoadSettings",
         "OpenModel",
         "Threshold",

@@ -248,6 +248,7 @@ mod tests {
                 warmup_calls: 7,
                 rate: Some("100/s".parse().unwrap()),
             },
+            nodes: Vec::new(),
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::load_model::{self, LoadSettings, OpenModel};
-use crate::collect::{RunResult, TimelinePoint};
+use crate::collect::{NodeResult, RunResult, TimelinePoint};
 use crate::plan::Param;
 use crate::shape::Success;
 use crate::stats::{histogram_map, PanicSample, Summary};
@@ -44,6 +44,10 @@ pub struct Report {
     /// The pass/fail gates and how each run fared.
     #[serde(default)]
     pub thresholds: Vec<ThresholdReport>,
+    /// Cluster nodes left out because they could not be reached
+    /// (`--skip-unreachable`), one sentence each.
+    #[serde(default)]
+    pub skipped_nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +93,27 @@ pub struct RunReport {
     /// intended start (coordinated omission corrected).
     #[serde(default)]
     pub open_model: Option<OpenModel>,
+    /// In a cluster run, what each node did (the figures above merge them).
+    #[serde(default)]
+    pub nodes: Vec<NodeReport>,
+}
+
+/// One node's part of a cluster run; `processes` × `threads` of the run
+/// ran on each node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// The node's name in gorgon.toml, or `local` for this machine.
+    pub name: String,
+    pub workers: Vec<String>,
+    pub operations: u64,
+    /// From the start signal to this node's last call.
+    pub elapsed_ns: u64,
+    /// False when one of its workers failed or the node was lost.
+    pub complete: bool,
+    pub failures: Vec<String>,
+    pub all: Summary,
+    /// One entry per result label, most frequent first.
+    pub results: Vec<NamedSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +146,7 @@ impl Report {
                 .collect(),
             interrupted: results.iter().any(|r| r.interrupted),
             in_progress: false,
+            skipped_nodes: Vec::new(),
             runs: results
                 .iter()
                 .enumerate()
@@ -139,26 +165,53 @@ impl Report {
     }
 }
 
+/// Summaries of named histograms, with the histograms themselves.
+fn named(
+    map: &BTreeMap<String, hdrhistogram::Histogram<u64>>,
+    elapsed: Duration,
+) -> Vec<NamedSummary> {
+    map.iter()
+        .map(|(name, histogram)| NamedSummary {
+            name: name.clone(),
+            summary: Summary::of(histogram, elapsed),
+            histogram: histogram_map::encode(histogram).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Result labels, most frequent first.
+fn by_count(mut results: Vec<NamedSummary>) -> Vec<NamedSummary> {
+    results.sort_by(|a, b| {
+        b.summary
+            .count
+            .cmp(&a.summary.count)
+            .then(a.name.cmp(&b.name))
+    });
+    results
+}
+
+impl NodeReport {
+    fn new(node: &NodeResult, interrupted: bool) -> NodeReport {
+        let all = Summary::of(&node.stats.all_calls(), node.elapsed);
+        NodeReport {
+            name: node.name.clone(),
+            workers: node.workers.clone(),
+            operations: all.count,
+            elapsed_ns: node.elapsed.as_nanos() as u64,
+            complete: node.failures.is_empty() && !interrupted,
+            failures: node.failures.clone(),
+            all,
+            results: by_count(named(&node.stats.results, node.elapsed)),
+        }
+    }
+}
+
 impl RunReport {
     /// The report of one run; `index` is its 1-based place in the suite.
     pub fn new(index: usize, result: &RunResult) -> RunReport {
         let elapsed = result.elapsed;
-        let named = |map: &BTreeMap<String, hdrhistogram::Histogram<u64>>| {
-            map.iter()
-                .map(|(name, histogram)| NamedSummary {
-                    name: name.clone(),
-                    summary: Summary::of(histogram, elapsed),
-                    histogram: histogram_map::encode(histogram).unwrap_or_default(),
-                })
-                .collect::<Vec<_>>()
-        };
-        let mut results = named(&result.stats.results);
-        results.sort_by(|a, b| {
-            b.summary
-                .count
-                .cmp(&a.summary.count)
-                .then(a.name.cmp(&b.name))
-        });
+        let named = |map| named(map, elapsed);
+        let results = by_count(named(&result.stats.results));
         let all = Summary::of(&result.stats.all_calls(), elapsed);
         let (errors, error_rate) = load_model::errors(result, &Success::default());
         RunReport {
@@ -180,6 +233,97 @@ impl RunReport {
             errors,
             error_rate,
             open_model: load_model::open_model(result, elapsed),
+            nodes: result
+                .nodes
+                .iter()
+                .map(|node| NodeReport::new(node, result.interrupted))
+                .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::NodeResult;
+    use crate::plan::RunShape;
+    use crate::stats::{new_histogram, Stats};
+    use std::path::Path;
+
+    fn stats(label: &str, calls: u64) -> Stats {
+        let mut histogram = new_histogram();
+        for _ in 0..calls {
+            histogram.saturating_record(1_000);
+        }
+        let mut stats = Stats::default();
+        stats.results.insert(label.to_string(), histogram);
+        stats
+    }
+
+    fn result(nodes: Vec<NodeResult>) -> RunResult {
+        let mut merged = Stats::default();
+        for node in &nodes {
+            merged.merge(&node.stats);
+        }
+        RunResult {
+            shape: RunShape {
+                processes: 1,
+                threads: 1,
+            },
+            planned: Some(5),
+            workers: Vec::new(),
+            stats: merged,
+            timeline: Vec::new(),
+            elapsed: Duration::from_secs(1),
+            failures: Vec::new(),
+            interrupted: false,
+            load: Default::default(),
+            nodes,
+        }
+    }
+
+    #[test]
+    fn cluster_runs_carry_per_node_figures_beside_the_merged_ones() {
+        let node = |name: &str, calls, failures: Vec<String>| NodeResult {
+            name: name.to_string(),
+            workers: vec![format!("worker 1 of 1 on node {name}")],
+            stats: stats("OK", calls),
+            elapsed: Duration::from_secs(1),
+            failures,
+        };
+        let run = result(vec![
+            node("a", 3, Vec::new()),
+            node("b", 2, vec!["node b was lost".into()]),
+        ]);
+        let report = Report::new(
+            Path::new("p.so"),
+            &[],
+            SystemTime::now(),
+            Duration::ZERO,
+            &[run],
+        );
+        let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+        let run = &json["runs"][0];
+        assert_eq!(run["operations"], 5);
+        assert_eq!(run["nodes"][0]["name"], "a");
+        assert_eq!(run["nodes"][0]["operations"], 3);
+        assert_eq!(run["nodes"][0]["complete"], true);
+        assert_eq!(run["nodes"][1]["operations"], 2);
+        assert_eq!(run["nodes"][1]["complete"], false);
+        assert_eq!(run["nodes"][1]["results"][0]["count"], 2);
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back.runs[0].nodes.len(), 2);
+
+        // A local run has empty node lists (every field is always present).
+        let local = Report::new(
+            Path::new("p.so"),
+            &[],
+            SystemTime::now(),
+            Duration::ZERO,
+            &[result(Vec::new())],
+        );
+        let json = serde_json::to_value(&local).unwrap();
+        assert_eq!(json["runs"][0]["nodes"], serde_json::json!([]));
+        assert_eq!(json["skipped_nodes"], serde_json::json!([]));
     }
 }

@@ -29,6 +29,9 @@ pub fn render(report: &Report) -> String {
         "Total time: {}{state}",
         duration(report.total_elapsed_ns)
     );
+    for skipped in &report.skipped_nodes {
+        let _ = writeln!(out, "Skipped: {skipped}");
+    }
     for run in &report.runs {
         out.push('\n');
         render_run(&mut out, run, report);
@@ -71,9 +74,14 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report) {
     } else {
         String::new()
     };
+    let nodes = match run.nodes.len() {
+        0 => String::new(),
+        1 => "1 node × ".to_string(),
+        n => format!("{n} nodes × "),
+    };
     let _ = writeln!(
         out,
-        "Run {}{of}: {processes} × {threads}, {} operations in {}{}",
+        "Run {}{of}: {nodes}{processes} × {threads}, {} operations in {}{}",
         run.index,
         thousands(run.operations),
         duration(run.elapsed_ns),
@@ -95,6 +103,7 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report) {
     }
     let _ = writeln!(out, "{table}");
     shape_table::service_table(out, run);
+    render_nodes(out, run);
     for panic in &run.panics {
         let _ = writeln!(
             out,
@@ -106,6 +115,38 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report) {
     for failure in &run.failures {
         let _ = writeln!(out, "  failed: {failure}");
     }
+}
+
+/// A cluster run's per-node figures: which nodes took part and how each
+/// fared.
+fn render_nodes(out: &mut String, run: &RunReport) {
+    if run.nodes.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = run.nodes.iter().map(|n| n.name.as_str()).collect();
+    let _ = writeln!(out, "Nodes: {}", names.join(", "));
+    let mut table = new_table(&[
+        "node", "workers", "count", "ops/s", "avg", "p99", "max", "status",
+    ]);
+    for node in &run.nodes {
+        table.add_row(vec![
+            node.name.clone(),
+            node.workers.len().to_string(),
+            thousands(node.operations),
+            rate(node.all.ops_per_sec),
+            duration(node.all.avg_ns),
+            duration(node.all.p99_ns),
+            duration(node.all.max_ns),
+            if node.complete {
+                "ok".to_string()
+            } else if node.failures.is_empty() {
+                "stopped".to_string()
+            } else {
+                "failed".to_string()
+            },
+        ]);
+    }
+    let _ = writeln!(out, "{table}");
 }
 
 pub(super) fn named_row(named: &NamedSummary, mark: &str) -> Vec<String> {

@@ -1,0 +1,790 @@
+//! The cluster against real SSH servers (see sshd.rs): managing nodes,
+//! checking and setting them up, distributed runs with exact counts,
+//! lost nodes, Ctrl-C, host-key checking, and bad input.
+//!
+//! Every test has its own sshd instances and node users, so they run in
+//! parallel without meeting (a test that kills a user's processes owns
+//! that user).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::sshd::{finish, home_of, kill_user, processes_of, sh, uid_of, TestCluster};
+use crate::support::{gorgon, numbers_seen, plugin, Run};
+
+fn sha256_of(path: &Path) -> String {
+    sh("sha256sum", &[path.to_str().unwrap()])
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The count column of the node row `name` in the per-node table.
+fn node_count(run: &Run, name: &str) -> u64 {
+    let rows = run.rows(name);
+    assert_eq!(rows.len(), 1, "one row {name:?} in:\n{}", run.stdout);
+    rows[0][2].replace(',', "").parse().expect("a count")
+}
+
+/// Waits until a file written by `user` in `dir` has a line in it.
+fn wait_for_numbers_from(dir: &Path, user: &str) {
+    let uid = uid_of(user);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let written = std::fs::read_dir(dir).unwrap().flatten().any(|entry| {
+            entry
+                .metadata()
+                .is_ok_and(|m| m.uid() == uid && m.len() > 0)
+        });
+        if written {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{user} never wrote a number into {}", dir.display());
+}
+
+/// The numbers written by `user`'s workers.
+fn numbers_from(dir: &Path, user: &str) -> Vec<u64> {
+    let uid = uid_of(user);
+    let mut numbers: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap()
+                .lines()
+                .map(|l| l.parse::<u64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    numbers.sort_unstable();
+    numbers
+}
+
+fn assert_no_duplicates(numbers: &[u64]) {
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    let before = sorted.len();
+    sorted.dedup();
+    assert_eq!(before, sorted.len(), "a number was run twice");
+}
+
+#[test]
+fn add_list_remove_edit_the_file_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gorgon.toml");
+    let original = "# my load tests\n[defaults]\nthreads = 4 # per process\n\n\
+                    [params]\nurl = \"http://127.0.0.1:8080\"\n";
+    std::fs::write(&config, original).unwrap();
+    let key = dir.path().join("id_test");
+    std::fs::write(&key, "not really a key").unwrap();
+    let cfg = config.to_str().unwrap();
+    let run = gorgon(&[
+        "--config",
+        cfg,
+        "cluster",
+        "add",
+        "web1",
+        "--host",
+        "10.1.2.3",
+        "--user",
+        "load",
+        "--port",
+        "2222",
+        "--key",
+        key.to_str().unwrap(),
+        "--gorgon-path",
+        "/opt/gorgon/bin/gorgon",
+    ])
+    .ok();
+    assert!(run.stdout.contains("added node web1"), "{}", run.stdout);
+    gorgon(&[
+        "--config",
+        cfg,
+        "cluster",
+        "add",
+        "web2",
+        "--host",
+        "web2.example",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.starts_with(original),
+        "the user's text is kept:\n{text}"
+    );
+    assert!(
+        text.contains("[nodes.web1]\nhost = \"10.1.2.3\"\nuser = \"load\"\nport = 2222\n"),
+        "{text}"
+    );
+
+    let list = gorgon(&["--config", cfg, "cluster", "list"]).ok();
+    let web1 = &list.rows("web1")[0];
+    assert_eq!(web1[1..4], ["10.1.2.3", "2222", "load"], "{}", list.stdout);
+    assert_eq!(web1[5], "/opt/gorgon/bin/gorgon");
+    assert_eq!(
+        list.rows("web2")[0][5],
+        "~/.local/bin/gorgon",
+        "the default path"
+    );
+
+    // Updating changes only what is given.
+    let run = gorgon(&["--config", cfg, "cluster", "add", "web1", "--port", "2200"]).ok();
+    assert!(run.stdout.contains("updated node web1"), "{}", run.stdout);
+    let list = gorgon(&["--config", cfg, "cluster", "list"]).ok();
+    assert_eq!(list.rows("web1")[0][1..4], ["10.1.2.3", "2200", "load"]);
+
+    gorgon(&["--config", cfg, "cluster", "remove", "web2"]).ok();
+    gorgon(&["--config", cfg, "cluster", "remove", "web1"]).ok();
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
+    gorgon(&["--config", cfg, "cluster", "remove", "web1"]).assert_usage_error("no node web1");
+
+    // Bad values are refused before anything is written.
+    gorgon(&[
+        "--config",
+        cfg,
+        "cluster",
+        "add",
+        "x",
+        "--host=-oProxyCommand=sh",
+    ])
+    .assert_usage_error("not allowed");
+    gorgon(&["--config", cfg, "cluster", "add", "x;y", "--host", "h"])
+        .assert_usage_error("not allowed");
+    gorgon(&["--config", cfg, "cluster", "add", "new"]).assert_usage_error("--host");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
+
+    // A first `add` creates the file it was pointed at.
+    let fresh = dir.path().join("sub").join("fresh.toml");
+    gorgon(&[
+        "--config",
+        fresh.to_str().unwrap(),
+        "cluster",
+        "add",
+        "n",
+        "--host",
+        "h",
+    ])
+    .ok();
+    assert!(std::fs::read_to_string(&fresh)
+        .unwrap()
+        .contains("[nodes.n]"));
+}
+
+#[test]
+fn check_tells_each_node_state_and_setup_installs_gorgon() {
+    let user = "gorgon-e2e-setup";
+    let cluster = TestCluster::start(&[("adm", user)]);
+    cluster.add_unreachable_node("down");
+    // This node's gorgon goes to the default place, which starts empty.
+    let text = std::fs::read_to_string(&cluster.config).unwrap();
+    let text = text.replace(
+        &format!("gorgon_path = \"{}\"\n", cluster.gorgon.display()),
+        "",
+    );
+    std::fs::write(&cluster.config, text).unwrap();
+    let installed = home_of(user).join(".local/bin/gorgon");
+    let _ = std::fs::remove_file(&installed);
+
+    let check = cluster.gorgon(&["cluster", "check"]);
+    assert_eq!(check.code, 3, "{}\n{}", check.stdout, check.stderr);
+    let adm = &check.rows("adm")[0];
+    assert_eq!(adm[2], "yes", "{}", check.stdout);
+    assert_eq!(adm[5], format!("Linux {}", std::env::consts::ARCH));
+    assert_eq!(adm[6], "missing");
+    assert_eq!(check.rows("down")[0][2], "no");
+    assert!(check.stdout.contains("node down ("), "{}", check.stdout);
+    assert!(check.stdout.contains("refused"), "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .contains("node adm has no gorgon at ~/.local/bin/gorgon"),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        check.stderr.contains("2 of 2 nodes not ready"),
+        "{}",
+        check.stderr
+    );
+
+    let setup = cluster.gorgon(&["cluster", "setup", "adm"]).ok();
+    assert!(
+        setup.stdout.contains(&format!(
+            "adm: installed gorgon {} at {}",
+            env!("CARGO_PKG_VERSION"),
+            installed.display()
+        )),
+        "{}",
+        setup.stdout
+    );
+    assert_eq!(
+        sha256_of(&installed),
+        sha256_of(&crate::support::gorgon_bin())
+    );
+    let mode = std::fs::metadata(&installed).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+    let again = cluster.gorgon(&["cluster", "setup", "adm"]).ok();
+    assert!(
+        again
+            .stdout
+            .contains("is this build already; nothing to do"),
+        "{}",
+        again.stdout
+    );
+
+    // Another build there is replaced.
+    sh(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "printf '#!/bin/sh\\necho gorgon 0.0.1\\n' > {0}; chmod 755 {0}",
+                installed.display()
+            ),
+        ],
+    );
+    let replaced = cluster.gorgon(&["cluster", "setup", "adm"]).ok();
+    assert!(
+        replaced
+            .stdout
+            .contains("replaced gorgon 0.0.1 (another build)"),
+        "{}",
+        replaced.stdout
+    );
+
+    // A gorgon that cannot run there (say, a glibc too old) is told apart
+    // from a missing one, and replaced.
+    let broken = "#!/bin/sh\necho 'gorgon: version GLIBC_2.99 not found' >&2\nexit 1\n";
+    std::fs::write(&installed, broken).unwrap();
+    let check = cluster.gorgon(&["cluster", "check", "adm"]);
+    assert_eq!(check.code, 3, "{}", check.stdout);
+    assert_eq!(check.rows("adm")[0][6], "does not run", "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .contains("does not run there (gorgon: version GLIBC_2.99 not found)"),
+        "{}",
+        check.stdout
+    );
+    let replaced = cluster.gorgon(&["cluster", "setup", "adm"]).ok();
+    assert!(
+        replaced
+            .stdout
+            .contains("replaced a gorgon that did not run"),
+        "{}",
+        replaced.stdout
+    );
+
+    let lib = plugin("gorgon-test-testkit");
+    let check = cluster
+        .gorgon(&["cluster", "check", "adm", "--plugin", lib.to_str().unwrap()])
+        .ok();
+    let adm = &check.rows("adm")[0];
+    assert_eq!(adm[6], env!("CARGO_PKG_VERSION"), "{}", check.stdout);
+    assert!(adm[7].starts_with("can run"), "{}", check.stdout);
+    assert!(
+        adm[3].ends_with("ms") && adm[4].ends_with("ms"),
+        "login and round trip: {adm:?}"
+    );
+
+    // Setup of an unreachable node fails, naming it.
+    let setup = cluster.gorgon(&["cluster", "setup", "down"]);
+    assert_eq!(setup.code, 3, "{}", setup.stderr);
+    assert!(setup.stderr.contains("node down"), "{}", setup.stderr);
+}
+
+#[test]
+fn a_run_over_two_nodes_and_local_covers_every_number_once() {
+    let users = ["gorgon-e2e-run-a", "gorgon-e2e-run-b"];
+    let cluster = TestCluster::start(&[("a", users[0]), ("b", users[1])]);
+    for user in users {
+        let _ = std::fs::remove_dir_all(home_of(user).join(".cache/gorgon/plugins"));
+    }
+    let lib = plugin("gorgon-test-testkit");
+    let numbers = cluster.numbers_dir();
+    let set_numbers = format!("numbers_dir={}", numbers.display());
+    let saved = numbers.parent().unwrap().join("cluster-run.json");
+    let n = 3001;
+    let run = cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib.to_str().unwrap(),
+            "--cluster",
+            "--local",
+            "-n",
+            &n.to_string(),
+            "-p",
+            "2",
+            "-t",
+            "2",
+            "--set",
+            &set_numbers,
+            "--save",
+            saved.to_str().unwrap(),
+        ])
+        .ok();
+    assert_eq!(numbers_seen(&numbers), (0..n).collect::<Vec<_>>());
+    assert_eq!(run.count("OK"), n);
+    // The JSON has per-node figures with exactly the documented fields.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let documented = &crate::reports::documented_fields()["Node"];
+    let nodes = json["runs"][0]["nodes"].as_array().unwrap();
+    let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a", "b", "local"]);
+    for node in nodes {
+        let keys: std::collections::BTreeSet<String> =
+            node.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            &keys, documented,
+            "node fields differ from docs/json-schema.md"
+        );
+    }
+    let per_node: u64 = nodes
+        .iter()
+        .map(|n| n["operations"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_node, n);
+    assert!(run.stdout.contains("Nodes: a, b, local"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("3 nodes × 2 processes × 2 threads"),
+        "{}",
+        run.stdout
+    );
+    // Six slots (3 nodes × 2 processes): the first takes the extra number.
+    assert_eq!(node_count(&run, "a"), 1001);
+    assert_eq!(node_count(&run, "b"), 1000);
+    assert_eq!(node_count(&run, "local"), 1000);
+    assert_eq!(
+        numbers_from(&numbers, users[1]).len(),
+        1000,
+        "node b's workers ran as its user"
+    );
+
+    // The plugin was uploaded to a private directory, named by its SHA-256.
+    let sha = sha256_of(&lib);
+    for user in users {
+        let dir = home_of(user).join(".cache/gorgon/plugins");
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(sha256_of(&dir.join(format!("{sha}.so"))), sha);
+    }
+    assert_eq!(
+        run.stderr.matches("uploaded the plugin").count(),
+        2,
+        "{}",
+        run.stderr
+    );
+
+    // The next run reuses it, and costs one probe plus one command per
+    // worker process on each node. Parameters reach the remote plugin
+    // byte for byte: no remote shell sees them unquoted.
+    let sessions_before: Vec<usize> = cluster.nodes.iter().map(|(_, s)| s.sessions()).collect();
+    let label = "it's $(echo pwned) `id` \"q\" ;|&>x *";
+    let set_label = format!("label={label}");
+    let run = cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib.to_str().unwrap(),
+            "--nodes",
+            "b,a",
+            "-n",
+            "100",
+            "-p",
+            "3",
+            "--set",
+            &set_label,
+        ])
+        .ok();
+    assert!(!run.stderr.contains("uploaded"), "{}", run.stderr);
+    assert_eq!(run.count(label), 100);
+    assert!(run.stdout.contains("Nodes: b, a"), "{}", run.stdout);
+    for ((name, sshd), before) in cluster.nodes.iter().zip(sessions_before) {
+        assert_eq!(
+            sshd.sessions() - before,
+            1 + 3,
+            "remote commands on node {name}"
+        );
+    }
+
+    // A tampered copy on a node is replaced, not loaded.
+    let copy = home_of(users[0]).join(format!(".cache/gorgon/plugins/{sha}.so"));
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(&copy, b"tampered").unwrap();
+    let run = cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib.to_str().unwrap(),
+            "--nodes",
+            "a",
+            "-n",
+            "10",
+        ])
+        .ok();
+    assert!(
+        run.stderr.contains("node a: uploaded the plugin"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sha256_of(&copy), sha);
+}
+
+#[test]
+fn a_node_lost_mid_run_is_named_and_the_others_results_are_kept() {
+    let users = ["gorgon-e2e-lost-a", "gorgon-e2e-lost-b"];
+    let cluster = TestCluster::start(&[("a", users[0]), ("b", users[1])]);
+    let lib = plugin("gorgon-test-testkit");
+    let numbers = cluster.numbers_dir();
+    let set_numbers = format!("numbers_dir={}", numbers.display());
+    let child = cluster.spawn_gorgon(&[
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--cluster",
+        "-n",
+        "1200",
+        "-p",
+        "1",
+        "-t",
+        "2",
+        "--set",
+        &set_numbers,
+        "--set",
+        "sleep_us=4000",
+    ]);
+    wait_for_numbers_from(&numbers, users[1]);
+    // Node b dies: its SSH sessions and its worker, all at once.
+    kill_user(users[1]);
+    let run = finish(child);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("(incomplete)"), "{}", run.stdout);
+    assert!(run.stderr.contains("node b ("), "{}", run.stderr);
+    assert!(run.stderr.contains("was lost mid-run"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // Node a finished its share (the even numbers), and it was counted.
+    assert_eq!(node_count(&run, "a"), 600);
+    assert_eq!(
+        numbers_from(&numbers, users[0]),
+        (0..600).map(|k| 2 * k).collect::<Vec<_>>()
+    );
+    let b = node_count(&run, "b");
+    assert!(b < 600, "node b cannot have finished: {b}");
+    assert_eq!(run.count("OK"), 600 + b);
+    assert_no_duplicates(&numbers_seen(&numbers));
+    assert!(processes_of(users[0], "gorgon worker").is_empty());
+}
+
+#[test]
+fn ctrl_c_stops_the_remote_workers() {
+    let user = "gorgon-e2e-int";
+    let cluster = TestCluster::start(&[("i", user)]);
+    let lib = plugin("gorgon-test-testkit");
+    let numbers = cluster.numbers_dir();
+    let set_numbers = format!("numbers_dir={}", numbers.display());
+    let child = cluster.spawn_gorgon(&[
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--nodes",
+        "i",
+        "-n",
+        "1000000",
+        "-p",
+        "2",
+        "-t",
+        "2",
+        "--set",
+        &set_numbers,
+        "--set",
+        "sleep_us=2000",
+    ]);
+    wait_for_numbers_from(&numbers, user);
+    assert!(
+        !processes_of(user, "gorgon worker").is_empty(),
+        "the workers run as the node's user"
+    );
+    sh("kill", &["-INT", &child.id().to_string()]);
+    let run = finish(child);
+    assert_eq!(run.code, 130, "{}\n{}", run.stdout, run.stderr);
+    let counted = run.count("OK");
+    assert!(counted > 0 && counted < 1_000_000, "{}", run.stdout);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_of(user, "gorgon worker").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "workers left on the node: {:?}",
+            processes_of(user, "gorgon worker")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn unknown_and_changed_host_keys_are_refused() {
+    let cluster = TestCluster::start(&[("k", "gorgon-e2e-keys")]);
+    let lib = plugin("gorgon-test-testkit");
+    let lib = lib.to_str().unwrap();
+    let node = cluster.node("k");
+
+    // Unknown host: refused by default, naming the node and the way out.
+    std::fs::write(&cluster.known_hosts, "").unwrap();
+    let run = cluster.gorgon(&["run", "--plugin", lib, "--nodes", "k", "-n", "10"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("node k ("), "{}", run.stderr);
+    assert!(run.stderr.contains("host key is not in"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--accept-new-host-keys"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "no run started: {}", run.stdout);
+
+    // Accepted when the user opts in, and recorded.
+    let run = cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib,
+            "--nodes",
+            "k",
+            "-n",
+            "10",
+            "--accept-new-host-keys",
+        ])
+        .ok();
+    assert_eq!(run.count("OK"), 10);
+    let recorded = std::fs::read_to_string(&cluster.known_hosts).unwrap();
+    assert!(recorded.contains(&node.host_key), "{recorded}");
+    cluster.gorgon(&["cluster", "check", "k"]).ok();
+
+    // Changed host key: refused, opt-in or not.
+    let other = cluster.dir.path().join("other_host_key");
+    let other_key = crate::sshd::keygen(&other);
+    let other_key: Vec<&str> = other_key.split_whitespace().take(2).collect();
+    std::fs::write(
+        &cluster.known_hosts,
+        format!("[{}]:{} {}\n", node.address, node.port, other_key.join(" ")),
+    )
+    .unwrap();
+    for extra in [&[][..], &["--accept-new-host-keys"][..]] {
+        let mut args = vec!["run", "--plugin", lib, "--nodes", "k", "-n", "10"];
+        args.extend_from_slice(extra);
+        let run = cluster.gorgon(&args);
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        assert!(run.stderr.contains("node k ("), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("host key has changed"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("ssh-keygen -R"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+}
+
+#[test]
+fn an_unreachable_node_stops_the_run_unless_skipped() {
+    let cluster = TestCluster::start(&[("up", "gorgon-e2e-skip")]);
+    cluster.add_unreachable_node("down");
+    let lib = plugin("gorgon-test-testkit");
+    let lib = lib.to_str().unwrap();
+    let run = cluster.gorgon(&["run", "--plugin", lib, "--cluster", "-n", "50"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("node down ("), "{}", run.stderr);
+    assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+
+    let run = cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib,
+            "--cluster",
+            "--skip-unreachable",
+            "-n",
+            "50",
+        ])
+        .ok();
+    assert_eq!(run.count("OK"), 50);
+    assert!(
+        run.stdout.contains("Skipped: node down ("),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Nodes: up\n"), "{}", run.stdout);
+}
+
+#[test]
+fn an_unknown_node_name_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gorgon.toml");
+    std::fs::write(&config, "[nodes.a]\nhost = \"127.0.0.1\"\n").unwrap();
+    let lib = plugin("gorgon-noop");
+    let cfg = config.to_str().unwrap();
+    gorgon(&[
+        "--config",
+        cfg,
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--nodes",
+        "a,nosuch",
+        "-n",
+        "1",
+    ])
+    .assert_usage_error("there is no node nosuch");
+    gorgon(&["--config", cfg, "cluster", "check", "nosuch"])
+        .assert_usage_error("there is no node nosuch");
+    gorgon(&[
+        "--config",
+        cfg,
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--local",
+        "-n",
+        "1",
+    ])
+    .assert_usage_error("--cluster or --nodes");
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    gorgon(&[
+        "--config",
+        empty.to_str().unwrap(),
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--cluster",
+        "-n",
+        "1",
+    ])
+    .assert_usage_error("there are no nodes");
+}
+
+#[test]
+fn a_malformed_cluster_config_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gorgon.toml");
+    let lib = plugin("gorgon-noop");
+    for (text, line) in [
+        (
+            "[ssh]\nknown_hosts = \"kh\"\n\n[nodes.a]\nhost = \"h\"\nport = \"x\"\n",
+            6,
+        ),
+        ("[nodes.a]\nhost = \"h\"\npassword = \"secret\"\n", 3),
+        ("[nodes.a]\nhost = \"h; rm -rf /\"\n", 2),
+        ("[nodes.a\nhost = \"h\"\n", 1),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let mention = format!("config file {}, line {line}", config.display());
+        let cfg = config.to_str().unwrap();
+        gorgon(&[
+            "--config",
+            cfg,
+            "run",
+            "--plugin",
+            lib.to_str().unwrap(),
+            "--cluster",
+            "-n",
+            "1",
+        ])
+        .assert_usage_error(&mention);
+        gorgon(&["--config", cfg, "cluster", "list"]).assert_usage_error(&mention);
+        gorgon(&["--config", cfg, "cluster", "add", "b", "--host", "h"])
+            .assert_usage_error(&mention);
+        assert_eq!(
+            std::fs::read_to_string(&config).unwrap(),
+            text,
+            "left as it was"
+        );
+    }
+}
+
+#[test]
+fn a_worker_crashing_on_a_node_is_named_and_the_rest_is_kept() {
+    let cluster = TestCluster::start(&[("c", "gorgon-e2e-crash")]);
+    let lib = plugin("gorgon-test-testkit");
+    let run = cluster.gorgon(&[
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--nodes",
+        "c",
+        "--local",
+        "-n",
+        "400",
+        "-p",
+        "2",
+        "--set",
+        "abort_at=0",
+    ]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    // Number 0 is slot 0: the first worker on node c.
+    assert!(
+        run.stderr
+            .contains("worker 1 of 2 on node c was killed by signal 6 (SIGABRT)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("was lost"),
+        "the node itself is fine: {}",
+        run.stderr
+    );
+    assert_eq!(node_count(&run, "local"), 200);
+    assert_eq!(node_count(&run, "c"), 100, "the other worker on c finished");
+}
+
+#[test]
+fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
+    let lib = plugin("gorgon-test-testkit");
+    let lib = lib.to_str().unwrap();
+    let worker = |sha: &str| {
+        gorgon(&[
+            "worker",
+            "--plugin",
+            lib,
+            "--threads",
+            "1",
+            "--offset",
+            "0",
+            "--stride",
+            "1",
+            "--count",
+            "1",
+            "--plugin-sha256",
+            sha,
+        ])
+    };
+    let refused = worker(&"0".repeat(64));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stdout.contains(r#""type":"error""#),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stdout.contains("does not match its checksum"),
+        "{}",
+        refused.stdout
+    );
+    // The right checksum loads it (and the worker, without a parent to say
+    // `go`, ends after `ready`).
+    let loaded = worker(&sha256_of(Path::new(lib)));
+    assert_eq!(loaded.code, 0, "{}", loaded.stderr);
+    assert!(
+        loaded.stdout.contains(r#""type":"ready""#),
+        "{}",
+        loaded.stdout
+    );
+}
