@@ -788,3 +788,46 @@ fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
         loaded.stdout
     );
 }
+
+#[test]
+fn an_open_model_run_shares_its_rate_over_the_nodes() {
+    let users = ["gorgon-e2e-rate-a", "gorgon-e2e-rate-b"];
+    let cluster = TestCluster::start(&[("a", users[0]), ("b", users[1])]);
+    let lib = plugin("gorgon-test-testkit");
+    let numbers = cluster.numbers_dir();
+    let set_numbers = format!("numbers_dir={}", numbers.display());
+    let run = cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib.to_str().unwrap(),
+            "--cluster",
+            "--local",
+            "--rate",
+            "300/s",
+            "--duration",
+            "2s",
+            "-t",
+            "2",
+            "--set",
+            &set_numbers,
+        ])
+        .ok();
+    // 600 calls started in all, a third on each node, numbers never reused.
+    let seen = numbers_seen(&numbers);
+    let count = seen.len() as u64;
+    assert!(
+        (540..=660).contains(&count),
+        "{count} calls:\n{}",
+        run.stdout
+    );
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a number was used twice");
+    // The first OK row is the latency table's (the service-time table follows).
+    assert_eq!(run.rows("OK")[0][1].replace(',', ""), count.to_string());
+    for node in ["a", "b", "local"] {
+        let on_node = node_count(&run, node);
+        assert!((160..=240).contains(&on_node), "node {node}: {on_node}");
+    }
+}
