@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use gorgon_plugin_api::abi::STATUS_OK;
+use gorgon_plugin_api::abi::{STATUS_BAD_INPUT, STATUS_OK};
 
 use crate::cli::WorkerArgs;
 use crate::exit::{self, Code, Failure};
@@ -108,6 +108,10 @@ fn supervise(
                 let message = format!("the plugin's thread setup failed: {message}");
                 let _ = protocol::write_frame(frames, &Frame::Error { message });
                 return Ok(Code(exit::RUN_FAILED));
+            }
+            Ok(ThreadMessage::SetupRefusedInput(message)) => {
+                let _ = protocol::write_frame(frames, &Frame::InputError { message });
+                return Ok(Code(exit::USAGE));
             }
             _ => return Ok(Code(exit::RUN_FAILED)),
         }
@@ -229,8 +233,16 @@ struct Shared {
 enum ThreadMessage {
     Ready,
     SetupFailed(String),
-    Delta { index: u64, stats: Stats },
-    Finished { calls: u64, end_ns: u64 },
+    /// The setup said the user's input is wrong (`SetupError::bad_input`).
+    SetupRefusedInput(String),
+    Delta {
+        index: u64,
+        stats: Stats,
+    },
+    Finished {
+        calls: u64,
+        end_ns: u64,
+    },
 }
 
 /// Hands out the indices `0..count` in chunks that shrink towards the end
@@ -305,7 +317,11 @@ fn run_thread(
         if raw.status != STATUS_OK {
             // SAFETY: `raw` was just returned on this thread.
             let text = unsafe { Outcome::from_raw(&raw) }.text();
-            let _ = sender.send(ThreadMessage::SetupFailed(text));
+            let _ = sender.send(if raw.status == STATUS_BAD_INPUT {
+                ThreadMessage::SetupRefusedInput(text)
+            } else {
+                ThreadMessage::SetupFailed(text)
+            });
             return;
         }
     }

@@ -55,9 +55,12 @@
 //! # fn main() {}
 //! ```
 //!
-//! A setup error stops that worker before its first call, with the error
-//! text in gorgon's message. `teardown = f` names a `fn(State)` run when the
-//! thread ends, if dropping the state is not enough.
+//! A setup error stops the run before its first call, with the error text
+//! in gorgon's message: any `Display` value says "the run could not start"
+//! (gorgon exits 3), and [`SetupError::bad_input`] says "the user's input is
+//! wrong" (a malformed file or parameter: gorgon exits 2, as for any other
+//! bad input). `teardown = f` names a `fn(State)` run when the thread ends,
+//! if dropping the state is not enough.
 
 use std::ffi::c_void;
 use std::time::{Duration, Instant};
@@ -162,6 +165,79 @@ impl Recorder {
     }
 }
 
+/// Why a thread's setup failed, and so why the run did not start.
+///
+/// Any [`Display`](std::fmt::Display) value (a `String`, an `io::Error`, …)
+/// converts into one, so a setup function can return `Result<State, String>`
+/// and use `?` freely; gorgon then exits with code 3 (the run failed). When
+/// the cause is the user's input, say so with [`SetupError::bad_input`] and
+/// gorgon exits with code 2 instead, like for a bad flag:
+///
+/// ```
+/// use gorgon_plugin_api::{export, Recorder, SetupError};
+///
+/// struct Plan { pause_ms: u64 }
+///
+/// fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
+///     let text = rec.param("pause_ms").unwrap_or("0");
+///     let pause_ms = text.parse().map_err(|_| {
+///         SetupError::bad_input(format!("pause_ms must be a number, not {text:?}"))
+///     })?;
+///     Ok(Plan { pause_ms })
+/// }
+///
+/// fn operation(_number: u64, _rec: &mut Recorder, plan: &mut Plan) -> &'static str {
+///     std::thread::sleep(std::time::Duration::from_millis(plan.pause_ms));
+///     "OK"
+/// }
+///
+/// export!(operation, setup = setup);
+/// # fn main() {}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupError {
+    message: String,
+    bad_input: bool,
+}
+
+impl SetupError {
+    /// The user's input is wrong (gorgon exits 2). `message` is one
+    /// sentence that names the input and what is wrong with it.
+    pub fn bad_input(message: impl std::fmt::Display) -> SetupError {
+        SetupError {
+            message: message.to_string(),
+            bad_input: true,
+        }
+    }
+
+    /// The run cannot start for another reason (gorgon exits 3), such as an
+    /// unreachable server. Plain `Display` errors convert to this.
+    pub fn failed(message: impl std::fmt::Display) -> SetupError {
+        SetupError {
+            message: message.to_string(),
+            bad_input: false,
+        }
+    }
+
+    /// The sentence gorgon prints.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the cause is the user's input.
+    pub fn is_bad_input(&self) -> bool {
+        self.bad_input
+    }
+}
+
+/// `SetupError` deliberately does not implement `Display` itself: that is
+/// what lets every `Display` error convert into it without a conflict.
+impl<E: std::fmt::Display> From<E> for SetupError {
+    fn from(error: E) -> SetupError {
+        SetupError::failed(error)
+    }
+}
+
 /// A running measurement, from [`Recorder::start`].
 pub struct Measurement<'a> {
     rec: &'a Recorder,
@@ -217,6 +293,9 @@ pub mod abi {
     pub const STATUS_PANIC: u32 = 1;
     /// A thread hook failed without panicking; `text` says why.
     pub const STATUS_ERROR: u32 = 2;
+    /// The thread setup refused the user's input; `text` says why (the
+    /// host treats it as bad usage). Hosts that predate it see an error.
+    pub const STATUS_BAD_INPUT: u32 = 3;
 
     /// What a call hands back. `text` points into memory owned by the plugin
     /// that stays valid until the next call on the same thread.
@@ -245,7 +324,8 @@ pub mod abi {
 /// * `export!(operation)` for `fn(u64, &mut Recorder) -> impl Display`;
 /// * `export!(operation, setup = setup)` for
 ///   `fn(u64, &mut Recorder, &mut State) -> impl Display` with
-///   `fn setup(&Recorder) -> Result<State, impl Display>` run once per thread;
+///   `fn setup(&Recorder) -> Result<State, E>` run once per thread, where
+///   `E` is any `Display` error or a [`SetupError`];
 /// * `export!(operation, setup = setup, teardown = teardown)` adds a
 ///   `fn(State)` run when the thread ends.
 ///
