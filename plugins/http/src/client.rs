@@ -7,6 +7,7 @@
 //! says why this beats an async client here.
 
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -352,9 +353,16 @@ fn read_head(stream: &mut TcpStream, input: &mut Vec<u8>) -> Result<(Framing, us
     let mut filled = 0;
     loop {
         if filled > 0 {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut headers);
-            match response.parse(&input[..filled]) {
+            // Uninitialised: zeroing 64 headers would cost more than
+            // parsing a short response.
+            let mut headers =
+                [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut []);
+            match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut response,
+                &input[..filled],
+                &mut headers,
+            ) {
                 Ok(httparse::Status::Complete(head_len)) => {
                     let framing = framing(&response, head_len)?;
                     if (100..200).contains(&framing.status) && framing.status != 101 {

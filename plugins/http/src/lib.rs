@@ -21,12 +21,14 @@
 //! | `requests` | (required) | the file of requests |
 //! | `timeout_ms` | 10000 | connect, read and write timeout |
 //! | `connect_at_start` | `true` | connect to every server in each thread's setup and refuse to start if one is unreachable; `false` counts failed connections as results |
+//! | `batch_scheduling` | `true` | run the threads under `SCHED_BATCH` (see [`scheduling`]) |
 //! | any other | | a `{name}` variable of the file, overriding its `@name = value` |
 
 mod capture;
 mod client;
 mod har;
 mod plan;
+mod scheduling;
 mod template;
 mod textfile;
 mod url;
@@ -72,6 +74,9 @@ fn setup(rec: &Recorder) -> Result<Session, SetupError> {
     if plan.options.connect_at_start {
         client.connect_all(&plan).map_err(SetupError::failed)?;
     }
+    if plan.options.batch_scheduling {
+        scheduling::batch_this_thread();
+    }
     Ok(Session {
         vars: vec![String::new(); plan.var_names.len()],
         client,
@@ -103,6 +108,7 @@ fn load(rec: &Recorder) -> Result<Plan, SetupError> {
     let options = Options {
         timeout: Duration::from_millis(number_param(rec, "timeout_ms", 10_000)?),
         connect_at_start: bool_param(rec, "connect_at_start", true)?,
+        batch_scheduling: bool_param(rec, "batch_scheduling", true)?,
     };
     plan::compile(
         file,
@@ -139,9 +145,14 @@ fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
     let Session { plan, client, vars } = session;
     let mut label = Label::Status(0);
     for request in &plan.requests {
-        let started = Instant::now();
-        let result = client.exchange(plan, request, number, vars);
-        rec.record(&request.name, started.elapsed());
+        let result = if request.measured {
+            let started = Instant::now();
+            let result = client.exchange(plan, request, number, vars);
+            rec.record(&request.name, started.elapsed());
+            result
+        } else {
+            client.exchange(plan, request, number, vars)
+        };
         label = match result {
             Ok(Reply {
                 status,

@@ -77,6 +77,8 @@ pub struct Options {
     /// Connect to every server in each thread's setup and refuse to start
     /// if one cannot be reached.
     pub connect_at_start: bool,
+    /// Run the threads under `SCHED_BATCH` (see `scheduling`).
+    pub batch_scheduling: bool,
 }
 
 /// Everything a call needs, shared by the threads of a worker.
@@ -100,6 +102,9 @@ pub struct Target {
 pub struct Request {
     /// The measurement name.
     pub name: String,
+    /// Whether the request is timed as a measurement: a file of one
+    /// unnamed request has none, since it would repeat the call's own line.
+    pub measured: bool,
     pub target: usize,
     /// Request line and headers, up to and including the blank line when
     /// the body is static (then with the body too).
@@ -248,6 +253,7 @@ pub fn compile(
             });
         }
         requests.push(Request {
+            measured: raw.requests.len() > 1 || !request.name.is_empty(),
             keep_body: captures
                 .iter()
                 .any(|c| matches!(c.from, CaptureFrom::Json(_))),
@@ -360,6 +366,7 @@ mod tests {
         Options {
             timeout: Duration::from_secs(1),
             connect_at_start: true,
+            batch_scheduling: false,
         }
     }
 
