@@ -39,7 +39,10 @@ pub fn split(url: &Template) -> Result<(Server, Template), String> {
         ));
     };
     let end = rest.find(['/', '?', '#']);
-    if end.is_none() && url.pieces.len() > 1 {
+    // `{base}{where}`: a captured path (a Location header, say) may follow
+    // the host directly; anything else there would change the host.
+    let path_follows = matches!(url.pieces.get(1), Some(Piece::Var(_))) && !rest.ends_with(':');
+    if end.is_none() && url.pieces.len() > 1 && !path_follows {
         return Err(
             "the host and port of a URL cannot use {number} or a captured variable".to_string(),
         );
@@ -50,6 +53,7 @@ pub fn split(url: &Template) -> Result<(Server, Template), String> {
     match end.map(|e| &rest[e..]) {
         Some(tail) if tail.starts_with('/') => path.append(&Template::text(tail)),
         Some(tail) if tail.starts_with('?') => path.append(&Template::text(format!("/{tail}"))),
+        None if path_follows => {}
         _ => path.append(&Template::text("/")),
     }
     path.pieces.extend(url.pieces.iter().skip(1).cloned());
@@ -117,12 +121,13 @@ mod tests {
     fn split_text(url: &str) -> Result<(Server, String), String> {
         let lookup = |name: &str| match name {
             "number" => Lookup::Number,
+            "where" => Lookup::Captured(0),
             _ => Lookup::Unknown,
         };
         let template = Template::compile(url, &lookup, true).unwrap();
         split(&template).map(|(server, path)| {
             let mut out = Vec::new();
-            path.render(&mut out, 5, &[]);
+            path.render(&mut out, 5, &["/items/3".to_string()]);
             (server, String::from_utf8(out).unwrap())
         })
     }
@@ -138,6 +143,11 @@ mod tests {
             (server.host.as_str(), server.port, path.as_str()),
             ("example.com", 80, "/")
         );
+        let (server, path) = split_text("http://h:1{where}").unwrap();
+        assert_eq!(
+            (server.authority.as_str(), path.as_str()),
+            ("h:1", "/items/3")
+        );
         let (server, path) = split_text("http://[::1]:81?q").unwrap();
         assert_eq!(
             (server.host.as_str(), server.port, path.as_str()),
@@ -151,6 +161,7 @@ mod tests {
             ("https://h/", "https is not supported"),
             ("ftp://h/", "must start with http://"),
             ("http://h{number}/", "cannot use {number}"),
+            ("http://h:{where}/", "cannot use {number}"),
             ("http://h:99999/", "not a valid port"),
             ("http://u@h/", "user names"),
             ("http:///x", "needs a host"),
