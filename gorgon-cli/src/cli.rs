@@ -32,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a plugin's operation N times and report the results.
     Run(RunArgs),
+    /// Create a plugin crate NAME (a new directory) that builds offline and
+    /// runs with `gorgon run --debug` at once.
+    New(NewArgs),
     /// Run one worker process (started by `gorgon run`, locally or over SSH).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -72,6 +75,14 @@ pub struct RunArgs {
     /// -n is given) and print every call.
     #[arg(long)]
     pub debug: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The new crate's directory; its last part is the crate name
+    /// (letters, digits, `-` and `_`).
+    #[arg(value_name = "NAME")]
+    pub path: PathBuf,
 }
 
 /// Arguments of a worker process. They are an internal protocol between

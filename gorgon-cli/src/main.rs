@@ -4,7 +4,8 @@
 //! [`plugin`] loads and checks the operation, [`plan`] splits the work,
 //! [`worker`] runs it (with [`recorder`] as the host side of the plugin's
 //! `Recorder`), [`protocol`] carries results back, [`collect`] merges them
-//! into [`stats`], and [`report`] shows them.
+//! into [`stats`], and [`report`] shows them. [`scaffold`] starts a new
+//! plugin crate (`gorgon new`).
 
 mod cli;
 mod collect;
@@ -17,6 +18,7 @@ mod protocol;
 mod recorder;
 mod report;
 mod run;
+mod scaffold;
 mod stats;
 mod worker;
 
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Run(args) => run::execute(args, cli.config.as_deref()),
+        Command::New(args) => scaffold::execute(args),
         Command::Worker(args) => worker::main(args),
     };
     match outcome {

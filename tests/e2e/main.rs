@@ -7,3 +7,4 @@ mod bad_input;
 mod config;
 mod core;
 mod http;
+mod scaffold;
