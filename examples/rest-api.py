@@ -22,6 +22,13 @@ LOCK = threading.Lock()
 NEXT_ID = [1]
 
 
+class Server(ThreadingHTTPServer):
+    # One thread per connection; a load test opens many at once, more than
+    # the default backlog of 5 (a refused SYN is retried a second later).
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive, as a load generator expects.
     protocol_version = "HTTP/1.1"
@@ -91,8 +98,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", port), Handler)
     print(f"REST API on http://127.0.0.1:{port}/ (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

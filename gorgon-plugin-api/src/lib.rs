@@ -125,7 +125,20 @@ impl Recorder {
         }
     }
 
-    /// Records a duration measured by other means under `name`.
+    /// Records a duration measured by other means under `name`, for a
+    /// sub-step whose start and end are not in one place.
+    ///
+    /// ```
+    /// # use gorgon_plugin_api::Recorder;
+    /// use std::time::Instant;
+    ///
+    /// fn operation(_number: u64, rec: &mut Recorder) -> &'static str {
+    ///     let sent = Instant::now();
+    ///     // ... send a message, then wait for its echo ...
+    ///     rec.record("round trip", sent.elapsed());
+    ///     "OK"
+    /// }
+    /// ```
     pub fn record(&self, name: &str, elapsed: Duration) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         // SAFETY: `host` and `vtable` were set by gorgon for this thread and
@@ -136,6 +149,18 @@ impl Recorder {
     /// The value of a run parameter (`gorgon run --set key=value`, or the
     /// `[params]` table of `gorgon.toml`). Every worker, on every node,
     /// sees the same values.
+    ///
+    /// Read parameters once per thread in a setup function when the
+    /// operation is fast; a lookup is a short scan, cheap but not free.
+    ///
+    /// ```
+    /// # use gorgon_plugin_api::Recorder;
+    /// // gorgon run --plugin ... --set greeting=hello
+    /// fn operation(_number: u64, rec: &mut Recorder) -> String {
+    ///     let greeting = rec.param("greeting").unwrap_or("hi");
+    ///     format!("said {greeting}")
+    /// }
+    /// ```
     pub fn param(&self, key: &str) -> Option<&str> {
         let mut len = 0usize;
         // SAFETY: as in `record`; the host keeps the returned bytes alive,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use server::{closed_port, TestServer};
 
-use crate::support::{gorgon, plugin, Run};
+use crate::support::{gorgon, plugin, workspace, Run};
 
 /// A requests file in a fresh temporary directory.
 struct RequestsFile {
@@ -379,4 +379,26 @@ fn a_missing_requests_parameter_or_file_is_bad_input() {
         "--debug",
     ])
     .assert_usage_error("cannot read the requests file /nonexistent.http");
+}
+
+#[test]
+fn the_example_request_files_run() {
+    let server = TestServer::start();
+    let base = format!("base={}", server.base());
+    let examples = workspace().join("examples/requests");
+    for (name, steps) in [
+        ("seed-get.http", &[][..]),
+        ("subcalls.http", &["http call 1<", "http call 2<"][..]),
+        ("create-then-get.http", &["create<", "get<"][..]),
+    ] {
+        let file = RequestsFile {
+            _dir: tempfile::tempdir().unwrap(),
+            path: examples.join(name),
+        };
+        let run = run_http(&file, &["--set", &base, "-n", "40", "-p", "2", "-t", "2"]).ok();
+        assert_eq!(run.count("200"), 40, "{name}: {}", run.stdout);
+        for step in steps {
+            assert_eq!(run.count(step), 40, "{name}: {}", run.stdout);
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //!
 //! | route | answer |
 //! |---|---|
+//! | `GET /` | 200 |
 //! | `ANY /status/CODE` | status CODE |
 //! | `GET /mod/K/N` | 500 when N is a multiple of K, else 200 |
 //! | `GET /n/N` | 200 (the log keeps N) |
@@ -154,6 +155,7 @@ fn answer(seen: &Seen, state: &State) -> (Vec<u8>, bool) {
     let parts: Vec<&str> = seen.path.trim_start_matches('/').split('/').collect();
     let plain = |status| (response(status, "", "body"), false);
     match (seen.method.as_str(), parts.as_slice()) {
+        ("GET", [""]) => plain(200),
         (_, ["status", code]) => plain(code.parse().unwrap_or(400)),
         ("GET", ["mod", k, n]) => {
             let (k, n): (u64, u64) = (k.parse().unwrap(), n.parse().unwrap());
