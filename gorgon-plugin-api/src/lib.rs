@@ -26,6 +26,10 @@
 //! gorgon-plugin-api = "0.1"
 //! ```
 //!
+//! `gorgon new NAME` writes such a crate, with a copy of this API as a path
+//! dependency so that it builds without a network; `gorgon run --plugin
+//! target/release/libNAME.so --debug` then runs it at once.
+//!
 //! The value the function returns (anything [`Display`](std::fmt::Display))
 //! is the call's *result label*: the report groups calls by it. A panic is
 //! caught inside the plugin and counted under the label `panic`.
