@@ -12,8 +12,11 @@
 #   gorgon run -p 2 -t 16 -n <what wrk did that round>   (same duration)
 # and prints requests/s, the load generator's CPU time per request
 # (user + sys of its processes, from /usr/bin/time, which counts gorgon's
-# waited-for worker processes), p99 latency, and the gorgon/wrk ratios of
-# the medians. Targets: requests/s >= 0.95x, CPU/request <= 1.0x,
+# waited-for worker processes), nginx's CPU per request, p99 latency, the
+# CPU that other processes of the machine used meanwhile ("others", in
+# cores: a shared machine skews every figure), and the gorgon/wrk ratios of
+# the medians. CONTENDERS="gorgon gorgon-nobatch" adds, to each round, a
+# run of the plugin without SCHED_BATCH (docs/design-notes-http.md). Targets: requests/s >= 0.95x, CPU/request <= 1.0x,
 # p99 <= 1.5x. docs/benchmarks-http.md keeps the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,77 +92,92 @@ nginx_ticks() {
     worker=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
     awk '{print $14 + $15}' "/proc/$worker/stat"
 }
+# Busy ticks of the whole machine (all CPUs), to show what else ran.
+machine_busy_ticks() {
+    awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
 
-RESULTS="$WORK/results.txt"
-: >"$RESULTS"
+# Runs one contender once: `measure TOOL ROUND COMMAND...`; keeps its
+# output, its CPU time, and the server's and the machine's ticks.
+measure() {
+    local tool=$1 round=$2
+    shift 2
+    local nginx_before busy_before start
+    nginx_before=$(nginx_ticks)
+    busy_before=$(machine_busy_ticks)
+    start=$(date +%s%N)
+    /usr/bin/time -f '%U %S' -o "$WORK/$tool.$round.time" "$@" >"$WORK/$tool.$round.out"
+    echo "$tool $round $(($(nginx_ticks) - nginx_before))" \
+        "$(($(machine_busy_ticks) - busy_before)) $(($(date +%s%N) - start))" >>"$WORK/runs.txt"
+}
+
+
+# Contenders after wrk, in order; `gorgon-nobatch` is the plugin with
+# batch_scheduling=false (CONTENDERS="gorgon gorgon-nobatch").
+CONTENDERS=${CONTENDERS:-gorgon}
+: >"$WORK/runs.txt"
 echo "nginx 1 worker on $URL; gorgon -p $PROCESSES -t $THREADS vs wrk -t$WRK_THREADS -c$CONNECTIONS; $ROUNDS rounds of ${SECONDS_PER_RUN}s" >&2
 for round in $(seq 1 "$ROUNDS"); do
-    before=$(nginx_ticks)
-    /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
-        wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$URL" >"$WORK/wrk.out"
-    after=$(nginx_ticks)
-    echo "wrk $round $(tr '\n' ' ' <"$WORK/wrk.time") $((after - before))" >>"$RESULTS"
-    cat "$WORK/wrk.out" >>"$WORK/wrk.all"
-    requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
-    echo "wrk-out $round $requests $(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out") $(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")" >>"$RESULTS"
-
-    before=$(nginx_ticks)
-    /usr/bin/time -f '%U %S' -o "$WORK/gorgon.time" \
-        "$GORGON" run --plugin "$PLUGIN" --set "requests=$WORK/small.http" \
-        -n "$requests" -p "$PROCESSES" -t "$THREADS" >"$WORK/gorgon.out"
-    after=$(nginx_ticks)
-    echo "gorgon $round $(tr '\n' ' ' <"$WORK/gorgon.time") $((after - before))" >>"$RESULTS"
-    cat "$WORK/gorgon.out" >>"$WORK/gorgon.all"
-    awk -F'│|┆' '$2 ~ /^ *all *$/ {gsub(/,/, "", $3); gsub(/,/, "", $4); print "gorgon-out", R, $3, $4, $8}' \
-        R="$round" "$WORK/gorgon.out" >>"$RESULTS"
+    measure wrk "$round" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$URL"
+    # The same number of requests, so each contender runs about as long.
+    requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.$round.out")
+    gorgon=("$GORGON" run --plugin "$PLUGIN" --set "requests=$WORK/small.http"
+        -n "$requests" -p "$PROCESSES" -t "$THREADS")
+    for tool in $CONTENDERS; do
+        case $tool in
+            gorgon) measure gorgon "$round" "${gorgon[@]}" ;;
+            gorgon-nobatch) measure gorgon-nobatch "$round" "${gorgon[@]}" --set batch_scheduling=false ;;
+            *) echo "unknown contender $tool" >&2; exit 2 ;;
+        esac
+    done
     echo "round $round done" >&2
 done
 
-python3 - "$RESULTS" "$(getconf CLK_TCK)" <<'EOF'
+echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r), nginx $("$NGINX" -v 2>&1 | cut -d/ -f2), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+python3 - "$WORK" "$(getconf CLK_TCK)" $CONTENDERS <<'EOF'
 import re, statistics, sys
 
-lines = [l.split() for l in open(sys.argv[1])]
-tick_us = 1e6 / int(sys.argv[2])
+work, tick_us, contenders = sys.argv[1], 1e6 / int(sys.argv[2]), sys.argv[3:]
 
 def micros(text):
     """'1.23ms', '850.00us' (wrk) or '1ms 506µs' (gorgon) in microseconds."""
     total = 0.0
-    for value, unit in re.findall(r"([\d.]+)\s*(ns|us|µs|ms|s|m)", text):
+    for value, unit in re.findall(r"([\d.]+)\s*(ns|us|µs|ms|s|m)\b", text):
         total += float(value) * {"ns": 1e-3, "us": 1, "µs": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
     return total
 
-rows = {"wrk": [], "gorgon": []}
-times = {}
-for fields in lines:
-    kind = fields[0]
-    if kind in rows:
-        times[(kind, fields[1])] = (float(fields[2]) + float(fields[3]), int(fields[4]))
-for fields in lines:
-    kind = fields[0]
-    if kind == "wrk-out":
-        _, rnd, requests, rate, p99 = fields[:5]
-        cpu, nginx = times[("wrk", rnd)]
-        rows["wrk"].append((rnd, int(requests), float(rate), cpu, nginx, micros(p99)))
-    elif kind == "gorgon-out":
-        rnd, requests, rate = fields[1], fields[2], fields[3]
-        p99 = " ".join(fields[4:])
-        cpu, nginx = times[("gorgon", rnd)]
-        rows["gorgon"].append((rnd, int(requests), float(rate), cpu, nginx, micros(p99)))
+def parse(tool, rnd):
+    out = open(f"{work}/{tool}.{rnd}.out").read()
+    if tool == "wrk":
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        rate = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
+        p99 = micros(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
+    else:
+        row = next(l for l in out.splitlines() if re.match(r"^│ all\s", l))
+        cells = [c.strip() for c in re.split("[│┆]", row)[1:-1]]
+        requests, rate = int(cells[1].replace(",", "")), float(cells[2].replace(",", ""))
+        p99 = micros(cells[6])
+    user, system = map(float, open(f"{work}/{tool}.{rnd}.time").read().split()[-2:])
+    return requests, rate, (user + system) * 1e6 / requests, p99
 
-print(f"{'round':>5} {'tool':<7} {'requests':>10} {'req/s':>9} {'CPU µs/req':>11} {'nginx µs/req':>13} {'p99 µs':>8}")
-medians = {}
-for tool in ("wrk", "gorgon"):
-    per = []
-    for rnd, requests, rate, cpu, nginx, p99 in rows[tool]:
-        cpu_us = cpu * 1e6 / requests
-        nginx_us = nginx * tick_us / requests
-        per.append((rate, cpu_us, p99))
-        print(f"{rnd:>5} {tool:<7} {requests:>10} {rate:>9.0f} {cpu_us:>11.2f} {nginx_us:>13.2f} {p99:>8.0f}")
-    medians[tool] = [statistics.median(x[i] for x in per) for i in range(3)]
-w, g = medians["wrk"], medians["gorgon"]
+print(f"{'round':>5} {'tool':<15} {'requests':>9} {'req/s':>8} {'CPU µs/req':>10} "
+      f"{'nginx µs/req':>12} {'p99 µs':>7} {'others':>7}")
+per_tool = {}
+for tool, rnd, nginx, busy, wall_ns in (l.split() for l in open(f"{work}/runs.txt")):
+    requests, rate, cpu, p99 = parse(tool, rnd)
+    nginx_us = int(nginx) * tick_us / requests
+    # Cores used meanwhile by everything but the load generator and nginx.
+    others = (int(busy) * tick_us - (cpu + nginx_us) * requests) / (int(wall_ns) / 1e3)
+    per_tool.setdefault(tool, []).append((rate, cpu, p99))
+    print(f"{rnd:>5} {tool:<15} {requests:>9} {rate:>8.0f} {cpu:>10.2f} {nginx_us:>12.2f} "
+          f"{p99:>7.0f} {max(others, 0):>6.2f}c")
+medians = {t: [statistics.median(r[i] for r in rows) for i in range(3)] for t, rows in per_tool.items()}
 print()
-print(f"median  wrk:    {w[0]:9.0f} req/s  {w[1]:6.2f} µs CPU/req  p99 {w[2]:6.0f} µs")
-print(f"median  gorgon: {g[0]:9.0f} req/s  {g[1]:6.2f} µs CPU/req  p99 {g[2]:6.0f} µs")
-print(f"ratios gorgon/wrk: req/s {g[0]/w[0]:.3f} (target >= 0.95)  "
-      f"CPU/req {g[1]/w[1]:.3f} (target <= 1.0)  p99 {g[2]/w[2]:.3f} (target <= 1.5)")
+for tool, (rate, cpu, p99) in medians.items():
+    print(f"median {tool:<15} {rate:>8.0f} req/s  {cpu:6.2f} µs CPU/req  p99 {p99:6.0f} µs")
+w = medians["wrk"]
+for tool in contenders:
+    g = medians[tool]
+    print(f"ratios {tool}/wrk: req/s {g[0]/w[0]:.3f} (target >= 0.95)  "
+          f"CPU/req {g[1]/w[1]:.3f} (target <= 1.0)  p99 {g[2]/w[2]:.3f} (target <= 1.5)")
 EOF
