@@ -402,3 +402,50 @@ fn the_example_request_files_run() {
         }
     }
 }
+
+/// The tutorial's API (examples/rest-api.py), killed when dropped.
+struct ExampleApi {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl ExampleApi {
+    fn start() -> ExampleApi {
+        let port = closed_port();
+        let child = std::process::Command::new("python3")
+            .arg(workspace().join("examples/rest-api.py"))
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs (scripts/setup.d/python3.sh installs it)");
+        let api = ExampleApi { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return api;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("examples/rest-api.py did not start listening on {port}");
+    }
+}
+
+impl Drop for ExampleApi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_tutorial_flow_runs_against_the_example_api() {
+    let api = ExampleApi::start();
+    let file = RequestsFile {
+        _dir: tempfile::tempdir().unwrap(),
+        path: workspace().join("examples/requests/create-then-get.http"),
+    };
+    let base = format!("base=http://127.0.0.1:{}", api.port);
+    let run = run_http(&file, &["--set", &base, "-n", "300", "-p", "2", "-t", "4"]).ok();
+    assert_eq!(run.count("200"), 300, "{}", run.stdout);
+    assert_eq!(run.count("create<"), 300);
+    assert_eq!(run.count("get<"), 300);
+}
