@@ -230,19 +230,14 @@ struct Shared {
     interval_ns: u64,
 }
 
+/// What a thread tells the worker's main thread. `SetupRefusedInput` is a
+/// setup that said the user's input is wrong (`SetupError::bad_input`).
 enum ThreadMessage {
     Ready,
     SetupFailed(String),
-    /// The setup said the user's input is wrong (`SetupError::bad_input`).
     SetupRefusedInput(String),
-    Delta {
-        index: u64,
-        stats: Stats,
-    },
-    Finished {
-        calls: u64,
-        end_ns: u64,
-    },
+    Delta { index: u64, stats: Stats },
+    Finished { calls: u64, end_ns: u64 },
 }
 
 /// Hands out the indices `0..count` in chunks that shrink towards the end
