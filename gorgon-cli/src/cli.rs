@@ -40,6 +40,9 @@ pub enum Command {
     /// Manage the SSH nodes of a cluster (kept in gorgon.toml) and check
     /// or set them up.
     Cluster(crate::cluster::ClusterArgs),
+    /// Create a plugin crate NAME (a new directory) that builds offline and
+    /// runs with `gorgon run --debug` at once.
+    New(NewArgs),
     /// Run one worker process (started by `gorgon run`, locally or over SSH).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -141,6 +144,14 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The new crate's directory; its last part is the crate name
+    /// (letters, digits, `-` and `_`).
+    #[arg(value_name = "NAME")]
+    pub path: PathBuf,
 }
 
 /// Arguments of a worker process. They are an internal protocol between

@@ -516,6 +516,12 @@ pub fn run(
                     links[i].name()
                 )));
             }
+            // Every worker gets the same input, so the sentence names the
+            // input, not the worker.
+            Ok(Event::Frame(_, Frame::InputError { message })) => {
+                stop_all(&mut links);
+                return Err(Failure::usage(message));
+            }
             Ok(Event::Closed(i, reason)) => {
                 stop_all(&mut links);
                 let how = reason.unwrap_or_else(|| links[i].wait());

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use gorgon_plugin_api::abi::STATUS_OK;
+use gorgon_plugin_api::abi::{STATUS_BAD_INPUT, STATUS_OK};
 
 use crate::cli::RunArgs;
 use crate::collect::{RunResult, TimelinePoint};
@@ -33,6 +33,9 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
         if raw.status != STATUS_OK {
             // SAFETY: just returned on this thread.
             let text = unsafe { Outcome::from_raw(&raw) }.text();
+            if raw.status == STATUS_BAD_INPUT {
+                return Err(Failure::usage(text));
+            }
             return Err(Failure::Run(anyhow::anyhow!(
                 "the plugin's thread setup failed: {text}"
             )));

@@ -6,7 +6,8 @@
 //! `Recorder`), [`protocol`] carries results back, [`collect`] merges them
 //! into [`stats`], and [`report`] shows them. [`shape`] describes how the
 //! load is applied (count or time, closed or open model, ramp-up, warm-up)
-//! and [`threshold`] the pass/fail gates checked at the end.
+//! [`threshold`] the pass/fail gates checked at the end, and [`scaffold`]
+//! starts a new plugin crate (`gorgon new`).
 
 mod cli;
 mod cluster;
@@ -21,6 +22,7 @@ mod protocol;
 mod recorder;
 mod report;
 mod run;
+mod scaffold;
 mod shape;
 mod stats;
 mod threshold;
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run::execute(args, cli.config.as_deref()),
         Command::Cluster(args) => cluster::execute(args, cli.config.as_deref()),
+        Command::New(args) => scaffold::execute(args),
         Command::Worker(args) => worker::main(args),
         Command::Report(args) => report::execute(args),
     };

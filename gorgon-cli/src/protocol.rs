@@ -52,6 +52,9 @@ pub enum Frame {
     },
     /// The worker cannot go on; `message` is one sentence for the user.
     Error { message: String },
+    /// The plugin's thread setup refused the user's input (a malformed
+    /// file or parameter), before `ready`: bad usage, not a failed run.
+    InputError { message: String },
 }
 
 /// Writes one frame as a line and flushes it, so the parent sees progress

@@ -22,7 +22,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use gorgon_plugin_api::abi::STATUS_OK;
+use gorgon_plugin_api::abi::{STATUS_BAD_INPUT, STATUS_OK};
 
 use self::numbers::{Numbers, Source};
 use crate::cli::WorkerArgs;
@@ -106,6 +106,10 @@ fn supervise(
                 let message = format!("the plugin's thread setup failed: {message}");
                 let _ = protocol::write_frame(frames, &Frame::Error { message });
                 return Ok(Code(exit::RUN_FAILED));
+            }
+            Ok(ThreadMessage::SetupRefusedInput(message)) => {
+                let _ = protocol::write_frame(frames, &Frame::InputError { message });
+                return Ok(Code(exit::USAGE));
             }
             _ => return Ok(Code(exit::RUN_FAILED)),
         }
@@ -278,9 +282,12 @@ impl Shared {
     }
 }
 
+/// What a thread tells the worker's main thread. `SetupRefusedInput` is a
+/// setup that said the user's input is wrong (`SetupError::bad_input`).
 enum ThreadMessage {
     Ready,
     SetupFailed(String),
+    SetupRefusedInput(String),
     Delta {
         index: u64,
         stats: Stats,
@@ -337,7 +344,11 @@ fn run_thread(
         if raw.status != STATUS_OK {
             // SAFETY: `raw` was just returned on this thread.
             let text = unsafe { Outcome::from_raw(&raw) }.text();
-            let _ = sender.send(ThreadMessage::SetupFailed(text));
+            let _ = sender.send(if raw.status == STATUS_BAD_INPUT {
+                ThreadMessage::SetupRefusedInput(text)
+            } else {
+                ThreadMessage::SetupFailed(text)
+            });
             return;
         }
     }

@@ -14,8 +14,8 @@ use std::fmt::{Display, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
-use crate::abi::{RawOutcome, STATUS_ERROR, STATUS_OK, STATUS_PANIC};
-use crate::Recorder;
+use crate::abi::{RawOutcome, STATUS_BAD_INPUT, STATUS_ERROR, STATUS_OK, STATUS_PANIC};
+use crate::{Recorder, SetupError};
 
 thread_local! {
     /// The text of the last outcome; the host reads it before the next call
@@ -120,7 +120,7 @@ pub unsafe fn call_with_state<S, E, R: Display>(
 ///
 /// # Safety
 /// As for [`call`].
-pub unsafe fn thread_start<S, E: Display>(
+pub unsafe fn thread_start<S, E: Into<SetupError>>(
     rec: *mut Recorder,
     setup: impl FnOnce(&Recorder) -> Result<S, E>,
 ) -> RawOutcome {
@@ -131,7 +131,15 @@ pub unsafe fn thread_start<S, E: Display>(
             rec.state = Box::into_raw(Box::new(state)) as *mut c_void;
             outcome(STATUS_OK, "")
         }
-        Ok(Err(error)) => outcome(STATUS_ERROR, error),
+        Ok(Err(error)) => {
+            let error: SetupError = error.into();
+            let status = if error.is_bad_input() {
+                STATUS_BAD_INPUT
+            } else {
+                STATUS_ERROR
+            };
+            outcome(status, error.message())
+        }
         Err(payload) => panic_outcome(payload),
     }
 }

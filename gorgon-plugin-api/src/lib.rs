@@ -26,6 +26,10 @@
 //! gorgon-plugin-api = "0.1"
 //! ```
 //!
+//! `gorgon new NAME` writes such a crate, with a copy of this API as a path
+//! dependency so that it builds without a network; `gorgon run --plugin
+//! target/release/libNAME.so --debug` then runs it at once.
+//!
 //! The value the function returns (anything [`Display`](std::fmt::Display))
 //! is the call's *result label*: the report groups calls by it. A panic is
 //! caught inside the plugin and counted under the label `panic`.
@@ -55,9 +59,12 @@
 //! # fn main() {}
 //! ```
 //!
-//! A setup error stops that worker before its first call, with the error
-//! text in gorgon's message. `teardown = f` names a `fn(State)` run when the
-//! thread ends, if dropping the state is not enough.
+//! A setup error stops the run before its first call, with the error text
+//! in gorgon's message: any `Display` value says "the run could not start"
+//! (gorgon exits 3), and [`SetupError::bad_input`] says "the user's input is
+//! wrong" (a malformed file or parameter: gorgon exits 2, as for any other
+//! bad input). `teardown = f` names a `fn(State)` run when the thread ends,
+//! if dropping the state is not enough.
 
 use std::ffi::c_void;
 use std::time::{Duration, Instant};
@@ -122,7 +129,20 @@ impl Recorder {
         }
     }
 
-    /// Records a duration measured by other means under `name`.
+    /// Records a duration measured by other means under `name`, for a
+    /// sub-step whose start and end are not in one place.
+    ///
+    /// ```
+    /// # use gorgon_plugin_api::Recorder;
+    /// use std::time::Instant;
+    ///
+    /// fn operation(_number: u64, rec: &mut Recorder) -> &'static str {
+    ///     let sent = Instant::now();
+    ///     // ... send a message, then wait for its echo ...
+    ///     rec.record("round trip", sent.elapsed());
+    ///     "OK"
+    /// }
+    /// ```
     pub fn record(&self, name: &str, elapsed: Duration) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         // SAFETY: `host` and `vtable` were set by gorgon for this thread and
@@ -133,6 +153,18 @@ impl Recorder {
     /// The value of a run parameter (`gorgon run --set key=value`, or the
     /// `[params]` table of `gorgon.toml`). Every worker, on every node,
     /// sees the same values.
+    ///
+    /// Read parameters once per thread in a setup function when the
+    /// operation is fast; a lookup is a short scan, cheap but not free.
+    ///
+    /// ```
+    /// # use gorgon_plugin_api::Recorder;
+    /// // gorgon run --plugin ... --set greeting=hello
+    /// fn operation(_number: u64, rec: &mut Recorder) -> String {
+    ///     let greeting = rec.param("greeting").unwrap_or("hi");
+    ///     format!("said {greeting}")
+    /// }
+    /// ```
     pub fn param(&self, key: &str) -> Option<&str> {
         let mut len = 0usize;
         // SAFETY: as in `record`; the host keeps the returned bytes alive,
@@ -159,6 +191,79 @@ impl Recorder {
             vtable,
             state: std::ptr::null_mut(),
         }
+    }
+}
+
+/// Why a thread's setup failed, and so why the run did not start.
+///
+/// Any [`Display`](std::fmt::Display) value (a `String`, an `io::Error`, …)
+/// converts into one, so a setup function can return `Result<State, String>`
+/// and use `?` freely; gorgon then exits with code 3 (the run failed). When
+/// the cause is the user's input, say so with [`SetupError::bad_input`] and
+/// gorgon exits with code 2 instead, like for a bad flag:
+///
+/// ```
+/// use gorgon_plugin_api::{export, Recorder, SetupError};
+///
+/// struct Plan { pause_ms: u64 }
+///
+/// fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
+///     let text = rec.param("pause_ms").unwrap_or("0");
+///     let pause_ms = text.parse().map_err(|_| {
+///         SetupError::bad_input(format!("pause_ms must be a number, not {text:?}"))
+///     })?;
+///     Ok(Plan { pause_ms })
+/// }
+///
+/// fn operation(_number: u64, _rec: &mut Recorder, plan: &mut Plan) -> &'static str {
+///     std::thread::sleep(std::time::Duration::from_millis(plan.pause_ms));
+///     "OK"
+/// }
+///
+/// export!(operation, setup = setup);
+/// # fn main() {}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupError {
+    message: String,
+    bad_input: bool,
+}
+
+impl SetupError {
+    /// The user's input is wrong (gorgon exits 2). `message` is one
+    /// sentence that names the input and what is wrong with it.
+    pub fn bad_input(message: impl std::fmt::Display) -> SetupError {
+        SetupError {
+            message: message.to_string(),
+            bad_input: true,
+        }
+    }
+
+    /// The run cannot start for another reason (gorgon exits 3), such as an
+    /// unreachable server. Plain `Display` errors convert to this.
+    pub fn failed(message: impl std::fmt::Display) -> SetupError {
+        SetupError {
+            message: message.to_string(),
+            bad_input: false,
+        }
+    }
+
+    /// The sentence gorgon prints.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the cause is the user's input.
+    pub fn is_bad_input(&self) -> bool {
+        self.bad_input
+    }
+}
+
+/// `SetupError` deliberately does not implement `Display` itself: that is
+/// what lets every `Display` error convert into it without a conflict.
+impl<E: std::fmt::Display> From<E> for SetupError {
+    fn from(error: E) -> SetupError {
+        SetupError::failed(error)
     }
 }
 
@@ -217,6 +322,9 @@ pub mod abi {
     pub const STATUS_PANIC: u32 = 1;
     /// A thread hook failed without panicking; `text` says why.
     pub const STATUS_ERROR: u32 = 2;
+    /// The thread setup refused the user's input; `text` says why (the
+    /// host treats it as bad usage). Hosts that predate it see an error.
+    pub const STATUS_BAD_INPUT: u32 = 3;
 
     /// What a call hands back. `text` points into memory owned by the plugin
     /// that stays valid until the next call on the same thread.
@@ -245,7 +353,8 @@ pub mod abi {
 /// * `export!(operation)` for `fn(u64, &mut Recorder) -> impl Display`;
 /// * `export!(operation, setup = setup)` for
 ///   `fn(u64, &mut Recorder, &mut State) -> impl Display` with
-///   `fn setup(&Recorder) -> Result<State, impl Display>` run once per thread;
+///   `fn setup(&Recorder) -> Result<State, E>` run once per thread, where
+///   `E` is any `Display` error or a [`SetupError`];
 /// * `export!(operation, setup = setup, teardown = teardown)` adds a
 ///   `fn(State)` run when the thread ends.
 ///

@@ -89,3 +89,20 @@ fn an_unknown_flag_is_refused() {
     gorgon(&["run", "--plugin", &noop(), "-n", "1", "--frobnicate"])
         .assert_usage_error("--frobnicate");
 }
+
+#[test]
+fn a_setup_that_refuses_its_input_is_bad_input() {
+    let lib = plugin("gorgon-test-testkit");
+    let lib = lib.to_str().unwrap();
+    let set = ["--set", "fail_setup=input"];
+    gorgon(
+        &[
+            &["run", "--plugin", lib, "-n", "10", "-p", "2", "-t", "3"],
+            &set[..],
+        ]
+        .concat(),
+    )
+    .assert_usage_error("fail_setup=input says the input is bad");
+    gorgon(&[&["run", "--plugin", lib, "--debug"], &set[..]].concat())
+        .assert_usage_error("fail_setup=input says the input is bad");
+}

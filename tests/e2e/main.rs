@@ -8,5 +8,7 @@ mod bad_input;
 mod cluster;
 mod config;
 mod core;
+mod http;
 mod load_shapes;
 mod reports;
+mod scaffold;

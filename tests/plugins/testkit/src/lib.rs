@@ -9,14 +9,15 @@
 //! | `numbers_dir=DIR` | each call appends its number to a file in DIR, one per thread |
 //! | `sleep_us=U` | each call sleeps U microseconds |
 //! | `stall_at=N` and `stall_ms=M` | number N sleeps M milliseconds |
-//! | `fail_setup=1` | the thread setup fails |
+//! | `fail_setup=1` | the thread setup fails (the run failed: exit 3) |
+//! | `fail_setup=input` | the thread setup refuses its input (bad input: exit 2) |
 //! | `measure=NAME` | each call records a measurement NAME around its work |
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gorgon_plugin_api::{export, Recorder};
+use gorgon_plugin_api::{export, Recorder, SetupError};
 
 struct Plan {
     label: String,
@@ -37,9 +38,15 @@ fn number(rec: &Recorder, key: &str) -> Result<Option<u64>, String> {
         .transpose()
 }
 
-fn setup(rec: &Recorder) -> Result<Plan, String> {
-    if rec.param("fail_setup").is_some() {
-        return Err("asked to fail by fail_setup".to_string());
+fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
+    match rec.param("fail_setup") {
+        Some("input") => {
+            return Err(SetupError::bad_input(
+                "fail_setup=input says the input is bad",
+            ))
+        }
+        Some(_) => return Err("asked to fail by fail_setup".into()),
+        None => {}
     }
     let numbers = match rec.param("numbers_dir") {
         Some(dir) => {

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The gorgon-http plugin against wrk, at equal concurrency, on a loopback
+# nginx serving a small static file (issue 7's performance targets).
+#
+#   bench/http-vs-wrk.sh                    # 3 rounds of 10 s each
+#   ROUNDS=5 SECONDS_PER_RUN=20 bench/http-vs-wrk.sh
+#
+# Installs nginx-light, wrk and time from Debian when missing (as root),
+# starts a private nginx (one worker process, config and files in a temp
+# dir, no system configuration touched), then alternates, each round:
+#   wrk -t2 -c32 -d${SECONDS_PER_RUN}s --latency
+#   gorgon run -p 2 -t 16 -n <what wrk did that round>   (same duration)
+# and prints requests/s, the load generator's CPU time per request
+# (user + sys of its processes, from /usr/bin/time, which counts gorgon's
+# waited-for worker processes), nginx's CPU per request, p99 latency, the
+# CPU that other processes of the machine used meanwhile ("others", in
+# cores: a shared machine skews every figure), and the gorgon/wrk ratios of
+# the medians. CONTENDERS="gorgon gorgon-nobatch" adds, to each round, a
+# run of the plugin without SCHED_BATCH (docs/design-notes-http.md). Targets: requests/s >= 0.95x, CPU/request <= 1.0x,
+# p99 <= 1.5x. docs/benchmarks-http.md keeps the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+PORT=${PORT:-18080}
+PROCESSES=${PROCESSES:-2}
+THREADS=${THREADS:-16}
+WRK_THREADS=${WRK_THREADS:-2}
+CONNECTIONS=$((PROCESSES * THREADS))
+
+install_missing() {
+    local missing=()
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+    command -v wrk >/dev/null || missing+=(wrk)
+    [ -x /usr/bin/time ] || missing+=(time)
+    [ ${#missing[@]} -eq 0 ] && return
+    echo "installing ${missing[*]} from Debian" >&2
+    apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; }
+}
+install_missing
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+echo "building gorgon and the http plugin (release)" >&2
+cargo build --release --quiet -p gorgon-cli -p gorgon-http
+GORGON=target/release/gorgon
+PLUGIN=target/release/libgorgon_http.so
+
+WORK=$(mktemp -d /tmp/gorgon-bench-http.XXXXXX)
+chmod 755 "$WORK"
+mkdir -p "$WORK/www" "$WORK/tmp"
+# A small static file, about the size of a short JSON answer.
+head -c 128 /dev/zero | tr '\0' 'x' >"$WORK/www/small.txt"
+chmod 644 "$WORK/www/small.txt"
+cat >"$WORK/nginx.conf" <<EOF
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    client_body_temp_path $WORK/tmp/body;
+    proxy_temp_path $WORK/tmp/proxy;
+    fastcgi_temp_path $WORK/tmp/fastcgi;
+    uwsgi_temp_path $WORK/tmp/uwsgi;
+    scgi_temp_path $WORK/tmp/scgi;
+    server {
+        listen 127.0.0.1:$PORT;
+        root $WORK/www;
+    }
+}
+EOF
+"$NGINX" -c "$WORK/nginx.conf" -p "$WORK"
+stop_nginx() {
+    if [ -s "$WORK/nginx.pid" ]; then kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; fi
+    sleep 0.2
+    rm -rf "$WORK"
+}
+trap stop_nginx EXIT
+sleep 0.3
+URL="http://127.0.0.1:$PORT/small.txt"
+curl_like() { exec 3<>"/dev/tcp/127.0.0.1/$PORT" && printf 'GET /small.txt HTTP/1.0\r\n\r\n' >&3 && head -1 <&3; }
+curl_like | grep -q "200" || { echo "nginx does not answer on $URL" >&2; exit 1; }
+printf 'GET %s\n' "$URL" >"$WORK/small.http"
+
+# The nginx worker's CPU ticks, to show how busy the server was.
+nginx_ticks() {
+    local worker
+    worker=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+    awk '{print $14 + $15}' "/proc/$worker/stat"
+}
+# Busy ticks of the whole machine (all CPUs), to show what else ran.
+machine_busy_ticks() {
+    awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
+
+# Runs one contender once: `measure TOOL ROUND COMMAND...`; keeps its
+# output, its CPU time, and the server's and the machine's ticks.
+measure() {
+    local tool=$1 round=$2
+    shift 2
+    local nginx_before busy_before start
+    nginx_before=$(nginx_ticks)
+    busy_before=$(machine_busy_ticks)
+    start=$(date +%s%N)
+    /usr/bin/time -f '%U %S' -o "$WORK/$tool.$round.time" "$@" >"$WORK/$tool.$round.out"
+    echo "$tool $round $(($(nginx_ticks) - nginx_before))" \
+        "$(($(machine_busy_ticks) - busy_before)) $(($(date +%s%N) - start))" >>"$WORK/runs.txt"
+}
+
+
+# Contenders after wrk, in order; `gorgon-nobatch` is the plugin with
+# batch_scheduling=false (CONTENDERS="gorgon gorgon-nobatch").
+CONTENDERS=${CONTENDERS:-gorgon}
+: >"$WORK/runs.txt"
+echo "nginx 1 worker on $URL; gorgon -p $PROCESSES -t $THREADS vs wrk -t$WRK_THREADS -c$CONNECTIONS; $ROUNDS rounds of ${SECONDS_PER_RUN}s" >&2
+for round in $(seq 1 "$ROUNDS"); do
+    measure wrk "$round" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$URL"
+    # The same number of requests, so each contender runs about as long.
+    requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.$round.out")
+    gorgon=("$GORGON" run --plugin "$PLUGIN" --set "requests=$WORK/small.http"
+        -n "$requests" -p "$PROCESSES" -t "$THREADS")
+    for tool in $CONTENDERS; do
+        case $tool in
+            gorgon) measure gorgon "$round" "${gorgon[@]}" ;;
+            gorgon-nobatch) measure gorgon-nobatch "$round" "${gorgon[@]}" --set batch_scheduling=false ;;
+            *) echo "unknown contender $tool" >&2; exit 2 ;;
+        esac
+    done
+    echo "round $round done" >&2
+done
+
+echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r), nginx $("$NGINX" -v 2>&1 | cut -d/ -f2), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+python3 - "$WORK" "$(getconf CLK_TCK)" $CONTENDERS <<'EOF'
+import re, statistics, sys
+
+work, tick_us, contenders = sys.argv[1], 1e6 / int(sys.argv[2]), sys.argv[3:]
+
+def micros(text):
+    """'1.23ms', '850.00us' (wrk) or '1ms 506µs' (gorgon) in microseconds."""
+    total = 0.0
+    for value, unit in re.findall(r"([\d.]+)\s*(ns|us|µs|ms|s|m)\b", text):
+        total += float(value) * {"ns": 1e-3, "us": 1, "µs": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
+    return total
+
+def parse(tool, rnd):
+    out = open(f"{work}/{tool}.{rnd}.out").read()
+    if tool == "wrk":
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        rate = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
+        p99 = micros(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
+    else:
+        row = next(l for l in out.splitlines() if re.match(r"^│ all\s", l))
+        cells = [c.strip() for c in re.split("[│┆]", row)[1:-1]]
+        requests, rate = int(cells[1].replace(",", "")), float(cells[2].replace(",", ""))
+        p99 = micros(cells[6])
+    user, system = map(float, open(f"{work}/{tool}.{rnd}.time").read().split()[-2:])
+    return requests, rate, (user + system) * 1e6 / requests, p99
+
+print(f"{'round':>5} {'tool':<15} {'requests':>9} {'req/s':>8} {'CPU µs/req':>10} "
+      f"{'nginx µs/req':>12} {'p99 µs':>7} {'others':>7}")
+per_tool = {}
+for tool, rnd, nginx, busy, wall_ns in (l.split() for l in open(f"{work}/runs.txt")):
+    requests, rate, cpu, p99 = parse(tool, rnd)
+    nginx_us = int(nginx) * tick_us / requests
+    # Cores used meanwhile by everything but the load generator and nginx.
+    others = (int(busy) * tick_us - (cpu + nginx_us) * requests) / (int(wall_ns) / 1e3)
+    per_tool.setdefault(tool, []).append((rate, cpu, p99))
+    print(f"{rnd:>5} {tool:<15} {requests:>9} {rate:>8.0f} {cpu:>10.2f} {nginx_us:>12.2f} "
+          f"{p99:>7.0f} {max(others, 0):>6.2f}c")
+medians = {t: [statistics.median(r[i] for r in rows) for i in range(3)] for t, rows in per_tool.items()}
+print()
+for tool, (rate, cpu, p99) in medians.items():
+    print(f"median {tool:<15} {rate:>8.0f} req/s  {cpu:6.2f} µs CPU/req  p99 {p99:6.0f} µs")
+w = medians["wrk"]
+for tool in contenders:
+    g = medians[tool]
+    print(f"ratios {tool}/wrk: req/s {g[0]/w[0]:.3f} (target >= 0.95)  "
+          f"CPU/req {g[1]/w[1]:.3f} (target <= 1.0)  p99 {g[2]/w[2]:.3f} (target <= 1.5)")
+EOF

@@ -1,0 +1,169 @@
+//! `gorgon-http`: replays HTTP requests from a file, so a load test of an
+//! HTTP API needs no code at all.
+//!
+//! ```sh
+//! gorgon run --plugin target/release/libgorgon_http.so --set requests=flow.http -n 10000 -p 2 -t 16
+//! ```
+//!
+//! The file is a plain text list of named requests (see [`textfile`]) or a
+//! HAR file exported by a browser ([`har`]). Each call of the operation
+//! sends the requests in order, filling in `{number}` and the variables
+//! captured from earlier responses of the same call; each request is a
+//! measurement, and the call's result label is the last status code, or a
+//! short error kind (`connect refused`, `timeout`, …). A call stops at the
+//! first error or status of 400 and above. docs/http-plugin.md is the
+//! user's reference.
+//!
+//! Parameters (`--set key=value`):
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `requests` | (required) | the file of requests |
+//! | `timeout_ms` | 10000 | connect, read and write timeout |
+//! | `connect_at_start` | `true` | connect to every server in each thread's setup and refuse to start if one is unreachable; `false` counts failed connections as results |
+//! | `batch_scheduling` | `true` | run the threads under `SCHED_BATCH` (see [`scheduling`]) |
+//! | any other | | a `{name}` variable of the file, overriding its `@name = value` |
+
+mod capture;
+mod client;
+mod har;
+mod plan;
+mod scheduling;
+mod template;
+mod textfile;
+mod url;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use gorgon_plugin_api::{export, Recorder, SetupError};
+
+use crate::client::{Client, Reply};
+use crate::plan::{Options, Plan};
+
+/// One worker thread's state: the shared plan, its own connections, and
+/// the variables captured during the current call.
+pub struct Session {
+    plan: Arc<Plan>,
+    client: Client,
+    vars: Vec<String>,
+}
+
+/// A call's result label.
+pub enum Label {
+    Status(u16),
+    Error(client::ErrorKind),
+    /// A capture found nothing in a successful response.
+    Missing(Arc<str>),
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Label::Status(status) => write!(f, "{status}"),
+            Label::Error(kind) => f.write_str(kind),
+            Label::Missing(name) => write!(f, "missing {name}"),
+        }
+    }
+}
+
+fn setup(rec: &Recorder) -> Result<Session, SetupError> {
+    let plan = shared_plan(rec)?;
+    let mut client = Client::new(&plan);
+    if plan.options.connect_at_start {
+        client.connect_all(&plan).map_err(SetupError::failed)?;
+    }
+    if plan.options.batch_scheduling {
+        scheduling::batch_this_thread();
+    }
+    Ok(Session {
+        vars: vec![String::new(); plan.var_names.len()],
+        client,
+        plan,
+    })
+}
+
+/// The plan is read once per worker process; its threads share it.
+fn shared_plan(rec: &Recorder) -> Result<Arc<Plan>, SetupError> {
+    static PLAN: OnceLock<Result<Arc<Plan>, SetupError>> = OnceLock::new();
+    PLAN.get_or_init(|| load(rec).map(Arc::new)).clone()
+}
+
+fn load(rec: &Recorder) -> Result<Plan, SetupError> {
+    let file = rec.param("requests").ok_or_else(|| {
+        SetupError::bad_input(
+            "say which requests to send with --set requests=FILE (a text file of requests or a \
+             HAR file; see docs/http-plugin.md)",
+        )
+    })?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| SetupError::bad_input(format!("cannot read the requests file {file}: {e}")))?;
+    let raw = if text.trim_start().starts_with('{') {
+        har::parse(file, &text)
+    } else {
+        textfile::parse(file, &text)
+    }
+    .map_err(SetupError::bad_input)?;
+    let options = Options {
+        timeout: Duration::from_millis(number_param(rec, "timeout_ms", 10_000)?),
+        connect_at_start: bool_param(rec, "connect_at_start", true)?,
+        batch_scheduling: bool_param(rec, "batch_scheduling", true)?,
+    };
+    plan::compile(
+        file,
+        raw,
+        &|key| rec.param(key).map(str::to_string),
+        options,
+    )
+    .map_err(SetupError::bad_input)
+}
+
+fn number_param(rec: &Recorder, key: &str, default: u64) -> Result<u64, SetupError> {
+    match rec.param(key) {
+        None => Ok(default),
+        Some(text) => text.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            SetupError::bad_input(format!("{key} must be a positive number, not {text:?}"))
+        }),
+    }
+}
+
+fn bool_param(rec: &Recorder, key: &str, default: bool) -> Result<bool, SetupError> {
+    match rec.param(key).map(|t| t.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(text) => match text.as_str() {
+            "true" | "yes" | "1" | "on" => Ok(true),
+            "false" | "no" | "0" | "off" => Ok(false),
+            _ => Err(SetupError::bad_input(format!(
+                "{key} must be true or false, not {text:?}"
+            ))),
+        },
+    }
+}
+
+fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
+    let Session { plan, client, vars } = session;
+    let mut label = Label::Status(0);
+    for request in &plan.requests {
+        let result = if request.measured {
+            let started = Instant::now();
+            let result = client.exchange(plan, request, number, vars);
+            rec.record(&request.name, started.elapsed());
+            result
+        } else {
+            client.exchange(plan, request, number, vars)
+        };
+        label = match result {
+            Ok(Reply {
+                status,
+                missing: Some(slot),
+            }) if status < 400 => return Label::Missing(plan.var_names[slot].clone()),
+            Ok(Reply { status, .. }) if status < 400 => Label::Status(status),
+            Ok(Reply { status, .. }) => return Label::Status(status),
+            Err(kind) => return Label::Error(kind),
+        };
+    }
+    label
+}
+
+export!(operation, setup = setup);
