@@ -2,6 +2,7 @@
 //! this process, every call printed, so a plugin can be checked (and
 //! stepped through in a debugger) before it is multiplied.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +44,8 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
     }
     let started_at = std::time::SystemTime::now();
     let started = Instant::now();
+    let mut out = std::io::stdout().lock();
+    let mut made = 0;
     for number in 0..calls {
         let t0 = Instant::now();
         // SAFETY: the plugin's ABI was checked at load.
@@ -54,7 +57,12 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
             (*host).record_outcome(&outcome, nanos);
             (outcome, (*host).take_trace())
         };
-        print_call(number, &outcome, nanos, &trace);
+        made += 1;
+        if print_call(&mut out, number, &outcome, nanos, &trace).is_err() {
+            // Nobody reads any more (`gorgon run --debug … | head`): what
+            // was asked for has been seen, so stop calling, quietly.
+            break;
+        }
     }
     if let Some(stop) = plugin.thread_stop {
         // SAFETY: as above.
@@ -68,7 +76,7 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
             processes: 1,
             threads: 1,
         },
-        planned: Some(calls),
+        planned: Some(made),
         workers: vec!["debug (in process)".to_string()],
         stats,
         timeline: Vec::<TimelinePoint>::new(),
@@ -79,12 +87,17 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
         nodes: Vec::new(),
     };
     let report = Report::new(&plugin.path, &args.params, started_at, elapsed, &[result]);
-    println!();
-    print!("{}", table::render(&report));
+    let _ = write!(out, "\n{}", table::render(&report)).and_then(|()| out.flush());
     Ok(Code(exit::OK))
 }
 
-fn print_call(number: u64, outcome: &Outcome<'_>, nanos: u64, trace: &[(String, u64)]) {
+fn print_call(
+    out: &mut impl Write,
+    number: u64,
+    outcome: &Outcome<'_>,
+    nanos: u64,
+    trace: &[(String, u64)],
+) -> std::io::Result<()> {
     let steps: Vec<String> = trace
         .iter()
         .map(|(name, ns)| format!("{name}< {}", duration(*ns)))
@@ -95,14 +108,14 @@ fn print_call(number: u64, outcome: &Outcome<'_>, nanos: u64, trace: &[(String, 
         format!("  [{}]", steps.join(", "))
     };
     match outcome {
-        Outcome::Label(_) => {
-            println!(
-                "#{number:<6} {:<12} {:>10}{steps}",
-                outcome.text(),
-                duration(nanos)
-            )
-        }
-        Outcome::Panic(_) => println!(
+        Outcome::Label(_) => writeln!(
+            out,
+            "#{number:<6} {:<12} {:>10}{steps}",
+            outcome.text(),
+            duration(nanos)
+        ),
+        Outcome::Panic(_) => writeln!(
+            out,
             "#{number:<6} {:<12} {:>10}{steps}\n        panicked: {}",
             crate::stats::PANIC_LABEL,
             duration(nanos),

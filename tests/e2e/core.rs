@@ -268,3 +268,32 @@ fn a_failing_thread_setup_stops_the_run_with_its_reason() {
         run.stderr
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_gorgon_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    // `gorgon run --debug … | head -1`: the pipe closes after one line.
+    let mut child = Command::new(crate::support::gorgon_bin())
+        .args([
+            "run",
+            "--plugin",
+            &path("gorgon-noop"),
+            "--debug",
+            "-n",
+            "100000000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("#0 "), "{first}");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}
