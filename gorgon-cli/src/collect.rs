@@ -601,7 +601,7 @@ pub fn run(
                 if states[i] != WorkerState::Done && !result.interrupted {
                     let detail = reason.map(|r| format!(" ({r})")).unwrap_or_default();
                     let failure = format!(
-                        "{} {how}{detail} before finishing its share; its calls until then are counted",
+                        "{} {how}{detail} before finishing its share; the results it had sent are kept",
                         links[i].name()
                     );
                     result.fail(&node_of, i, failure);
@@ -622,17 +622,24 @@ pub fn run(
     result.elapsed = since_go.saturating_sub(measured_from.min(since_go));
     result.timeline = timeline.finish(since_go);
     for node in &mut result.nodes {
-        if node.elapsed.is_zero() {
-            node.elapsed = result.elapsed;
-        }
+        node.elapsed = if node.elapsed.is_zero() {
+            result.elapsed
+        } else {
+            // As for the run: only the measured part, after any warm-up.
+            node.elapsed.saturating_sub(measured_from.min(node.elapsed))
+        };
     }
     observer.finished(&result);
     Ok(result)
 }
 
+/// Ends every worker of a run that has not started: nothing they did is
+/// worth keeping, and one stuck in the plugin's setup would not read a
+/// `stop`, so they are told and then ended outright.
 fn stop_all(links: &mut [Box<dyn Link>]) {
     for link in links.iter_mut() {
         let _ = writeln!(link.control(), "{}", protocol::STOP);
+        link.kill();
     }
     for link in links.iter_mut() {
         link.wait();

@@ -9,6 +9,17 @@
 //! [`threshold`] the pass/fail gates checked at the end, and [`scaffold`]
 //! starts a new plugin crate (`gorgon new`).
 
+/// `println!` for gorgon's own output: a reader that went away
+/// (`gorgon cluster list | head -1`) ends gorgon quietly, not with a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 mod cli;
 mod cluster;
 mod collect;

@@ -16,7 +16,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::collect::{Live, Observer, RunResult};
 use crate::plan::RunShape;
 use crate::report::units::{duration, rate, thousands};
-use crate::stats::{Stats, PANIC_LABEL};
+use crate::shape::Success;
+use crate::stats::Stats;
 
 /// How often the status line is printed when stderr is not a terminal. A
 /// run shorter than this prints none.
@@ -52,16 +53,19 @@ pub struct Progress {
     run: usize,
     bar: Option<ProgressBar>,
     last: Instant,
+    /// Which labels are errors (`--ok`), as the report counts them.
+    success: Success,
 }
 
 impl Progress {
-    pub fn new(mode: Mode, runs: usize) -> Progress {
+    pub fn new(mode: Mode, runs: usize, success: Success) -> Progress {
         Progress {
             mode,
             runs,
             run: 0,
             bar: None,
             last: Instant::now(),
+            success,
         }
     }
 
@@ -92,13 +96,13 @@ impl Progress {
             .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(self.name(live.shape));
-        bar.set_message(Figures::live(live).message(" · "));
+        bar.set_message(Figures::live(live, &self.success).message(" · "));
         bar.enable_steady_tick(Duration::from_millis(250));
         self.bar = Some(bar);
     }
 
     fn status_line(&self, live: &Live<'_>) -> String {
-        let figures = Figures::live(live);
+        let figures = Figures::live(live, &self.success);
         let done = match live.planned {
             Some(planned) => format!(
                 "{} of {} ops ({:.0}%)",
@@ -131,7 +135,7 @@ impl Observer for Progress {
             Mode::Bar if self.last.elapsed() >= BAR_EVERY => {
                 self.last = Instant::now();
                 if let Some(bar) = &self.bar {
-                    let figures = Figures::live(live);
+                    let figures = Figures::live(live, &self.success);
                     bar.set_position(figures.calls);
                     bar.set_message(figures.message(" · "));
                 }
@@ -148,7 +152,7 @@ impl Observer for Progress {
         let Some(bar) = self.bar.take() else {
             return;
         };
-        let figures = Figures::of(&result.stats, result.elapsed, None);
+        let figures = Figures::of(&result.stats, result.elapsed, None, &self.success);
         bar.set_position(figures.calls);
         let message = figures.message(" · ");
         if result.interrupted {
@@ -177,9 +181,9 @@ struct Figures {
 
 impl Figures {
     /// The figures of a run going on.
-    fn live(live: &Live<'_>) -> Figures {
+    fn live(live: &Live<'_>, success: &Success) -> Figures {
         let covered = live.covered();
-        let mut figures = Figures::of(live.stats, covered, None);
+        let mut figures = Figures::of(live.stats, covered, None, success);
         if let Some(planned) = live.planned {
             if figures.ops_per_sec > 0.0 {
                 // What is left after the covered part, less the time already
@@ -193,7 +197,7 @@ impl Figures {
     }
 
     /// The figures of `stats` gathered over `span`.
-    fn of(stats: &Stats, span: Duration, eta: Option<Duration>) -> Figures {
+    fn of(stats: &Stats, span: Duration, eta: Option<Duration>, success: &Success) -> Figures {
         let all = stats.all_calls();
         let calls = all.len();
         let seconds = span.as_secs_f64();
@@ -204,7 +208,12 @@ impl Figures {
             } else {
                 0.0
             },
-            errors: stats.results.get(PANIC_LABEL).map_or(0, |h| h.len()),
+            errors: stats
+                .results
+                .iter()
+                .filter(|(label, _)| success.is_error(label))
+                .map(|(_, h)| h.len())
+                .sum(),
             p99_ns: (calls > 0).then(|| all.value_at_quantile(0.99)),
             eta,
         }
@@ -254,11 +263,11 @@ mod tests {
         }
         let panics = stats
             .results
-            .entry(PANIC_LABEL.into())
+            .entry(crate::stats::PANIC_LABEL.into())
             .or_insert_with(new_histogram);
         panics.record(5_000_000).unwrap();
         panics.record(5_000_000).unwrap();
-        let mut figures = Figures::of(&stats, Duration::from_secs(2), None);
+        let mut figures = Figures::of(&stats, Duration::from_secs(2), None, &Success::default());
         assert_eq!(figures.calls, 100);
         assert_eq!(figures.errors, 2);
         assert_eq!(figures.ops_per_sec, 50.0);

@@ -73,7 +73,11 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     let interrupted = interrupt_flag()?;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let mut progress = Progress::new(progress::Mode::detect(args.quiet), shapes.len());
+    let mut progress = Progress::new(
+        progress::Mode::detect(args.quiet),
+        shapes.len(),
+        load.success.clone(),
+    );
     let mut snapshots = match (&args.save, args.snapshot_every) {
         (Some(path), Some(every)) => Some(Snapshots::new(
             path.clone(),
@@ -121,7 +125,18 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
         cluster.annotate(&mut report);
     }
     drop(cluster);
-    outputs.emit(&report)?;
+    // Files that cannot be written now (a disk filled during the run, say)
+    // are told, but do not hide what the run itself came to.
+    let undelivered = outputs.emit(&report).err();
+    if let Some(failure) = &undelivered {
+        eprintln!("gorgon: {failure}");
+    }
+    exit_code(&report, undelivered.is_some())
+}
+
+/// The exit code of a finished suite, most serious first: an interrupt,
+/// a failed run (or a report that could not be written), a threshold.
+fn exit_code(report: &Report, undelivered: bool) -> Result<Code, Failure> {
     if report.interrupted {
         eprintln!("gorgon: interrupted; the report covers the calls made until then");
         return Ok(Code(INTERRUPTED));
@@ -139,9 +154,14 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
         .collect();
     if !failed.is_empty() {
         eprintln!("gorgon: threshold failed: {}", failed.join(", "));
-        return Ok(Code(exit::THRESHOLD_FAILED));
     }
-    Ok(Code(exit::OK))
+    Ok(Code(if undelivered {
+        exit::RUN_FAILED
+    } else if !failed.is_empty() {
+        exit::THRESHOLD_FAILED
+    } else {
+        exit::OK
+    }))
 }
 
 fn spawn_local(

@@ -66,7 +66,7 @@ pub fn execute(args: NewArgs) -> Result<Code, Failure> {
     let gorgon = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "gorgon".to_string());
-    println!(
+    say!(
         "Created the plugin crate `{name}` in {dir}\n\n\
          Build it and check it (no network needed):\n\
          \x20   cd {dir}\n\

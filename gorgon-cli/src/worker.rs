@@ -63,6 +63,7 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
         }
     };
     let shared = Arc::new(Shared::new(&args));
+    let go = listen_for_control(shared.clone());
     let params = Arc::new(Params::new(&args.params));
     let (sender, receiver) = mpsc::channel();
     let threads: Vec<_> = (0..args.threads)
@@ -81,7 +82,7 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
         .collect::<Result<_, _>>()?;
     drop(sender);
 
-    let outcome = supervise(&args, &shared, &receiver, &mut frames);
+    let outcome = supervise(&args, &shared, &receiver, &go, &mut frames);
     shared.stop.store(true, Ordering::Relaxed);
     shared.gate.open(None);
     for thread in threads {
@@ -94,8 +95,9 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
 /// forwards their results until they finish.
 fn supervise(
     args: &WorkerArgs,
-    shared: &Arc<Shared>,
+    shared: &Shared,
     receiver: &mpsc::Receiver<ThreadMessage>,
+    go: &mpsc::Receiver<()>,
     frames: &mut impl Write,
 ) -> Result<Code, Failure> {
     let mut ready = 0;
@@ -119,16 +121,10 @@ fn supervise(
         pid: std::process::id(),
         threads: args.threads,
     };
-    if protocol::write_frame(frames, &ready).is_err() || !wait_for_go() {
+    if protocol::write_frame(frames, &ready).is_err() || go.recv().is_err() {
         return Ok(Code(exit::OK));
     }
     shared.gate.open(Some(shared.clock.raw()));
-    let watched = shared.clone();
-    // The watcher blocks on stdin; it lives until the process exits.
-    std::thread::spawn(move || {
-        watch_for_stop();
-        watched.stop.store(true, Ordering::Relaxed);
-    });
     forward_results(args, shared, receiver, frames)
 }
 
@@ -190,31 +186,35 @@ fn forward_results(
     Ok(Code(exit::OK))
 }
 
-/// Blocks until the parent says `go`; false if it said `stop` or left.
-fn wait_for_go() -> bool {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match io::stdin().lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return false,
-            Ok(_) if line.trim() == protocol::GO => return true,
-            Ok(_) if line.trim() == protocol::STOP => return false,
-            Ok(_) => {}
+/// Reads the parent's control lines for the whole life of the worker, from
+/// before the plugin's thread setup: `go` is passed on through the returned
+/// channel; `stop` or the end of input raises the stop flag. Before `go`
+/// there is nothing to report, so the worker simply exits: a thread stuck
+/// in the plugin's setup must not keep it (or its parent) waiting.
+fn listen_for_control(shared: Arc<Shared>) -> mpsc::Receiver<()> {
+    let (go, started) = mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let mut running = false;
+        loop {
+            line.clear();
+            let command = match io::stdin().lock().read_line(&mut line) {
+                Ok(0) | Err(_) => protocol::STOP,
+                Ok(_) => line.trim(),
+            };
+            if command == protocol::GO && !running {
+                running = true;
+                let _ = go.send(());
+            } else if command == protocol::STOP {
+                if !running {
+                    std::process::exit(i32::from(exit::OK));
+                }
+                shared.stop.store(true, Ordering::Relaxed);
+                return;
+            }
         }
-    }
-}
-
-/// Returns when the parent says `stop` or closes our stdin.
-fn watch_for_stop() {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match io::stdin().lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) if line.trim() == protocol::STOP => return,
-            Ok(_) => {}
-        }
-    }
+    });
+    started
 }
 
 /// Moves stdout aside for frames and points fd 1 at stderr, so a plugin
@@ -419,7 +419,7 @@ impl ThreadRun<'_> {
     fn flush(&mut self, now_ns: u64) {
         // SAFETY: between calls the plugin holds no borrow of the recorder.
         let stats = unsafe { (*self.host).take_delta() };
-        if self.measuring {
+        if self.measuring && !stats.is_empty() {
             let _ = self.sender.send(ThreadMessage::Delta {
                 index: self.index,
                 stats,

@@ -778,15 +778,37 @@ fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
         "{}",
         refused.stdout
     );
-    // The right checksum loads it (and the worker, without a parent to say
-    // `go`, ends after `ready`).
-    let loaded = worker(&sha256_of(Path::new(lib)));
-    assert_eq!(loaded.code, 0, "{}", loaded.stderr);
-    assert!(
-        loaded.stdout.contains(r#""type":"ready""#),
-        "{}",
-        loaded.stdout
-    );
+    // The right checksum loads it: the worker says `ready`, then ends when
+    // its input closes without a `go`.
+    let mut loaded = std::process::Command::new(crate::support::gorgon_bin())
+        .args([
+            "worker",
+            "--plugin",
+            lib,
+            "--threads",
+            "1",
+            "--offset",
+            "0",
+            "--stride",
+            "1",
+            "--count",
+            "1",
+            "--plugin-sha256",
+            &sha256_of(Path::new(lib)),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(loaded.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.contains(r#""type":"ready""#), "{first}");
+    drop(loaded.stdin.take());
+    assert_eq!(loaded.wait().unwrap().code(), Some(0));
 }
 
 #[test]
@@ -829,5 +851,46 @@ fn an_open_model_run_shares_its_rate_over_the_nodes() {
     for node in ["a", "b", "local"] {
         let on_node = node_count(&run, node);
         assert!((160..=240).contains(&on_node), "node {node}: {on_node}");
+    }
+}
+
+#[test]
+fn per_node_rates_leave_the_warm_up_out_as_the_run_does() {
+    let cluster = TestCluster::start(&[("a", "gorgon-e2e-warm-a")]);
+    let lib = plugin("gorgon-test-testkit");
+    let saved = cluster.numbers_dir().parent().unwrap().join("warm.json");
+    cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib.to_str().unwrap(),
+            "--cluster",
+            "--local",
+            "-n",
+            "400",
+            "--warmup",
+            "1s",
+            "-t",
+            "2",
+            "--set",
+            "sleep_us=500",
+            "--save",
+            saved.to_str().unwrap(),
+        ])
+        .ok();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let run = &json["runs"][0];
+    let run_elapsed = run["elapsed_ns"].as_u64().unwrap();
+    for node in run["nodes"].as_array().unwrap() {
+        let elapsed = node["elapsed_ns"].as_u64().unwrap();
+        // A node's measured part ends with the run's: never the second of
+        // warm-up before it.
+        assert!(elapsed <= run_elapsed, "{node}: {elapsed} > {run_elapsed}");
+        assert!(
+            elapsed < 900_000_000,
+            "{} counted the warm-up: {elapsed} ns",
+            node["name"]
+        );
     }
 }

@@ -795,3 +795,176 @@ fn gorgon_report_refuses_what_is_not_a_report() {
         assert!(run.stdout.is_empty(), "{path}: {}", run.stdout);
     }
 }
+
+#[test]
+fn an_interrupt_while_a_setup_is_stuck_ends_gorgon_and_its_workers() {
+    let lib = testkit();
+    let mut run = Background::start(&[
+        "run",
+        "--plugin",
+        &lib,
+        "-n",
+        "10",
+        "-p",
+        "2",
+        "--set",
+        "setup_sleep_ms=600000",
+        "-q",
+    ]);
+    let pid = run.child.id();
+    run.wait_until("two workers", Duration::from_secs(30), || {
+        children_of(pid).len() == 2
+    });
+    let workers = children_of(pid);
+    std::thread::sleep(Duration::from_millis(300));
+    run.signal(nix::sys::signal::Signal::SIGINT);
+    // One signal is enough: the workers have not started, so they are ended.
+    let result = run.finish(Duration::from_secs(10));
+    assert_eq!(result.code, 130, "{}", result.stderr);
+    let left: Vec<u32> = workers.into_iter().filter(|&w| is_worker(w)).collect();
+    assert!(left.is_empty(), "workers left behind: {left:?}");
+}
+
+#[test]
+fn a_worker_told_to_stop_during_its_setup_exits_at_once() {
+    // A `stop` (or the end of input) before `go` ends the worker without
+    // waiting for its threads' setup, which may never return.
+    use std::io::Write as _;
+    let lib = testkit();
+    let mut worker = Command::new(gorgon_bin())
+        .args([
+            "worker",
+            "--plugin",
+            &lib,
+            "--threads",
+            "2",
+            "--offset",
+            "0",
+            "--stride",
+            "1",
+            "--count",
+            "10",
+            "--set",
+            "setup_sleep_ms=600000",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    writeln!(worker.stdin.as_mut().unwrap(), "stop").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker kept waiting for its setup"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn the_timeline_places_each_call_in_the_second_it_ended() {
+    // At 4/s calls are due at 0, 0.25, 0.5 … s: four end in each second.
+    let run = gorgon(&[
+        "run",
+        "--plugin",
+        &testkit(),
+        "--rate",
+        "4/s",
+        "--duration",
+        "3s",
+        "-t",
+        "2",
+        "--output",
+        "json",
+        "-q",
+    ])
+    .ok();
+    let report = json_of(&run);
+    let points: Vec<(u64, u64)> = report["runs"][0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["start_ms"].as_u64().unwrap(),
+                p["calls"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(points, [(0, 4), (1000, 4), (2000, 4)]);
+}
+
+#[test]
+fn the_status_line_counts_errors_as_the_report_does() {
+    // Every fifth hash call returns FAIL, an error once --ok names SUCCESS.
+    let hash = plugin("gorgon-hash").display().to_string();
+    let run = gorgon(&[
+        "run",
+        "--plugin",
+        &hash,
+        "--duration",
+        "6s",
+        "--ok",
+        "SUCCESS",
+        "--output",
+        "json",
+    ])
+    .ok();
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("gorgon: run (1×1): "))
+        .unwrap_or_else(|| panic!("no status line: {}", run.stderr));
+    let errors: u64 = line
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" errors"))
+        .unwrap_or_else(|| panic!("{line}"))
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    assert!(errors > 0, "{line}");
+    assert!(json_of(&run)["runs"][0]["errors"].as_u64().unwrap() > errors);
+}
+
+#[test]
+fn a_report_that_cannot_be_written_after_the_run_still_tells_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let save = gone.join("result.json");
+    let lib = testkit();
+    let run = Background::start(&[
+        "run",
+        "--plugin",
+        &lib,
+        "--duration",
+        "2s",
+        "--set",
+        "sleep_us=1000",
+        "--threshold",
+        "p99<1ns",
+        "--save",
+        save.to_str().unwrap(),
+        "-q",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::remove_dir(&gone).unwrap();
+    let result = run.finish(Duration::from_secs(30));
+    assert_eq!(result.code, 3, "{}", result.stderr);
+    assert!(result.stderr.contains("cannot write"), "{}", result.stderr);
+    assert!(
+        result.stderr.contains("threshold failed: p99<1ns"),
+        "{}",
+        result.stderr
+    );
+    assert!(
+        result.stdout.contains("Run 1"),
+        "the table still went to stdout"
+    );
+}

@@ -105,7 +105,7 @@ pub fn add(args: AddArgs, explicit: Option<&Path>) -> Result<Code, Failure> {
         Added::New => "added",
         Added::Updated => "updated",
     };
-    println!("{verb} node {} in {}", args.name, path.display());
+    say!("{verb} node {} in {}", args.name, path.display());
     Ok(Code(exit::OK))
 }
 
@@ -121,7 +121,7 @@ pub fn remove(name: &NodeName, explicit: Option<&Path>) -> Result<Code, Failure>
     Config::parse(&text, &path).map_err(Failure::usage)?;
     let new_text = edit::remove_node(&text, &path, name).map_err(Failure::usage)?;
     checked_write(&path, &new_text)?;
-    println!("removed node {name} from {}", path.display());
+    say!("removed node {name} from {}", path.display());
     Ok(Code(exit::OK))
 }
 
@@ -142,7 +142,7 @@ pub fn list(explicit: Option<&Path>) -> Result<Code, Failure> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "gorgon.toml (no config file was found)".to_string());
     if config.nodes.is_empty() {
-        println!("no nodes in {file}; add one with `gorgon cluster add NAME --host HOST`");
+        say!("no nodes in {file}; add one with `gorgon cluster add NAME --host HOST`");
         return Ok(Code(exit::OK));
     }
     let mut table = new_table(&["node", "host", "port", "user", "key", "gorgon path"]);
@@ -164,8 +164,8 @@ pub fn list(explicit: Option<&Path>) -> Result<Code, Failure> {
             node.gorgon_path.to_string(),
         ]);
     }
-    println!("Nodes in {file}");
-    println!("{table}");
+    say!("Nodes in {file}");
+    say!("{table}");
     Ok(Code(exit::OK))
 }
 
@@ -294,10 +294,10 @@ fn print_check(results: &[Checked], plugin_arch: Option<&str>) {
             plugin,
         ]);
     }
-    println!("{table}");
+    say!("{table}");
     // Each problem is a sentence that names its node.
     for problem in results.iter().filter_map(|c| c.problem.as_ref()) {
-        println!("{problem}");
+        say!("{problem}");
     }
 }
 
@@ -344,7 +344,7 @@ pub fn setup(args: SetupArgs, explicit: Option<&Path>) -> Result<Code, Failure> 
         let name = &connection.node.name;
         match outcome {
             Ok(SetupOutcome::AlreadyThere { version, path }) => {
-                println!("{name}: {version} at {path} is this build already; nothing to do")
+                say!("{name}: {version} at {path} is this build already; nothing to do")
             }
             Ok(SetupOutcome::Installed {
                 replaced,
@@ -357,7 +357,7 @@ pub fn setup(args: SetupArgs, explicit: Option<&Path>) -> Result<Code, Failure> 
                     Some(old) => format!("replaced {old} (another build) with {version}"),
                     None => format!("installed {version}"),
                 };
-                println!(
+                say!(
                     "{name}: {what} at {path} ({:.1} MB in {})",
                     bytes as f64 / 1e6,
                     duration(took.as_nanos() as u64)

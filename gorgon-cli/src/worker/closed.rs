@@ -84,22 +84,27 @@ fn calls(t: &mut ThreadRun<'_>, rec: &mut Recorder, source: &Source, until_ns: u
             // thread's recorder.
             let raw = unsafe { operation(share.number(k), rec) };
             let t1 = clock.raw();
+            end_ns = clock.delta_as_nanos(origin, t1);
+            let past_deadline = end_ns >= next_check_ns && {
+                // The interval that just ended is handed over before this
+                // call lands in the next one.
+                if end_ns >= t.next_flush_ns {
+                    t.flush(end_ns);
+                }
+                next_check_ns = t.next_flush_ns.min(until_ns);
+                end_ns >= until_ns
+            };
             // SAFETY: `raw` was just returned on this thread; `host` is
             // not borrowed by the plugin between calls.
             unsafe {
                 (*host).record_outcome(&Outcome::from_raw(&raw), clock.delta_as_nanos(t0, t1))
             };
             calls += 1;
-            end_ns = clock.delta_as_nanos(origin, t1);
-            if end_ns >= next_check_ns {
-                if end_ns >= until_ns {
-                    // The rest of the chunk is never called: its numbers
-                    // stay unused, never used twice.
-                    ended = Ended::Deadline;
-                    break 'run;
-                }
-                t.flush(end_ns);
-                next_check_ns = t.next_flush_ns.min(until_ns);
+            if past_deadline {
+                // The rest of the chunk is never called: its numbers stay
+                // unused, never used twice.
+                ended = Ended::Deadline;
+                break 'run;
             }
         }
     }

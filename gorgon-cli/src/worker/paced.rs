@@ -58,6 +58,11 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule
         let t1 = clock.raw();
         let started = clock.delta_as_nanos(origin, t0);
         let end_ns = clock.delta_as_nanos(origin, t1);
+        if end_ns >= t.next_flush_ns {
+            // The interval that just ended is handed over before this call
+            // lands in the one it ended in.
+            t.flush(end_ns);
+        }
         // SAFETY: `raw` was just returned on this thread; `host` is not
         // borrowed by the plugin between calls.
         unsafe {
@@ -74,8 +79,5 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule
             t.warmup_calls += 1;
         }
         t.end_ns = end_ns;
-        if end_ns >= t.next_flush_ns {
-            t.flush(end_ns);
-        }
     }
 }

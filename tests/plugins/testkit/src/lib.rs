@@ -39,6 +39,9 @@ fn number(rec: &Recorder, key: &str) -> Result<Option<u64>, String> {
 }
 
 fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
+    if let Some(ms) = number(rec, "setup_sleep_ms")? {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
     match rec.param("fail_setup") {
         Some("input") => {
             return Err(SetupError::bad_input(
