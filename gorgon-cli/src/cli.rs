@@ -101,7 +101,7 @@ pub struct RunArgs {
 
     /// Rewrite the --save file with the partial result this often during
     /// the run (e.g. 10s, 1m), so a run killed hard leaves its last snapshot.
-    #[arg(long, value_name = "DURATION", requires = "save", value_parser = parse_period)]
+    #[arg(long, value_name = "DURATION", requires = "save", value_parser = crate::shape::positive_duration)]
     pub snapshot_every: Option<std::time::Duration>,
 
     /// No progress display on stderr.
@@ -197,14 +197,6 @@ fn parse_runs(text: &str) -> Result<Suite, String> {
 
 fn parse_param(text: &str) -> Result<Param, String> {
     text.parse()
-}
-
-fn parse_period(text: &str) -> Result<std::time::Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(period) if period.is_zero() => Err("the period must be longer than zero".to_string()),
-        Ok(period) => Ok(period),
-        Err(error) => Err(format!("expected a duration such as 10s or 1m ({error})")),
-    }
 }
 
 /// Tells a command-line error in one line on stderr, exit code 2; help and

@@ -102,16 +102,20 @@ impl Link for LocalLink {
 /// Says how a process ended, the way a person would want to read it.
 pub fn describe_exit(status: ExitStatus) -> String {
     if let Some(signal) = status.signal() {
-        let name = nix::sys::signal::Signal::try_from(signal)
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|_| "unknown signal".to_string());
-        format!("was killed by signal {signal} ({name})")
+        format!("was killed by signal {signal} ({})", signal_name(signal))
     } else {
         match status.code() {
             Some(code) => format!("exited with code {code}"),
             None => "ended for an unknown reason".to_string(),
         }
     }
+}
+
+/// `SIGABRT` for 6: the name people know a signal by.
+pub fn signal_name(number: i32) -> &'static str {
+    nix::sys::signal::Signal::try_from(number)
+        .map(|s| s.as_str())
+        .unwrap_or("unknown signal")
 }
 
 /// The parts of a `gorgon worker` command line that are the same for every

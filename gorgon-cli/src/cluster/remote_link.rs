@@ -103,7 +103,7 @@ impl Link for RemoteLink {
                 Some(code @ 129..=192) => format!(
                     "was killed by signal {} ({})",
                     code - 128,
-                    signal_name(code - 128)
+                    crate::collect::signal_name(code - 128)
                 ),
                 _ => describe_exit(status),
             },
@@ -123,12 +123,6 @@ impl Link for RemoteLink {
         // input is the worker's order to stop.
         self.stdin = None;
     }
-}
-
-fn signal_name(number: i32) -> &'static str {
-    nix::sys::signal::Signal::try_from(number)
-        .map(|s| s.as_str())
-        .unwrap_or("unknown signal")
 }
 
 /// Where control lines go once a link's input is closed.

@@ -5,17 +5,16 @@
 //! They live in their own file so the core model stays readable; every
 //! field is additive to schema version 1.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::model::{NamedSummary, Report};
+use super::model::{by_count, named, NamedSummary, Report};
 use super::units::{duration, rate, thousands};
 use crate::collect::RunResult;
 use crate::shape::{LoadPlan, Success, Warmup};
-use crate::stats::{histogram_map, Summary, LATE_AFTER_NS};
+use crate::stats::{Summary, LATE_AFTER_NS};
 use crate::threshold::{self, ThresholdReport};
 
 /// How the load was applied to every run of the suite.
@@ -144,28 +143,9 @@ pub fn open_model(result: &RunResult, elapsed: Duration) -> Option<OpenModel> {
         late,
         late_after_ns: LATE_AFTER_NS,
         service,
-        service_results: named(&result.stats.service, elapsed),
+        service_results: by_count(named(&result.stats.service, elapsed)),
         warning,
     })
-}
-
-/// A summary per name, most frequent first.
-pub fn named(map: &BTreeMap<String, Histogram<u64>>, elapsed: Duration) -> Vec<NamedSummary> {
-    let mut named: Vec<NamedSummary> = map
-        .iter()
-        .map(|(name, histogram)| NamedSummary {
-            name: name.clone(),
-            summary: Summary::of(histogram, elapsed),
-            histogram: histogram_map::encode(histogram).unwrap_or_default(),
-        })
-        .collect();
-    named.sort_by(|a, b| {
-        b.summary
-            .count
-            .cmp(&a.summary.count)
-            .then(a.name.cmp(&b.name))
-    });
-    named
 }
 
 /// Errors and their share of all calls.

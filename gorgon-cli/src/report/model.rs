@@ -166,7 +166,7 @@ impl Report {
 }
 
 /// Summaries of named histograms, with the histograms themselves.
-fn named(
+pub(super) fn named(
     map: &BTreeMap<String, hdrhistogram::Histogram<u64>>,
     elapsed: Duration,
 ) -> Vec<NamedSummary> {
@@ -180,7 +180,7 @@ fn named(
 }
 
 /// Result labels, most frequent first.
-fn by_count(mut results: Vec<NamedSummary>) -> Vec<NamedSummary> {
+pub(super) fn by_count(mut results: Vec<NamedSummary>) -> Vec<NamedSummary> {
     results.sort_by(|a, b| {
         b.summary
             .count
