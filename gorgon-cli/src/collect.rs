@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::exit::Failure;
+use crate::footprint::{self, Footprint};
 use crate::plan::{Param, RunShape, Share};
 use crate::protocol::{self, Frame, PROTOCOL_VERSION};
 use crate::shape::{LoadPlan, Rate};
@@ -162,6 +163,8 @@ pub struct RunResult {
     /// Per-node figures of a cluster run, in the order the nodes' workers
     /// were given; empty when no link named a node.
     pub nodes: Vec<NodeResult>,
+    /// Peak memory of the parent and the workers.
+    pub footprint: Footprint,
 }
 
 /// What a run's load shape adds to its result.
@@ -354,6 +357,10 @@ impl<'a> Live<'a> {
             interrupted: self.result.interrupted,
             load: self.result.load.clone(),
             nodes: self.result.nodes.clone(),
+            footprint: Footprint {
+                parent_peak_rss_bytes: footprint::peak_rss_bytes(),
+                ..self.result.footprint
+            },
         }
     }
 }
@@ -490,6 +497,7 @@ pub fn run(
         interrupted: false,
         load: RunLoad::default(),
         nodes,
+        footprint: Footprint::default(),
     };
 
     // Start: every worker must be ready before any begins, so the run's
@@ -579,10 +587,12 @@ pub fn run(
                     elapsed_ns,
                     measured_from_ns,
                     warmup_calls,
+                    peak_rss_bytes,
                     ..
                 },
             ) => {
                 states[i] = WorkerState::Done;
+                result.footprint.add_worker(peak_rss_bytes);
                 worker_elapsed = worker_elapsed.max(Duration::from_nanos(elapsed_ns));
                 measured_from = measured_from.min(Duration::from_nanos(measured_from_ns));
                 result.load.warmup_calls += warmup_calls;
@@ -633,6 +643,7 @@ pub fn run(
             node.elapsed.saturating_sub(measured_from.min(node.elapsed))
         };
     }
+    result.footprint.parent_peak_rss_bytes = footprint::peak_rss_bytes();
     observer.finished(&result);
     Ok(result)
 }

@@ -85,6 +85,7 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
         interrupted: false,
         load: Default::default(),
         nodes: Vec::new(),
+        footprint: Default::default(),
     };
     let report = Report::new(&plugin.path, &args.params, started_at, elapsed, &[result]);
     let _ = write!(out, "\n{}", table::render(&report)).and_then(|()| out.flush());

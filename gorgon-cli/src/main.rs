@@ -26,6 +26,7 @@ mod collect;
 mod config;
 mod debug;
 mod exit;
+mod footprint;
 mod plan;
 mod plugin;
 mod progress;

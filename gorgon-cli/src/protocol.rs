@@ -49,6 +49,9 @@ pub enum Frame {
         measured_from_ns: u64,
         #[serde(default)]
         warmup_calls: u64,
+        /// The worker's peak resident set size (absent from older workers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peak_rss_bytes: Option<u64>,
     },
     /// The worker cannot go on; `message` is one sentence for the user.
     Error { message: String },

@@ -181,6 +181,7 @@ fn forward_results(
         calls,
         measured_from_ns,
         warmup_calls,
+        peak_rss_bytes: crate::footprint::peak_rss_bytes(),
     };
     let _ = protocol::write_frame(frames, &done);
     Ok(Code(exit::OK))

@@ -229,6 +229,7 @@ mod tests {
                 rate: Some("100/s".parse().unwrap()),
             },
             nodes: Vec::new(),
+            footprint: Default::default(),
         }
     }
 

@@ -96,6 +96,13 @@ pub struct RunReport {
     /// In a cluster run, what each node did (the figures above merge them).
     #[serde(default)]
     pub nodes: Vec<NodeReport>,
+    /// Peak resident memory of `gorgon run` at the end of this run, in
+    /// bytes (a high-water mark over the suite so far).
+    #[serde(default)]
+    pub parent_peak_rss_bytes: Option<u64>,
+    /// The largest peak resident memory of the run's workers, in bytes.
+    #[serde(default)]
+    pub worker_peak_rss_bytes: Option<u64>,
 }
 
 /// One node's part of a cluster run; `processes` × `threads` of the run
@@ -238,6 +245,8 @@ impl RunReport {
                 .iter()
                 .map(|node| NodeReport::new(node, result.interrupted))
                 .collect(),
+            parent_peak_rss_bytes: result.footprint.parent_peak_rss_bytes,
+            worker_peak_rss_bytes: result.footprint.worker_peak_rss_bytes,
         }
     }
 }
@@ -279,6 +288,7 @@ mod tests {
             interrupted: false,
             load: Default::default(),
             nodes,
+            footprint: Default::default(),
         }
     }
 

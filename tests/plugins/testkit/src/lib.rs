@@ -12,10 +12,12 @@
 //! | `fail_setup=1` | the thread setup fails (the run failed: exit 3) |
 //! | `fail_setup=input` | the thread setup refuses its input (bad input: exit 2) |
 //! | `measure=NAME` | each call records a measurement NAME around its work |
+//! | `first_call_file=PATH` | the first call of each worker process appends `UNIX_NS PID` to PATH: when it began, in nanoseconds since the Unix epoch (for the start-up benchmark, bench/startup.sh) |
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gorgon_plugin_api::{export, Recorder, SetupError};
 
@@ -27,6 +29,31 @@ struct Plan {
     sleep: Option<Duration>,
     stall: Option<(u64, Duration)>,
     measure: Option<String>,
+    first_call: Option<PathBuf>,
+}
+
+/// Whether this process has made its first call yet (one copy of the
+/// plugin per worker process, so this is per process).
+static CALLED: AtomicBool = AtomicBool::new(false);
+
+/// Appends when the first call of this process began, read before anything
+/// else the call does.
+fn note_first_call(path: &PathBuf) {
+    let began = SystemTime::now();
+    if CALLED.load(Ordering::Relaxed) || CALLED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let ns = began
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let line = format!("{ns} {}\n", std::process::id());
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(line.as_bytes()))
+        .expect("the first_call_file is writable");
 }
 
 fn number(rec: &Recorder, key: &str) -> Result<Option<u64>, String> {
@@ -77,10 +104,14 @@ fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
             _ => None,
         },
         measure: rec.param("measure").map(str::to_string),
+        first_call: rec.param("first_call_file").map(PathBuf::from),
     })
 }
 
 fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> String {
+    if let Some(path) = &plan.first_call {
+        note_first_call(path);
+    }
     if let Some(file) = &mut plan.numbers {
         writeln!(file, "{number}").expect("the numbers file is writable");
     }
