@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
-# The gorgon-http plugin against wrk, at equal concurrency, on a loopback
-# nginx serving a small static file (issue 7's performance targets).
+# Section 3: the gorgon-http plugin against wrk and oha, at equal
+# concurrency, on a loopback nginx serving a small static file.
 #
 #   bench/http-vs-wrk.sh                    # 3 rounds of 10 s each
 #   ROUNDS=5 SECONDS_PER_RUN=20 bench/http-vs-wrk.sh
+#   CONTENDERS="oha gorgon gorgon-nobatch" bench/http-vs-wrk.sh
 #
 # Installs nginx-light, wrk and time from Debian when missing (as root),
-# starts a private nginx (one worker process, config and files in a temp
-# dir, no system configuration touched), then alternates, each round:
+# and oha from crates.io into target/bench-tools (left out, with a note, if
+# that fails). Starts a private nginx (one worker process, config and
+# files in a temp dir, no system configuration touched), then alternates,
+# each round:
 #   wrk -t2 -c32 -d${SECONDS_PER_RUN}s --latency
-#   gorgon run -p 2 -t 16 -n <what wrk did that round>   (same duration)
-# and prints requests/s, the load generator's CPU time per request
-# (user + sys of its processes, from /usr/bin/time, which counts gorgon's
-# waited-for worker processes), nginx's CPU per request, p99 latency, the
-# CPU that other processes of the machine used meanwhile ("others", in
-# cores: a shared machine skews every figure), and the gorgon/wrk ratios of
-# the medians. CONTENDERS="gorgon gorgon-nobatch" adds, to each round, a
-# run of the plugin without SCHED_BATCH (docs/design-notes-http.md). Targets: requests/s >= 0.95x, CPU/request <= 1.0x,
-# p99 <= 1.5x. docs/benchmarks-http.md keeps the figures.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+#   oha -c 32 -n <what wrk did that round>
+#   gorgon run -p 2 -t 16 -n <what wrk did that round>
+# so that each makes as many requests and runs about as long, and prints
+# requests/s, the load generator's CPU time per request (user + sys of its
+# processes, from /usr/bin/time, which counts gorgon's waited-for worker
+# processes), nginx's CPU per request, p99 latency, the CPU that other
+# processes of the machine used meanwhile ("others", in cores: a shared
+# machine skews every figure), and the ratios of the medians.
+# CONTENDERS may add gorgon-nobatch, the plugin without SCHED_BATCH
+# (docs/design-notes-http.md). Targets against wrk: requests/s >= 0.95x,
+# CPU/request <= 1.0x, p99 <= 1.5x. docs/benchmarks-http.md explains the
+# figures.
+source "$(dirname "$0")/lib.sh"
 
 ROUNDS=${ROUNDS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
@@ -29,23 +34,13 @@ THREADS=${THREADS:-16}
 WRK_THREADS=${WRK_THREADS:-2}
 CONNECTIONS=$((PROCESSES * THREADS))
 
-install_missing() {
-    local missing=()
-    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-    command -v wrk >/dev/null || missing+=(wrk)
-    [ -x /usr/bin/time ] || missing+=(time)
-    [ ${#missing[@]} -eq 0 ] && return
-    echo "installing ${missing[*]} from Debian" >&2
-    apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
-        { apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; }
-}
-install_missing
+need_debian time nginx:nginx-light wrk
+[ -n "${OHA+set}" ] || need_oha
+CONTENDERS=${CONTENDERS:-"${OHA:+oha }gorgon"}
+[ -n "$OHA" ] || echo "note: oha is not installed; comparing with wrk only" >&2
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-echo "building gorgon and the http plugin (release)" >&2
-cargo build --release --quiet -p gorgon-cli -p gorgon-http
-GORGON=target/release/gorgon
-PLUGIN=target/release/libgorgon_http.so
+build_release gorgon-http
+PLUGIN=${HTTP_PLUGIN:-$RELEASE/libgorgon_http.so}
 
 WORK=$(mktemp -d /tmp/gorgon-bench-http.XXXXXX)
 chmod 755 "$WORK"
@@ -105,18 +100,14 @@ measure() {
     local nginx_before busy_before start
     nginx_before=$(nginx_ticks)
     busy_before=$(machine_busy_ticks)
-    start=$(date +%s%N)
+    start=$(now_ns)
     /usr/bin/time -f '%U %S' -o "$WORK/$tool.$round.time" "$@" >"$WORK/$tool.$round.out"
     echo "$tool $round $(($(nginx_ticks) - nginx_before))" \
-        "$(($(machine_busy_ticks) - busy_before)) $(($(date +%s%N) - start))" >>"$WORK/runs.txt"
+        "$(($(machine_busy_ticks) - busy_before)) $(($(now_ns) - start))" >>"$WORK/runs.txt"
 }
 
-
-# Contenders after wrk, in order; `gorgon-nobatch` is the plugin with
-# batch_scheduling=false (CONTENDERS="gorgon gorgon-nobatch").
-CONTENDERS=${CONTENDERS:-gorgon}
+section "HTTP: nginx (1 worker) on loopback; wrk -t$WRK_THREADS -c$CONNECTIONS vs ${CONTENDERS// /, } at $CONNECTIONS connections; $ROUNDS rounds of ${SECONDS_PER_RUN}s"
 : >"$WORK/runs.txt"
-echo "nginx 1 worker on $URL; gorgon -p $PROCESSES -t $THREADS vs wrk -t$WRK_THREADS -c$CONNECTIONS; $ROUNDS rounds of ${SECONDS_PER_RUN}s" >&2
 for round in $(seq 1 "$ROUNDS"); do
     measure wrk "$round" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$URL"
     # The same number of requests, so each contender runs about as long.
@@ -125,6 +116,7 @@ for round in $(seq 1 "$ROUNDS"); do
         -n "$requests" -p "$PROCESSES" -t "$THREADS")
     for tool in $CONTENDERS; do
         case $tool in
+            oha) measure oha "$round" "$OHA" -n "$requests" -c "$CONNECTIONS" --no-tui --output-format json "$URL" ;;
             gorgon) measure gorgon "$round" "${gorgon[@]}" ;;
             gorgon-nobatch) measure gorgon-nobatch "$round" "${gorgon[@]}" --set batch_scheduling=false ;;
             *) echo "unknown contender $tool" >&2; exit 2 ;;
@@ -133,11 +125,11 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round $round done" >&2
 done
 
-echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r), nginx $("$NGINX" -v 2>&1 | cut -d/ -f2), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
-python3 - "$WORK" "$(getconf CLK_TCK)" $CONTENDERS <<'EOF'
-import re, statistics, sys
+echo "nginx $("$NGINX" -v 2>&1 | cut -d/ -f2), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')${OHA:+, $("$OHA" --version)}"
+python3 - "$WORK" "$(getconf CLK_TCK)" "$BENCH_RESULTS" $CONTENDERS <<'EOF'
+import json, re, statistics, sys
 
-work, tick_us, contenders = sys.argv[1], 1e6 / int(sys.argv[2]), sys.argv[3:]
+work, tick_us, results, contenders = sys.argv[1], 1e6 / int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 
 def micros(text):
     """'1.23ms', '850.00us' (wrk) or '1ms 506µs' (gorgon) in microseconds."""
@@ -152,6 +144,11 @@ def parse(tool, rnd):
         requests = int(re.search(r"(\d+) requests in", out).group(1))
         rate = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
         p99 = micros(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
+    elif tool == "oha":
+        report = json.loads(out)
+        requests = sum(report["statusCodeDistribution"].values())
+        rate = report["summary"]["requestsPerSec"]
+        p99 = report["latencyPercentiles"]["p99"] * 1e6
     else:
         row = next(l for l in out.splitlines() if re.match(r"^│ all\s", l))
         cells = [c.strip() for c in re.split("[│┆]", row)[1:-1]]
@@ -168,16 +165,34 @@ for tool, rnd, nginx, busy, wall_ns in (l.split() for l in open(f"{work}/runs.tx
     nginx_us = int(nginx) * tick_us / requests
     # Cores used meanwhile by everything but the load generator and nginx.
     others = (int(busy) * tick_us - (cpu + nginx_us) * requests) / (int(wall_ns) / 1e3)
-    per_tool.setdefault(tool, []).append((rate, cpu, p99))
+    per_tool.setdefault(tool, []).append((rate, cpu, p99, nginx_us))
     print(f"{rnd:>5} {tool:<15} {requests:>9} {rate:>8.0f} {cpu:>10.2f} {nginx_us:>12.2f} "
           f"{p99:>7.0f} {max(others, 0):>6.2f}c")
-medians = {t: [statistics.median(r[i] for r in rows) for i in range(3)] for t, rows in per_tool.items()}
+medians = {t: [statistics.median(r[i] for r in rows) for i in range(4)] for t, rows in per_tool.items()}
 print()
-for tool, (rate, cpu, p99) in medians.items():
-    print(f"median {tool:<15} {rate:>8.0f} req/s  {cpu:6.2f} µs CPU/req  p99 {p99:6.0f} µs")
+for tool, (rate, cpu, p99, nginx_us) in medians.items():
+    print(f"median {tool:<15} {rate:>8.0f} req/s  {cpu:6.2f} µs CPU/req  p99 {p99:6.0f} µs"
+          f"  nginx {nginx_us:5.2f} µs/req")
 w = medians["wrk"]
-for tool in contenders:
-    g = medians[tool]
-    print(f"ratios {tool}/wrk: req/s {g[0]/w[0]:.3f} (target >= 0.95)  "
-          f"CPU/req {g[1]/w[1]:.3f} (target <= 1.0)  p99 {g[2]/w[2]:.3f} (target <= 1.5)")
+with open(results, "a") as out:
+    def result(figure, value, shown, target):
+        out.write(f"http\t{figure}\t{value}\t{shown}\t{target}\n")
+    for tool in ["wrk"] + contenders:
+        rate, cpu, p99, _ = medians[tool]
+        result(f"{tool}: req/s, CPU us/req, p99", rate, f"{rate/1000:.1f}k {cpu:.2f} {p99/1000:.2f}ms", "-")
+    for tool in contenders:
+        g = medians[tool]
+        if tool == "oha":
+            continue
+        print(f"ratios {tool}/wrk: req/s {g[0]/w[0]:.3f} (target >= 0.95)  "
+              f"CPU/req {g[1]/w[1]:.3f} (target <= 1.0)  p99 {g[2]/w[2]:.3f} (target <= 1.5)")
+        result(f"{tool} / wrk: req/s", g[0] / w[0], f"{g[0]/w[0]:.3f}", ">=0.95")
+        result(f"{tool} / wrk: CPU us per request", g[1] / w[1], f"{g[1]/w[1]:.3f}", "<=1.0")
+        result(f"{tool} / wrk: p99 latency", g[2] / w[2], f"{g[2]/w[2]:.3f}", "<=1.5")
+        if "oha" in medians:
+            o = medians["oha"]
+            print(f"ratios {tool}/oha: req/s {g[0]/o[0]:.3f}  CPU/req {g[1]/o[1]:.3f}  p99 {g[2]/o[2]:.3f}")
+            result(f"{tool} / oha: req/s, CPU/req, p99", g[0] / o[0],
+                   f"{g[0]/o[0]:.2f} {g[1]/o[1]:.2f} {g[2]/o[2]:.2f}", "-")
 EOF
+finish_section

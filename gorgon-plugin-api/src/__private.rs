@@ -68,22 +68,87 @@ fn panic_outcome(payload: Box<dyn std::any::Any + Send>) -> RawOutcome {
     }
 }
 
+/// An operation's return value on its way to becoming a result label.
+///
+/// `export!` hands it over with `(&&Label(value)).into_outcome()`, in code
+/// that is not generic, so method lookup sees the concrete type and picks
+/// the cheapest way (autoref specialisation): a `&'static str` is handed
+/// over as it is, with no copy; a `String` is copied; anything else is
+/// formatted with `Display` into the thread's buffer. A no-op returning
+/// `"OK"` thus costs the host no formatting at all.
+pub struct Label<T>(pub T);
+
+/// A `&'static str` label: it lives as long as the plugin is loaded, so
+/// the host may read it where it is.
+pub trait StaticLabel {
+    fn into_outcome(self) -> RawOutcome;
+}
+
+impl StaticLabel for &&Label<&'static str> {
+    #[inline]
+    fn into_outcome(self) -> RawOutcome {
+        RawOutcome {
+            status: STATUS_OK,
+            text: self.0.as_ptr(),
+            len: self.0.len(),
+        }
+    }
+}
+
+/// A `String` label: copied into the thread's buffer, with no formatting.
+pub trait StringLabel {
+    fn into_outcome(self) -> RawOutcome;
+}
+
+impl StringLabel for &&Label<String> {
+    #[inline]
+    fn into_outcome(self) -> RawOutcome {
+        copied(STATUS_OK, &self.0)
+    }
+}
+
+/// Any other label: formatted with `Display`.
+pub trait DisplayLabel {
+    fn into_outcome(self) -> RawOutcome;
+}
+
+impl<T: Display> DisplayLabel for &Label<T> {
+    #[inline]
+    fn into_outcome(self) -> RawOutcome {
+        outcome(STATUS_OK, &self.0)
+    }
+}
+
+/// Copies `text` into the thread's buffer.
+fn copied(status: u32, text: &str) -> RawOutcome {
+    TEXT.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.clear();
+        buffer.push_str(text);
+        RawOutcome {
+            status,
+            text: buffer.as_ptr(),
+            len: buffer.len(),
+        }
+    })
+}
+
 /// Runs one stateless operation and turns its result or panic into a status.
+/// `operation` calls the plugin's function and hands its label over (see
+/// [`Label`]).
 ///
 /// # Safety
 /// `rec` must point to a live recorder that no one else borrows.
-pub unsafe fn call<R: Display>(
+pub unsafe fn call(
     number: u64,
     rec: *mut Recorder,
-    operation: impl Fn(u64, &mut Recorder) -> R,
+    operation: impl FnOnce(u64, &mut Recorder) -> RawOutcome,
 ) -> RawOutcome {
     install_quiet_panic_hook();
     let rec = &mut *rec;
-    // The label is formatted inside the guard too: a `Display` that panics
-    // is the operation's panic, not the worker's.
-    match catch_unwind(AssertUnwindSafe(|| {
-        outcome(STATUS_OK, operation(number, rec))
-    })) {
+    // The label is made inside the guard too: a `Display` that panics is
+    // the operation's panic, not the worker's.
+    match catch_unwind(AssertUnwindSafe(|| operation(number, rec))) {
         Ok(done) => done,
         Err(payload) => panic_outcome(payload),
     }
@@ -95,10 +160,10 @@ pub unsafe fn call<R: Display>(
 ///
 /// # Safety
 /// As for [`call`]; `thread_start` must have succeeded on this recorder.
-pub unsafe fn call_with_state<S, E, R: Display>(
+pub unsafe fn call_with_state<S, E>(
     number: u64,
     rec: *mut Recorder,
-    operation: impl Fn(u64, &mut Recorder, &mut S) -> R,
+    operation: impl FnOnce(u64, &mut Recorder, &mut S) -> RawOutcome,
     _setup: impl FnOnce(&Recorder) -> Result<S, E>,
 ) -> RawOutcome {
     install_quiet_panic_hook();
@@ -108,9 +173,7 @@ pub unsafe fn call_with_state<S, E, R: Display>(
         return outcome(STATUS_ERROR, "the thread's setup did not run");
     }
     let state = &mut *state;
-    match catch_unwind(AssertUnwindSafe(|| {
-        outcome(STATUS_OK, operation(number, rec, state))
-    })) {
+    match catch_unwind(AssertUnwindSafe(|| operation(number, rec, state))) {
         Ok(done) => done,
         Err(payload) => panic_outcome(payload),
     }

@@ -373,7 +373,11 @@ macro_rules! export {
                 number: u64,
                 rec: *mut $crate::Recorder,
             ) -> $crate::abi::RawOutcome {
-                $crate::__private::call(number, rec, $operation)
+                $crate::__private::call(number, rec, |number, rec| {
+                    #[allow(unused_imports)]
+                    use $crate::__private::{DisplayLabel as _, StaticLabel as _, StringLabel as _};
+                    (&&$crate::__private::Label($operation(number, rec))).into_outcome()
+                })
             }
         };
     };
@@ -390,7 +394,19 @@ macro_rules! export {
                 number: u64,
                 rec: *mut $crate::Recorder,
             ) -> $crate::abi::RawOutcome {
-                $crate::__private::call_with_state(number, rec, $operation, $setup)
+                $crate::__private::call_with_state(
+                    number,
+                    rec,
+                    |number, rec, state| {
+                        #[allow(unused_imports)]
+                        use $crate::__private::{
+                            DisplayLabel as _, StaticLabel as _, StringLabel as _,
+                        };
+                        (&&$crate::__private::Label($operation(number, rec, state)))
+                            .into_outcome()
+                    },
+                    $setup,
+                )
             }
 
             #[export_name = "gorgon_thread_start"]

@@ -1,4 +1,4 @@
-//! `gorgon-floor PLUGIN N`: the cheapest loop that still does what Gorgon
+//! `gorgon-floor PLUGIN N [tsc]`: the cheapest loop that still does what Gorgon
 //! must do per call — call the plugin's `operation` through a function
 //! pointer, read the clock before and after, record the difference in an
 //! HDR histogram — and nothing else. Its cost per call is the floor that
@@ -6,7 +6,8 @@
 //!
 //! Prints `ns_per_op_tsc=… ns_per_op_instant=…`: the loop timed with the
 //! TSC (quanta's raw counter, what gorgon's workers use) and, for
-//! reference, with `std::time::Instant`.
+//! reference, with `std::time::Instant` (left out when the third
+//! argument is `tsc`, for runs of several loops side by side).
 
 use std::ffi::c_void;
 use std::time::Instant;
@@ -28,9 +29,13 @@ static VTABLE: HostVTable = HostVTable {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, plugin, count] = args.as_slice() else {
-        eprintln!("usage: gorgon-floor PLUGIN.so N");
-        std::process::exit(2);
+    let (plugin, count, only_tsc) = match args.as_slice() {
+        [_, plugin, count] => (plugin, count, false),
+        [_, plugin, count, mode] if mode == "tsc" => (plugin, count, true),
+        _ => {
+            eprintln!("usage: gorgon-floor PLUGIN.so N [tsc]");
+            std::process::exit(2);
+        }
     };
     let count: u64 = count.parse().expect("N is a number");
     let plugin = std::fs::canonicalize(plugin).expect("the plugin exists");
@@ -51,6 +56,10 @@ fn main() {
         let _ = histogram.record(clock.delta_as_nanos(t0, t1));
     }
     let tsc = started.elapsed().as_nanos() as f64 / count as f64;
+    if only_tsc {
+        println!("ns_per_op_tsc={tsc:.1}");
+        return;
+    }
 
     let mut histogram = Histogram::<u64>::new(3).expect("valid precision");
     let started = Instant::now();
