@@ -41,14 +41,15 @@ for round in $(seq "$REPEAT"); do
     # P floor loops side by side, each doing N/P calls: the machine's own
     # scaling.
     for p in $(seq 2 "$CORES"); do
-        start=$(now_ns)
+        mark start
         pids=()
         for _ in $(seq "$p"); do
             "$FLOOR" "$NOOP" $((N / p)) tsc >/dev/null &
             pids+=($!)
         done
         for pid in "${pids[@]}"; do wait "$pid"; done
-        wall[floor-x$p]+="$(calc 'd / n' d=$(($(now_ns) - start)) n="$N") "
+        mark end
+        wall[floor-x$p]+="$(calc 'd / n' d=$((end - start)) n="$N") "
     done
     for config in $configs; do
         timed "$GORGON" run --plugin "$NOOP" -n "$N" -p "${config%x*}" -t "${config#*x}"

@@ -43,17 +43,18 @@ since() {
 declare -A first all
 for _ in $(seq "$REPEAT"); do
     # Floor: P processes of the same executable, started side by side.
-    start=$(now_ns)
+    mark start
     pids=()
     for _ in $(seq "$P"); do
         "$GORGON" --version >/dev/null &
         pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid"; done
-    first[floor]+="$(calc '(e - s) / 1e6' e="$(now_ns)" s="$start") "
+    mark end
+    first[floor]+="$(calc '(e - s) / 1e6' e="$end" s="$start") "
 
     rm -f "$work/gorgon.txt"
-    start=$(now_ns)
+    mark start
     "$GORGON" run --plugin "$TESTKIT" -n "$P" -p "$P" -t 1 -q \
         --set "first_call_file=$work/gorgon.txt" >/dev/null
     read -r lo hi count < <(since "$start" "$work/gorgon.txt")
@@ -62,7 +63,7 @@ for _ in $(seq "$REPEAT"); do
     all[gorgon]+="$hi "
 
     rm -f "$work/original.txt"
-    start=$(now_ns)
+    mark start
     FIRST_CALL_FILE=$work/original.txt "$VENV/bin/python" bench/original/run_original.py \
         first_call "$P" "${P}x1" >/dev/null
     read -r lo hi count < <(since "$start" "$work/original.txt")

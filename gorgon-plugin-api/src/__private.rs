@@ -228,3 +228,138 @@ pub unsafe fn thread_stop<S, E>(
         Err(payload) => panic_outcome(payload),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The label paths `export!` picks, driven the way its expansion
+    //! drives them: in non-generic code, with the concrete return type.
+    use super::*;
+    use crate::abi::HostVTable;
+
+    unsafe extern "C" fn no_measurement(_: *mut c_void, _: *const u8, _: usize, _: u64) {}
+    unsafe extern "C" fn no_param(
+        _: *mut c_void,
+        _: *const u8,
+        _: usize,
+        _: *mut usize,
+    ) -> *const u8 {
+        std::ptr::null()
+    }
+    static VTABLE: HostVTable = HostVTable {
+        record_measurement: no_measurement,
+        param: no_param,
+    };
+
+    fn recorder() -> Recorder {
+        // SAFETY: the vtable ignores the host pointer.
+        unsafe { Recorder::from_raw(std::ptr::null_mut(), &VTABLE) }
+    }
+
+    /// The outcome's status and text, read as the host reads them.
+    fn read(raw: RawOutcome) -> (u32, String) {
+        // SAFETY: `raw` was just returned on this thread.
+        let text = unsafe { std::slice::from_raw_parts(raw.text, raw.len) };
+        (raw.status, String::from_utf8(text.to_vec()).unwrap())
+    }
+
+    static STATIC_LABEL: &str = "STATIC";
+
+    fn static_label(_: u64, _: &mut Recorder) -> &'static str {
+        STATIC_LABEL
+    }
+
+    #[test]
+    fn a_static_str_is_handed_over_where_it_lives() {
+        let mut rec = recorder();
+        // SAFETY: a live recorder, used by this call only.
+        let raw = unsafe {
+            call(7, &mut rec, |n, r| {
+                (&&Label(static_label(n, r))).into_outcome()
+            })
+        };
+        assert_eq!(raw.text, STATIC_LABEL.as_ptr(), "no copy of a static label");
+        assert_eq!(read(raw), (STATUS_OK, "STATIC".to_string()));
+    }
+
+    fn string_label(number: u64, _: &mut Recorder) -> String {
+        format!("item {number}")
+    }
+
+    #[test]
+    fn a_string_is_copied_and_outlives_the_call() {
+        let mut rec = recorder();
+        // SAFETY: as above.
+        let raw = unsafe {
+            call(42, &mut rec, |n, r| {
+                (&&Label(string_label(n, r))).into_outcome()
+            })
+        };
+        assert_eq!(read(raw), (STATUS_OK, "item 42".to_string()));
+    }
+
+    struct Status(u16);
+
+    impl std::fmt::Display for Status {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "HTTP {}", self.0)
+        }
+    }
+
+    fn display_label(number: u64, _: &mut Recorder) -> Status {
+        Status(200 + number as u16)
+    }
+
+    fn number_label(number: u64, _: &mut Recorder) -> u16 {
+        number as u16
+    }
+
+    fn opaque_label(_: u64, _: &mut Recorder) -> impl Display {
+        "opaque"
+    }
+
+    #[test]
+    fn any_other_display_is_formatted() {
+        let mut rec = recorder();
+        // SAFETY: as above, for each call.
+        unsafe {
+            let raw = call(4, &mut rec, |n, r| {
+                (&&Label(display_label(n, r))).into_outcome()
+            });
+            assert_eq!(read(raw), (STATUS_OK, "HTTP 204".to_string()));
+            let raw = call(404, &mut rec, |n, r| {
+                (&&Label(number_label(n, r))).into_outcome()
+            });
+            assert_eq!(read(raw), (STATUS_OK, "404".to_string()));
+            let raw = call(0, &mut rec, |n, r| {
+                (&&Label(opaque_label(n, r))).into_outcome()
+            });
+            assert_eq!(read(raw), (STATUS_OK, "opaque".to_string()));
+        }
+    }
+
+    struct Exploding;
+
+    impl std::fmt::Display for Exploding {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("cannot show this label")
+        }
+    }
+
+    fn exploding_label(_: u64, _: &mut Recorder) -> Exploding {
+        Exploding
+    }
+
+    #[test]
+    fn a_label_that_panics_while_formatted_is_a_panic() {
+        let mut rec = recorder();
+        // SAFETY: as above.
+        let raw = unsafe {
+            call(1, &mut rec, |n, r| {
+                (&&Label(exploding_label(n, r))).into_outcome()
+            })
+        };
+        let (status, text) = read(raw);
+        assert_eq!(status, STATUS_PANIC);
+        assert!(text.starts_with("cannot show this label"), "{text}");
+    }
+}

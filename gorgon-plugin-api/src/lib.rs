@@ -375,7 +375,9 @@ macro_rules! export {
             ) -> $crate::abi::RawOutcome {
                 $crate::__private::call(number, rec, |number, rec| {
                     #[allow(unused_imports)]
-                    use $crate::__private::{DisplayLabel as _, StaticLabel as _, StringLabel as _};
+                    use $crate::__private::{
+                        DisplayLabel as _, StaticLabel as _, StringLabel as _,
+                    };
                     (&&$crate::__private::Label($operation(number, rec))).into_outcome()
                 })
             }
@@ -402,8 +404,7 @@ macro_rules! export {
                         use $crate::__private::{
                             DisplayLabel as _, StaticLabel as _, StringLabel as _,
                         };
-                        (&&$crate::__private::Label($operation(number, rec, state)))
-                            .into_outcome()
+                        (&&$crate::__private::Label($operation(number, rec, state))).into_outcome()
                     },
                     $setup,
                 )
