@@ -21,6 +21,7 @@ macro_rules! say {
 }
 
 mod cli;
+mod clock;
 mod cluster;
 mod collect;
 mod config;

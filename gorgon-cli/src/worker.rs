@@ -26,6 +26,7 @@ use gorgon_plugin_api::abi::{STATUS_BAD_INPUT, STATUS_OK};
 
 use self::numbers::{Numbers, Source};
 use crate::cli::WorkerArgs;
+use crate::clock::{Calibration, Clock};
 use crate::exit::{self, Code, Failure};
 use crate::plan::{Share, UNBOUNDED};
 use crate::plugin::Plugin;
@@ -35,6 +36,8 @@ use crate::shape::{Schedule, WorkerLoad};
 use crate::stats::Stats;
 
 pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
+    // First thing, so that start-up fills the calibration's span.
+    let calibration = Calibration::start();
     let mut frames = take_stdout().map_err(|e| Failure::Run(e.into()))?;
     // Ctrl-C in a terminal reaches the whole process group; the parent
     // decides when workers stop and says so on stdin.
@@ -82,7 +85,7 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
         .collect::<Result<_, _>>()?;
     drop(sender);
 
-    let outcome = supervise(&args, &shared, &receiver, &go, &mut frames);
+    let outcome = supervise(&args, &shared, calibration, &receiver, &go, &mut frames);
     shared.stop.store(true, Ordering::Relaxed);
     shared.gate.open(None);
     for thread in threads {
@@ -96,6 +99,7 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
 fn supervise(
     args: &WorkerArgs,
     shared: &Shared,
+    calibration: Calibration,
     receiver: &mpsc::Receiver<ThreadMessage>,
     go: &mpsc::Receiver<()>,
     frames: &mut impl Write,
@@ -124,7 +128,11 @@ fn supervise(
     if protocol::write_frame(frames, &ready).is_err() || go.recv().is_err() {
         return Ok(Code(exit::OK));
     }
-    shared.gate.open(Some(shared.clock.raw()));
+    let clock = calibration.finish();
+    shared.gate.open(Some(Start {
+        origin: clock.raw(),
+        clock,
+    }));
     forward_results(args, shared, receiver, frames)
 }
 
@@ -249,7 +257,6 @@ struct Shared {
     /// is written once, so reading it costs next to nothing).
     stop: AtomicBool,
     gate: Gate,
-    clock: quanta::Clock,
     interval_ns: u64,
 }
 
@@ -277,7 +284,6 @@ impl Shared {
             measured_from: AtomicU64::new(u64::MAX),
             stop: AtomicBool::new(false),
             gate: Gate::default(),
-            clock: quanta::Clock::new(),
             interval_ns: args.interval_ms.max(1) * 1_000_000,
         }
     }
@@ -300,22 +306,30 @@ enum ThreadMessage {
     },
 }
 
-/// Holds threads until the run starts; carries the start instant, or
-/// `None` when the run is called off.
+/// Holds threads until the run starts; carries the start, or `None` when
+/// the run is called off.
 #[derive(Default)]
 struct Gate {
-    state: Mutex<Option<Option<u64>>>,
+    state: Mutex<Option<Option<Start>>>,
     opened: Condvar,
 }
 
+/// The start of the run: the clock every thread uses and its reading at
+/// `go`.
+#[derive(Clone, Copy)]
+struct Start {
+    origin: u64,
+    clock: Clock,
+}
+
 impl Gate {
-    fn open(&self, origin: Option<u64>) {
+    fn open(&self, origin: Option<Start>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.get_or_insert(origin);
         self.opened.notify_all();
     }
 
-    fn wait(&self) -> Option<u64> {
+    fn wait(&self) -> Option<Start> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(origin) = *state {
@@ -354,7 +368,7 @@ fn run_thread(
         }
     }
     let _ = sender.send(ThreadMessage::Ready);
-    let Some(origin) = shared.gate.wait() else {
+    let Some(Start { origin, clock }) = shared.gate.wait() else {
         stop_thread(plugin, &mut rec);
         return;
     };
@@ -363,7 +377,7 @@ fn run_thread(
         shared,
         sender,
         host,
-        clock: shared.clock.clone(),
+        clock,
         origin,
         index: 0,
         next_flush_ns: shared.interval_ns,
@@ -389,7 +403,7 @@ struct ThreadRun<'a> {
     /// The thread's recorder; the plugin reaches it through its `Recorder`
     /// during a call, the loops through this pointer between calls.
     host: *mut ThreadRecorder,
-    clock: quanta::Clock,
+    clock: Clock,
     /// The start of the run, in raw clock ticks.
     origin: u64,
     /// The interval the unsent results belong to, and when to send them.

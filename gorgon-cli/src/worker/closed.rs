@@ -67,7 +67,7 @@ fn calls(t: &mut ThreadRun<'_>, rec: &mut Recorder, source: &Source, until_ns: u
     let share = shared.share;
     let operation = t.plugin.operation;
     let host = t.host;
-    let clock = t.clock.clone();
+    let clock = t.clock;
     let origin = t.origin;
     let mut calls = 0u64;
     let mut end_ns = t.end_ns;

@@ -36,7 +36,7 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule
     };
     let operation = t.plugin.operation;
     let host = t.host;
-    let clock = t.clock.clone();
+    let clock = t.clock;
     let origin = t.origin;
     let mut deadline = u64::MAX;
     while !t.stopped() {
