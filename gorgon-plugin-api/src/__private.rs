@@ -229,6 +229,8 @@ pub unsafe fn thread_stop<S, E>(
     }
 }
 
+// The `&&` is the point: it is how `export!` lets method lookup pick a path.
+#[allow(clippy::needless_borrow)]
 #[cfg(test)]
 mod tests {
     //! The label paths `export!` picks, driven the way its expansion
