@@ -21,7 +21,8 @@
 # processes of the machine used meanwhile ("others", in cores: a shared
 # machine skews every figure), and the ratios of the medians.
 # CONTENDERS may add gorgon-nobatch, the plugin without SCHED_BATCH
-# (docs/design-notes-http.md). Targets against wrk: requests/s >= 0.95x,
+# (docs/design-notes-http.md), and gorgon-b, another build to compare
+# (GORGON_B=path/to/gorgon, HTTP_PLUGIN_B=path/to/libgorgon_http.so). Targets against wrk: requests/s >= 0.95x,
 # CPU/request <= 1.0x, p99 <= 1.5x. docs/benchmarks-http.md explains the
 # figures.
 source "$(dirname "$0")/lib.sh"
@@ -119,6 +120,8 @@ for round in $(seq 1 "$ROUNDS"); do
             oha) measure oha "$round" "$OHA" -n "$requests" -c "$CONNECTIONS" --no-tui --output-format json "$URL" ;;
             gorgon) measure gorgon "$round" "${gorgon[@]}" ;;
             gorgon-nobatch) measure gorgon-nobatch "$round" "${gorgon[@]}" --set batch_scheduling=false ;;
+            gorgon-b) measure gorgon-b "$round" "$GORGON_B" run --plugin "${HTTP_PLUGIN_B:-$PLUGIN}" \
+                --set "requests=$WORK/small.http" -n "$requests" -p "$PROCESSES" -t "$THREADS" ;;
             *) echo "unknown contender $tool" >&2; exit 2 ;;
         esac
     done

@@ -83,6 +83,8 @@ pub struct Defaults {
     pub warmup: Option<Warmup>,
     /// `--ok`: the labels that count as success.
     pub ok: Option<Vec<String>>,
+    /// `--batch-scheduling`: worker threads under SCHED_BATCH.
+    pub batch_scheduling: Option<bool>,
 }
 
 /// Why a configuration file cannot be used: one sentence with the file and

@@ -198,6 +198,15 @@ pub struct LoadArgs {
     /// one fails.
     #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold)]
     pub thresholds: Vec<Threshold>,
+
+    /// Run the worker threads under SCHED_BATCH: same share of CPU, but a
+    /// thread woken by a reply does not preempt what runs (often the server
+    /// under test on the same machine). Fewer context switches for
+    /// plugins that block on a local server (docs/load-shapes.md)
+    /// [or defaults.batch_scheduling; `--batch-scheduling=false` turns it
+    /// off].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub batch_scheduling: Option<bool>,
 }
 
 fn parse_rate(text: &str) -> Result<Rate, String> {
@@ -240,6 +249,8 @@ pub struct LoadPlan {
     pub ramp_up: Duration,
     pub warmup: Option<Warmup>,
     pub success: Success,
+    /// Worker threads run under `SCHED_BATCH`.
+    pub batch_scheduling: bool,
 }
 
 impl LoadPlan {
@@ -269,6 +280,10 @@ impl LoadPlan {
             success: Success {
                 ok: args.ok.clone().or_else(|| defaults.ok.clone()),
             },
+            batch_scheduling: args
+                .batch_scheduling
+                .or(defaults.batch_scheduling)
+                .unwrap_or(false),
         }
     }
 
@@ -388,6 +403,7 @@ impl LoadPlan {
             // over the ramp; this slot's threads are lanes slot, slot + S, …
             ramp_offset_ns: (u128::from(ramp) * u128::from(slot) / u128::from(lanes)) as u64,
             ramp_step_ns: ramp / u64::from(threads.max(1)),
+            batch_scheduling: self.batch_scheduling,
         }
     }
 }
@@ -419,6 +435,9 @@ pub struct WorkerLoad {
     pub ramp_offset_ns: u64,
     #[arg(long, default_value_t = 0)]
     pub ramp_step_ns: u64,
+    /// The threads run under `SCHED_BATCH`.
+    #[arg(long)]
+    pub batch_scheduling: bool,
 }
 
 impl WorkerLoad {
@@ -442,6 +461,11 @@ impl WorkerLoad {
             args.push(format!("--ramp-up-ns={}", self.ramp_up_ns));
             args.push(format!("--ramp-offset-ns={}", self.ramp_offset_ns));
             args.push(format!("--ramp-step-ns={}", self.ramp_step_ns));
+        }
+        // Only when set, so a node running an older gorgon still takes
+        // every other run.
+        if self.batch_scheduling {
+            args.push("--batch-scheduling".to_string());
         }
         args
     }

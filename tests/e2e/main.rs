@@ -13,3 +13,4 @@ mod http;
 mod load_shapes;
 mod reports;
 mod scaffold;
+mod scheduling;

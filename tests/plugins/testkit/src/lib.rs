@@ -12,6 +12,7 @@
 //! | `fail_setup=1` | the thread setup fails (the run failed: exit 3) |
 //! | `fail_setup=input` | the thread setup refuses its input (bad input: exit 2) |
 //! | `measure=NAME` | each call records a measurement NAME around its work |
+//! | `label_policy=1` | the result label is the thread's scheduling policy: `SCHED_OTHER`, `SCHED_BATCH` or `policy N` |
 //! | `first_call_file=PATH` | the first call of each worker process appends `UNIX_NS PID` to PATH: when it began, in nanoseconds since the Unix epoch (for the start-up benchmark, bench/startup.sh) |
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -30,6 +31,17 @@ struct Plan {
     stall: Option<(u64, Duration)>,
     measure: Option<String>,
     first_call: Option<PathBuf>,
+    label_policy: bool,
+}
+
+/// The calling thread's scheduling policy, by name.
+fn policy() -> String {
+    // SAFETY: a plain system call about the calling thread.
+    match unsafe { libc::sched_getscheduler(0) } {
+        libc::SCHED_OTHER => "SCHED_OTHER".to_string(),
+        libc::SCHED_BATCH => "SCHED_BATCH".to_string(),
+        other => format!("policy {other}"),
+    }
 }
 
 /// Whether this process has made its first call yet (one copy of the
@@ -105,6 +117,7 @@ fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
         },
         measure: rec.param("measure").map(str::to_string),
         first_call: rec.param("first_call_file").map(PathBuf::from),
+        label_policy: rec.param("label_policy").is_some(),
     })
 }
 
@@ -136,6 +149,9 @@ fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> String {
     match &plan.measure {
         Some(name) => rec.measure(name, work),
         None => work(),
+    }
+    if plan.label_policy {
+        return policy();
     }
     plan.label.clone()
 }
