@@ -2,7 +2,7 @@
 # Section 3: the gorgon-http plugin against wrk and oha, at equal
 # concurrency, on a loopback nginx serving a small static file.
 #
-#   bench/http-vs-wrk.sh                    # 3 rounds of 10 s each
+#   bench/http-vs-wrk.sh                    # 5 rounds of 10 s each
 #   ROUNDS=5 SECONDS_PER_RUN=20 bench/http-vs-wrk.sh
 #   CONTENDERS="oha gorgon gorgon-nobatch" bench/http-vs-wrk.sh
 #
@@ -27,7 +27,7 @@
 # figures.
 source "$(dirname "$0")/lib.sh"
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 PORT=${PORT:-18080}
 PROCESSES=${PROCESSES:-2}

@@ -54,10 +54,12 @@ for op in hash noop; do
         ratio=$(calc 'g / o' g="$g" o="$o")
         printf '%-6s %-6s %12s %12s %16.0f %16.0f %8.0fx\n' "$op" "$config" "$n_orig" "$n" "$o" "$g" "$ratio"
         target=">=100"
-        # "A large multiple" on a CPU-bound operation: the original runs
-        # SHA-512 in C too, so the multiple comes from threads running in
-        # parallel without a GIL and from the calls around it.
-        [ "$op" = hash ] && target=">=5"
+        # "A large multiple" on a CPU-bound operation: here both spend
+        # their time hashing (the original in OpenSSL's C, through 4000
+        # Python-level calls a operation; gorgon in the sha2 crate), so the
+        # multiple is the cost of those Python calls and the GIL, not
+        # gorgon's own overhead, which the noop shows.
+        [ "$op" = hash ] && target=">=10"
         result original "$op ${config/x/ x } ops/s / original's" "$ratio" "$(printf '%.0fx' "$ratio")" "$target"
     done
     unset orig ours
