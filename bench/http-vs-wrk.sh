@@ -19,7 +19,8 @@
 # processes, from /usr/bin/time, which counts gorgon's waited-for worker
 # processes), nginx's CPU per request, p99 latency, the CPU that other
 # processes of the machine used meanwhile ("others", in cores: a shared
-# machine skews every figure), and the ratios of the medians.
+# machine skews every figure), and the ratios: in each round, each figure
+# over wrk's (or oha's) of the same round, then the median over the rounds.
 # CONTENDERS may add gorgon-nobatch, the plugin without SCHED_BATCH
 # (docs/design-notes-http.md), and gorgon-b, another build to compare
 # (GORGON_B=path/to/gorgon, HTTP_PLUGIN_B=path/to/libgorgon_http.so). Targets against wrk: requests/s >= 0.95x,
@@ -162,13 +163,14 @@ def parse(tool, rnd):
 
 print(f"{'round':>5} {'tool':<15} {'requests':>9} {'req/s':>8} {'CPU µs/req':>10} "
       f"{'nginx µs/req':>12} {'p99 µs':>7} {'others':>7}")
-per_tool = {}
+per_tool, per_round = {}, {}
 for tool, rnd, nginx, busy, wall_ns in (l.split() for l in open(f"{work}/runs.txt")):
     requests, rate, cpu, p99 = parse(tool, rnd)
     nginx_us = int(nginx) * tick_us / requests
     # Cores used meanwhile by everything but the load generator and nginx.
     others = (int(busy) * tick_us - (cpu + nginx_us) * requests) / (int(wall_ns) / 1e3)
     per_tool.setdefault(tool, []).append((rate, cpu, p99, nginx_us))
+    per_round.setdefault(rnd, {})[tool] = (rate, cpu, p99)
     print(f"{rnd:>5} {tool:<15} {requests:>9} {rate:>8.0f} {cpu:>10.2f} {nginx_us:>12.2f} "
           f"{p99:>7.0f} {max(others, 0):>6.2f}c")
 medians = {t: [statistics.median(r[i] for r in rows) for i in range(4)] for t, rows in per_tool.items()}
@@ -176,26 +178,40 @@ print()
 for tool, (rate, cpu, p99, nginx_us) in medians.items():
     print(f"median {tool:<15} {rate:>8.0f} req/s  {cpu:6.2f} µs CPU/req  p99 {p99:6.0f} µs"
           f"  nginx {nginx_us:5.2f} µs/req")
-w = medians["wrk"]
+
+def ratios(tool, base):
+    """Median, lowest and highest over the rounds of tool/base, each
+    round's figures divided by the same round's: rounds alternate, so a
+    pair shares the machine's state of the moment, which drifts more
+    between rounds than the tools differ."""
+    pairs = [(r[tool], r[base]) for r in per_round.values() if tool in r and base in r]
+    out = []
+    for i in range(3):
+        values = [t[i] / b[i] for t, b in pairs]
+        out.append((statistics.median(values), min(values), max(values)))
+    return out
+
 with open(results, "a") as out:
     def result(figure, value, shown, target):
         out.write(f"http\t{figure}\t{value}\t{shown}\t{target}\n")
     for tool in ["wrk"] + contenders:
         rate, cpu, p99, _ = medians[tool]
         result(f"{tool}: req/s, CPU us/req, p99", rate, f"{rate/1000:.1f}k {cpu:.2f} {p99/1000:.2f}ms", "-")
+    print()
+    print("ratios: median of the rounds' own ratios [lowest - highest]")
     for tool in contenders:
-        g = medians[tool]
         if tool == "oha":
             continue
-        print(f"ratios {tool}/wrk: req/s {g[0]/w[0]:.3f} (target >= 0.95)  "
-              f"CPU/req {g[1]/w[1]:.3f} (target <= 1.0)  p99 {g[2]/w[2]:.3f} (target <= 1.5)")
-        result(f"{tool} / wrk: req/s", g[0] / w[0], f"{g[0]/w[0]:.3f}", ">=0.95")
-        result(f"{tool} / wrk: CPU us per request", g[1] / w[1], f"{g[1]/w[1]:.3f}", "<=1.0")
-        result(f"{tool} / wrk: p99 latency", g[2] / w[2], f"{g[2]/w[2]:.3f}", "<=1.5")
+        (rate, rl, rh), (cpu, cl, ch), (p99, pl, ph) = ratios(tool, "wrk")
+        print(f"{tool}/wrk: req/s {rate:.3f} [{rl:.2f}-{rh:.2f}] (target >= 0.95)  "
+              f"CPU/req {cpu:.3f} [{cl:.2f}-{ch:.2f}] (target <= 1.0)  "
+              f"p99 {p99:.3f} [{pl:.2f}-{ph:.2f}] (target <= 1.5)")
+        result(f"{tool} / wrk: req/s [lowest-highest round]", rate, f"{rate:.3f} [{rl:.2f}-{rh:.2f}]", ">=0.95")
+        result(f"{tool} / wrk: CPU us per request", cpu, f"{cpu:.3f} [{cl:.2f}-{ch:.2f}]", "<=1.0")
+        result(f"{tool} / wrk: p99 latency", p99, f"{p99:.3f} [{pl:.2f}-{ph:.2f}]", "<=1.5")
         if "oha" in medians:
-            o = medians["oha"]
-            print(f"ratios {tool}/oha: req/s {g[0]/o[0]:.3f}  CPU/req {g[1]/o[1]:.3f}  p99 {g[2]/o[2]:.3f}")
-            result(f"{tool} / oha: req/s, CPU/req, p99", g[0] / o[0],
-                   f"{g[0]/o[0]:.2f} {g[1]/o[1]:.2f} {g[2]/o[2]:.2f}", "-")
+            (rate, _, _), (cpu, _, _), (p99, _, _) = ratios(tool, "oha")
+            print(f"{tool}/oha: req/s {rate:.3f}  CPU/req {cpu:.3f}  p99 {p99:.3f}")
+            result(f"{tool} / oha: req/s, CPU/req, p99", rate, f"{rate:.2f} {cpu:.2f} {p99:.2f}", "-")
 EOF
 finish_section

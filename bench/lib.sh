@@ -186,11 +186,11 @@ print_results() {
             if (op == ">=") return (value + 0 >= limit) ? "PASS" : "MISS";
             return "?";
         }
-        BEGIN { printf "%-10s %-52s %14s  %-8s %s\n", "section", "figure (median)", "value", "target", "" }
+        BEGIN { printf "%-10s %-50s %20s  %-8s %s\n", "section", "figure (median)", "value", "target", "" }
         {
             target = ($5 == "-") ? "" : $5;
             sub(/^<=/, "<= ", target); sub(/^>=/, ">= ", target);
-            printf "%-10s %-52s %14s  %-8s %s\n", $1, $2, $4, target, verdict($3, $5)
+            printf "%-10s %-50s %20s  %-8s %s\n", $1, $2, $4, target, verdict($3, $5)
         }' "$BENCH_RESULTS"
 }
 
