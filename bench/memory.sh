@@ -77,8 +77,8 @@ for who in parent worker outside; do
     esac
     printf '%-34s %14.2f %14.2f %7.2fx\n' "$name" "$(mib "$small")" "$(mib "$large")" "$growth"
     if [ "$who" != outside ]; then
-        result memory "$name: peak RSS, $N_SMALL calls" "$(mib "$small")" "$(printf '%.1f MiB' "$(mib "$small")")" -
-        result memory "$name: peak RSS growth to $N_LARGE calls" "$growth" "$(printf '%.2fx' "$growth")" "<=1.2"
+        result memory "$who: peak RSS at $N_SMALL calls" "$(mib "$small")" "$(printf '%.1f MiB' "$(mib "$small")")" -
+        result memory "$who: peak RSS growth $N_SMALL -> $N_LARGE calls" "$growth" "$(printf '%.2fx' "$growth")" "<=1.2"
     fi
     unset -n figures
 done
@@ -96,5 +96,5 @@ per_thread=$(calc '(m - o) / (t - 1)' m="$many" o="$one" t="$THREADS")
 echo
 printf 'a worker with 1 thread: %.2f MiB, with %s threads: %.2f MiB; %.0f KiB per thread\n' \
     "$(mib "$one")" "$THREADS" "$(mib "$many")" "$per_thread"
-result memory "a worker: peak RSS per thread (-t 1 vs -t $THREADS)" "$per_thread" "$(printf '%.0f KiB' "$per_thread")" -
+result memory "worker: peak RSS per thread (-t 1 vs -t $THREADS)" "$per_thread" "$(printf '%.0f KiB' "$per_thread")" -
 finish_section
