@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole benchmark suite in one command (docs/benchmarks.md):
 #
-#   bench/run-all.sh                 # every section, about 10 minutes
-#   QUICK=1 bench/run-all.sh         # fewer rounds and calls, about 4 minutes
+#   bench/run-all.sh                 # every section, about 5 minutes
+#   QUICK=1 bench/run-all.sh         # fewer rounds and calls, about 3 minutes
 #   SECTIONS="overhead memory" bench/run-all.sh
 #
 # On a fresh Debian machine (as root, or with sudo) it installs what it
