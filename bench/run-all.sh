@@ -2,7 +2,7 @@
 # The whole benchmark suite in one command (docs/benchmarks.md):
 #
 #   bench/run-all.sh                 # every section, about 5 minutes
-#   QUICK=1 bench/run-all.sh         # fewer rounds and calls, about 3 minutes
+#   QUICK=1 bench/run-all.sh         # fewer rounds and calls, about 2 minutes
 #   SECTIONS="overhead memory" bench/run-all.sh
 #
 # On a fresh Debian machine (as root, or with sudo) it installs what it
