@@ -13,8 +13,7 @@
 #
 #   bench/cluster.sh                       # N=20000 REPEAT=5 P=2 T=2
 #   N=100000 PLUGIN=gorgon_noop bench/cluster.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 
 N=${N:-20000}
 REPEAT=${REPEAT:-5}
@@ -22,7 +21,7 @@ P=${P:-2}
 T=${T:-2}
 PLUGIN=${PLUGIN:-gorgon_hash}
 
-cargo build --release --quiet -p gorgon-cli -p gorgon-hash -p gorgon-noop
+build_release gorgon-hash gorgon-noop
 GORGON=$PWD/target/release/gorgon
 LIB=$PWD/target/release/lib$PLUGIN.so
 
@@ -37,8 +36,11 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p /run/sshd
 
-median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+now_ms() {
+    local ns
+    mark ns
+    echo $((ns / 1000000))
+}
 
 ssh-keygen -q -t ed25519 -N '' -f "$work/client_key"
 : >"$work/known_hosts"
@@ -97,7 +99,7 @@ sleep 0.2
 g() { "$GORGON" --config "$work/gorgon.toml" "$@"; }
 sessions() { cat "$work"/*/sshd.log | grep -c 'Starting session:' || true; }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "machine: $(machine_line)"
 echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "gorgon:  $(du -h "$GORGON" | cut -f1) release binary; plugin $(basename "$LIB")"
 echo
@@ -124,7 +126,7 @@ for shape in "local" "--cluster" "--cluster --local"; do
         times+="$(($(now_ms) - start)) "
     done
     per_run=$(awk -v a="$before" -v b="$(sessions)" -v r="$REPEAT" 'BEGIN {printf "%.1f", (b - a) / r / 2}')
-    printf '%-34s %10s %16s\n' "$shape" "$(tr ' ' '\n' <<<"$times" | grep . | median)" "$per_run"
+    printf '%-34s %10s %16s\n' "$shape" "$(median <<<"$times")" "$per_run"
 done
 echo
 echo "The first cluster run also uploads the plugin (one more session per node);"

@@ -18,7 +18,9 @@ TOOLS=$BENCH_ROOT/target/bench-tools
 VENV=${VENV:-$BENCH_ROOT/target/bench-venv}
 
 if [ -z "${BENCH_RESULTS:-}" ]; then
-    BENCH_RESULTS=$(mktemp /tmp/gorgon-bench-results.XXXXXX)
+    # Created by the first `result`, so scripts that judge nothing leave
+    # no file behind.
+    BENCH_RESULTS=${TMPDIR:-/tmp}/gorgon-bench-results.$$
     BENCH_OWN_RESULTS=1
 fi
 export BENCH_RESULTS
@@ -196,7 +198,7 @@ print_results() {
 
 # A script run alone prints its own table at the end.
 finish_section() {
-    if [ -n "${BENCH_OWN_RESULTS:-}" ]; then
+    if [ -n "${BENCH_OWN_RESULTS:-}" ] && [ -e "$BENCH_RESULTS" ]; then
         echo
         print_results
         rm -f "$BENCH_RESULTS"

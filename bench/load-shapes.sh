@@ -7,9 +7,9 @@
 #  3. coordinated-omission correction: one call stalls 1 s at 100/s.
 #
 # Usage: bench/load-shapes.sh   (builds the release binary first)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release --quiet --workspace
+source "$(dirname "$0")/lib.sh"
+build_release gorgon-noop gorgon-test-testkit
+echo "machine: $(machine_line)"
 gorgon=./target/release/gorgon
 noop=target/release/libgorgon_noop.so
 testkit=target/release/libgorgon_test_testkit.so
