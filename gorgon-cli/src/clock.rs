@@ -13,10 +13,11 @@
 //! run starts ([`Calibration::finish`]). Start-up (exec, loading the
 //! plugin, the threads' setup, waiting for every worker to be ready) lies
 //! between them, so the span costs nothing; only when it is shorter than
-//! [`MIN_SPAN`] does `finish` wait for the rest. Each reading brackets the
-//! monotonic read between two counter reads, so its error is tens of
-//! nanoseconds, and over 1 ms or more the scale is right to within 1e-4,
-//! ten times finer than the histograms' 3 significant digits.
+//! [`MIN_SPAN`] does the worker wait for the rest, before it says it is
+//! ready ([`Calibration::settle`]). Each reading brackets the monotonic
+//! read between two counter reads, so its error is tens of nanoseconds,
+//! and over 1 ms or more the scale is right to within 1e-4, ten times
+//! finer than the histograms' 3 significant digits.
 //!
 //! quanta (which gorgon used before) calibrates the same way but spins
 //! for it, at least 0.5 ms per process and several ms when 8 workers start
@@ -114,16 +115,26 @@ impl Calibration {
         }
     }
 
-    /// Takes the second reading (after waiting until [`MIN_SPAN`] has
-    /// passed since the first, if it has not) and returns the clock.
+    /// Waits until [`MIN_SPAN`] has passed since the first reading, if it
+    /// has not. A worker calls it before it says it is ready, so that
+    /// [`Calibration::finish`] at `go` never has to wait and every worker
+    /// starts its calls at once.
+    pub fn settle(&self) {
+        if let Some(first) = &self.first {
+            let wait = MIN_SPAN.saturating_sub(first.at.elapsed());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+
+    /// Takes the second reading (after [`Calibration::settle`], in case
+    /// it was not called) and returns the clock.
     pub fn finish(self) -> Clock {
+        self.settle();
         let Some(first) = self.first else {
             return Clock::monotonic();
         };
-        let wait = MIN_SPAN.saturating_sub(first.at.elapsed());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
         let second = Reading::take();
         let nanos = second.at.duration_since(first.at).as_nanos();
         let ticks = u128::from(second.ticks.saturating_sub(first.ticks));

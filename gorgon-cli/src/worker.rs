@@ -120,6 +120,7 @@ fn supervise(
             _ => return Ok(Code(exit::RUN_FAILED)),
         }
     }
+    calibration.settle();
     let ready = Frame::Ready {
         protocol: PROTOCOL_VERSION,
         pid: std::process::id(),
