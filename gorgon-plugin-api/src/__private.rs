@@ -166,7 +166,8 @@ pub unsafe fn call_with_state<S, E>(
     operation: impl FnOnce(u64, &mut Recorder, &mut S) -> RawOutcome,
     _setup: impl FnOnce(&Recorder) -> Result<S, E>,
 ) -> RawOutcome {
-    install_quiet_panic_hook();
+    // No hook to install here: `thread_start` installed it before the
+    // state this call needs could exist.
     let rec = &mut *rec;
     let state = rec.state as *mut S;
     if state.is_null() {
