@@ -749,22 +749,18 @@ fn a_worker_crashing_on_a_node_is_named_and_the_rest_is_kept() {
 fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
     let lib = plugin("gorgon-test-testkit");
     let lib = lib.to_str().unwrap();
+    let worker_args = |sha: String| -> Vec<String> {
+        let args = ["worker", "--plugin", lib, "--threads", "1", "--offset", "0"];
+        let rest = ["--stride", "1", "--count", "1", "--plugin-sha256"];
+        args.iter()
+            .chain(&rest)
+            .map(|a| a.to_string())
+            .chain([sha])
+            .collect()
+    };
     let worker = |sha: &str| {
-        gorgon(&[
-            "worker",
-            "--plugin",
-            lib,
-            "--threads",
-            "1",
-            "--offset",
-            "0",
-            "--stride",
-            "1",
-            "--count",
-            "1",
-            "--plugin-sha256",
-            sha,
-        ])
+        let args = worker_args(sha.to_string());
+        gorgon(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let refused = worker(&"0".repeat(64));
     assert_eq!(refused.code, 2, "{}", refused.stderr);
@@ -781,21 +777,7 @@ fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
     // The right checksum loads it: the worker says `ready`, then ends when
     // its input closes without a `go`.
     let mut loaded = std::process::Command::new(crate::support::gorgon_bin())
-        .args([
-            "worker",
-            "--plugin",
-            lib,
-            "--threads",
-            "1",
-            "--offset",
-            "0",
-            "--stride",
-            "1",
-            "--count",
-            "1",
-            "--plugin-sha256",
-            &sha256_of(Path::new(lib)),
-        ])
+        .args(worker_args(sha256_of(Path::new(lib))))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
