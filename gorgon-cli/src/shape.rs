@@ -331,6 +331,16 @@ impl LoadPlan {
                 ));
             }
         }
+        if let (Some(rate), Some(n)) = (self.rate, self.operations) {
+            // The schedule is kept in u64 nanoseconds (about 584 years).
+            let last_due_ns = n.saturating_add(self.warmup_calls()) as f64 / rate.per_sec * 1e9;
+            if last_due_ns >= u64::MAX as f64 {
+                return Err(format!(
+                    "--rate is so low that -n {n} operations would take centuries to start: \
+                     raise the rate"
+                ));
+            }
+        }
         if let (Some(rate), Some(n), Some(duration)) = (self.rate, self.operations, self.duration) {
             let most = self.reachable(rate, duration);
             if n > most {

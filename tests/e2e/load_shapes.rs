@@ -541,6 +541,10 @@ fn malformed_load_shapes_and_thresholds_are_refused() {
             &["--duration", "1s", "--ramp-up", "5s"],
             "longer than --duration",
         ),
+        (
+            &["-n", "10", "--rate", "1e-300/s"],
+            "would take centuries to start",
+        ),
         (&["--debug", "--rate", "5/s"], "--rate does not apply"),
     ];
     for (args, says) in cases {
