@@ -190,6 +190,15 @@ impl Config {
         Ok(())
     }
 
+    /// The file this config came from, for messages; a config read from
+    /// nowhere says so.
+    pub fn describe(&self) -> String {
+        self.path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "gorgon.toml (no config file was found)".to_string())
+    }
+
     /// The config's parameters followed by `overrides`, so that a later
     /// `--set` of the same key wins.
     pub fn params_with(&self, overrides: &[Param]) -> Vec<Param> {

@@ -136,11 +136,7 @@ fn new_table(header: &[&str]) -> Table {
 
 pub fn list(explicit: Option<&Path>) -> Result<Code, Failure> {
     let config = Config::load(explicit).map_err(Failure::usage)?;
-    let file = config
-        .path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "gorgon.toml (no config file was found)".to_string());
+    let file = config.describe();
     if config.nodes.is_empty() {
         say!("no nodes in {file}; add one with `gorgon cluster add NAME --host HOST`");
         return Ok(Code(exit::OK));

@@ -254,11 +254,7 @@ impl Node {
 /// The nodes named (in the order given), or every node of the config (in
 /// name order) when `names` is empty; an unknown name is a usage error.
 pub fn select(config: &Config, names: &[NodeName]) -> Result<Vec<Node>, Failure> {
-    let file = config
-        .path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "gorgon.toml (no config file was found)".to_string());
+    let file = config.describe();
     if config.nodes.is_empty() {
         return Err(Failure::usage(format!(
             "there are no nodes in {file}: add one with `gorgon cluster add NAME --host HOST`"

@@ -170,6 +170,25 @@ struct RunsAxis {
     runs: usize,
 }
 
+/// The look every chart's grid and axis texts share.
+trait HouseStyle {
+    fn house_style(&mut self) -> &mut Self;
+}
+
+impl<'a, X, Y, DB> HouseStyle for plotters::chart::MeshStyle<'a, '_, X, Y, DB>
+where
+    X: Ranged,
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    fn house_style(&mut self) -> &mut Self {
+        self.axis_desc_style(axis_style())
+            .label_style(label_style())
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.12))
+    }
+}
+
 /// The grid and axis labels of a chart whose x axis is the runs of a suite.
 fn draw_runs_mesh<DB, Y>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<RunsAxis, Y>>,
@@ -188,10 +207,7 @@ where
         .y_desc(y_desc)
         .x_label_formatter(&name)
         .y_label_formatter(&|v| short(*v))
-        .axis_desc_style(axis_style())
-        .label_style(label_style())
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.12))
+        .house_style()
         .draw()
         .map_err(chart_error)
 }
@@ -431,10 +447,7 @@ fn spectrum(run: &RunReport) -> Result<Chart, String> {
             .y_desc(format!("latency ({})", unit.name))
             .x_label_formatter(&|x| percentile_label(*x))
             .y_label_formatter(&|v| short(*v))
-            .axis_desc_style(axis_style())
-            .label_style(label_style())
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(chart_error)?;
         for (k, line) in lines.iter().enumerate() {
@@ -506,10 +519,7 @@ fn timeline(run: &RunReport) -> Result<Chart, String> {
             .y_desc("throughput (ops/s)")
             .x_label_formatter(&|v| short(*v))
             .y_label_formatter(&|v| short(*v))
-            .axis_desc_style(axis_style())
-            .label_style(label_style())
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(chart_error)?;
         chart
