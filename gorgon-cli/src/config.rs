@@ -85,6 +85,8 @@ pub struct Defaults {
     pub ok: Option<Vec<String>>,
     /// `--batch-scheduling`: worker threads under SCHED_BATCH.
     pub batch_scheduling: Option<bool>,
+    /// `--fibers`: calls at once per worker thread, each on a fiber.
+    pub fibers: Option<u32>,
 }
 
 /// Why a configuration file cannot be used: one sentence with the file and

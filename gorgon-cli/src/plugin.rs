@@ -6,7 +6,7 @@ use gorgon_plugin_api::abi::{
     OperationFn, ThreadHookFn, SYMBOL_ABI_VERSION, SYMBOL_OPERATION, SYMBOL_THREAD_START,
     SYMBOL_THREAD_STOP,
 };
-use gorgon_plugin_api::ABI_VERSION;
+use gorgon_plugin_api::{ABI_VERSION, OLDEST_ABI_VERSION};
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 
 /// Why a plugin cannot be used. Each message is one sentence that names the
@@ -30,12 +30,13 @@ pub enum PluginError {
     )]
     NoAbiVersion(PathBuf),
     #[error(
-        "plugin {path} was built for plugin ABI {found} but this gorgon speaks ABI {expected}: \
-         rebuild it against gorgon-plugin-api {version}"
+        "plugin {path} was built for plugin ABI {found} but this gorgon speaks ABI {oldest} to \
+         {expected}: rebuild it against gorgon-plugin-api {version}"
     )]
     AbiMismatch {
         path: PathBuf,
         found: u32,
+        oldest: u32,
         expected: u32,
         version: &'static str,
     },
@@ -84,10 +85,13 @@ impl Plugin {
                 .get::<*const u32>(SYMBOL_ABI_VERSION)
                 .map_err(|_| PluginError::NoAbiVersion(path.clone()))?;
             let found = std::ptr::read(version);
-            if found != ABI_VERSION {
+            // A plugin built for an older ABI reads only the part of the
+            // host's vtable that ABI had, which is still there, unchanged.
+            if !(OLDEST_ABI_VERSION..=ABI_VERSION).contains(&found) {
                 return Err(PluginError::AbiMismatch {
                     path,
                     found,
+                    oldest: OLDEST_ABI_VERSION,
                     expected: ABI_VERSION,
                     version: env!("CARGO_PKG_VERSION"),
                 });

@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use gorgon_plugin_api::abi::{HostVTable, RawOutcome, STATUS_OK};
+use gorgon_plugin_api::abi::{HostVTable, RawOutcome, STATUS_OK, WAIT_TIMED_OUT};
 use gorgon_plugin_api::Recorder;
 use hdrhistogram::Histogram;
 
 use crate::plan::Param;
 use crate::stats::{add_panic, new_histogram, PanicSample, Stats, PANIC_LABEL};
+use crate::worker::fibers::{FiberHandle, Wake};
 
 /// Histograms by name, found by a linear scan that tries the last name
 /// first: a plugin returns one label most of the time, and a handful at
@@ -109,6 +110,9 @@ pub struct ThreadRecorder {
     params: Arc<Params>,
     /// The measurements of the current call, kept only in debug mode.
     trace: Option<Vec<(String, u64)>>,
+    /// Set while this recorder's calls run on a fiber: where the plugin's
+    /// waits suspend to (see [`crate::worker::fibers`]).
+    pub fiber: Option<FiberHandle>,
 }
 
 impl ThreadRecorder {
@@ -121,6 +125,7 @@ impl ThreadRecorder {
             panics: Vec::new(),
             params,
             trace: None,
+            fiber: None,
         }
     }
 
@@ -210,6 +215,8 @@ impl Outcome<'_> {
 static VTABLE: HostVTable = HostVTable {
     record_measurement,
     param,
+    wait,
+    cooperative,
 };
 
 /// A plugin `Recorder` whose callbacks land in `host`.
@@ -250,4 +257,23 @@ unsafe extern "C" fn param(
         }
         None => std::ptr::null(),
     }
+}
+
+unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns: u64) -> i32 {
+    let timeout = (timeout_ns != u64::MAX).then(|| std::time::Duration::from_nanos(timeout_ns));
+    // Copied out, so no borrow of the recorder is held while suspended.
+    let fiber = (*host.cast::<ThreadRecorder>()).fiber;
+    let woke = match fiber {
+        Some(fiber) => fiber.wait_fd(fd, writable != 0, timeout),
+        None => crate::worker::fibers::poll_fd(fd, writable != 0, timeout),
+    };
+    match woke {
+        Wake::Ready => 0,
+        Wake::TimedOut => WAIT_TIMED_OUT,
+        Wake::Failed(errno) => errno,
+    }
+}
+
+unsafe extern "C" fn cooperative(host: *mut c_void) -> u32 {
+    u32::from((*host.cast::<ThreadRecorder>()).fiber.is_some())
 }

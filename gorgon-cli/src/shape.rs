@@ -207,6 +207,14 @@ pub struct LoadArgs {
     /// off].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub batch_scheduling: Option<bool>,
+
+    /// Run this many calls at once on each worker thread, each on a fiber
+    /// of its own: for plugins that wait for I/O through `rec.wait` (the
+    /// HTTP plugin does), one thread then serves many connections from
+    /// one epoll wait, as an event loop does (docs/fibers.md)
+    /// [default: 1, or defaults.fibers].
+    #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub fibers: Option<u32>,
 }
 
 fn parse_rate(text: &str) -> Result<Rate, String> {
@@ -251,6 +259,8 @@ pub struct LoadPlan {
     pub success: Success,
     /// Worker threads run under `SCHED_BATCH`.
     pub batch_scheduling: bool,
+    /// Calls at once per worker thread, each on a fiber (1: no fibers).
+    pub fibers: u32,
 }
 
 impl LoadPlan {
@@ -284,6 +294,7 @@ impl LoadPlan {
                 .batch_scheduling
                 .or(defaults.batch_scheduling)
                 .unwrap_or(false),
+            fibers: args.fibers.or(defaults.fibers).unwrap_or(1),
         }
     }
 
@@ -297,6 +308,7 @@ impl LoadPlan {
             ("--warmup", args.warmup.is_some()),
             ("--threshold", !args.thresholds.is_empty()),
             ("--ok", args.ok.is_some()),
+            ("--fibers", args.fibers.is_some()),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
@@ -391,7 +403,9 @@ impl LoadPlan {
     pub fn worker_load(&self, share: Share, threads: u32) -> WorkerLoad {
         let (slot, slots) = (share.offset, share.stride.max(1));
         let ramp = self.ramp_up.as_nanos() as u64;
-        let lanes = slots.saturating_mul(u64::from(threads.max(1)));
+        // A fiber is a lane of its own, as a thread is.
+        let threads = threads.max(1).saturating_mul(self.fibers.max(1));
+        let lanes = slots.saturating_mul(u64::from(threads));
         WorkerLoad {
             duration_ns: self.duration.map(|d| d.as_nanos() as u64),
             warmup_calls: match self.warmup {
@@ -414,6 +428,7 @@ impl LoadPlan {
             ramp_offset_ns: (u128::from(ramp) * u128::from(slot) / u128::from(lanes)) as u64,
             ramp_step_ns: ramp / u64::from(threads.max(1)),
             batch_scheduling: self.batch_scheduling,
+            fibers: self.fibers.max(1),
         }
     }
 }
@@ -448,6 +463,9 @@ pub struct WorkerLoad {
     /// The threads run under `SCHED_BATCH`.
     #[arg(long)]
     pub batch_scheduling: bool,
+    /// Lanes per thread, each on a fiber (1: the thread is the lane).
+    #[arg(long, default_value_t = 1)]
+    pub fibers: u32,
 }
 
 impl WorkerLoad {
@@ -476,6 +494,9 @@ impl WorkerLoad {
         // every other run.
         if self.batch_scheduling {
             args.push("--batch-scheduling".to_string());
+        }
+        if self.fibers > 1 {
+            args.push(format!("--fibers={}", self.fibers));
         }
         args
     }

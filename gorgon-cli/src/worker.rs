@@ -7,9 +7,12 @@
 //! share nothing written per call with other threads: numbers are taken
 //! from a shared counter (in chunks in the closed loop), latencies go into
 //! the thread's own histograms, and the thread hands them over once per
-//! interval.
+//! interval. With `--fibers N` each thread runs N such loops ("lanes") on
+//! fibers, so that a plugin waiting on I/O lets the others run
+//! ([`fibers`]).
 
 mod closed;
+pub mod fibers;
 mod numbers;
 mod paced;
 
@@ -105,6 +108,7 @@ fn supervise(
     frames: &mut impl Write,
 ) -> Result<Code, Failure> {
     let mut ready = 0;
+    // One `Ready` per thread, once all its lanes are set up.
     while ready < args.threads {
         match receiver.recv() {
             Ok(ThreadMessage::Ready) => ready += 1,
@@ -152,7 +156,9 @@ fn forward_results(
             protocol::write_frame(frames, &Frame::Interval { index, stats }).is_ok()
         })
     };
-    while finished < args.threads {
+    // One `Finished` per lane: per thread, or per fiber with --fibers.
+    let lanes = args.threads * args.load.fibers.max(1);
+    while finished < lanes {
         match receiver.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
             Ok(ThreadMessage::Delta { index, stats }) => match pending.get_mut(&index) {
                 Some(known) => known.merge(&stats),
@@ -278,7 +284,7 @@ impl Shared {
         };
         Shared {
             share,
-            numbers: Numbers::new(args.threads),
+            numbers: Numbers::new(args.threads * args.load.fibers.max(1)),
             warm,
             counted,
             load,
@@ -351,51 +357,126 @@ fn run_thread(
     if shared.load.batch_scheduling {
         batch_this_thread();
     }
-    let mut owner = Box::new(ThreadRecorder::new(params));
-    // From here on the recorder is reached only through this pointer, by the
-    // plugin during a call and by the loops between calls.
-    let host: *mut ThreadRecorder = &mut *owner;
-    // SAFETY: `owner` lives until the end of this function, on this thread.
-    let mut rec = unsafe { plugin_recorder(host) };
-    if let Some(start) = plugin.thread_start {
-        // SAFETY: the hook was checked at load; `rec` is this thread's.
-        let raw = unsafe { start(&mut rec) };
-        if raw.status != STATUS_OK {
-            // SAFETY: `raw` was just returned on this thread.
-            let text = unsafe { Outcome::from_raw(&raw) }.text();
-            let _ = sender.send(if raw.status == STATUS_BAD_INPUT {
-                ThreadMessage::SetupRefusedInput(text)
-            } else {
-                ThreadMessage::SetupFailed(text)
-            });
-            return;
+    let fibers = shared.load.fibers.max(1);
+    let mut lanes = Vec::with_capacity(fibers as usize);
+    for _ in 0..fibers {
+        match Lane::start(plugin, params.clone()) {
+            Ok(lane) => lanes.push(lane),
+            Err(message) => {
+                let _ = sender.send(message);
+                for mut lane in lanes {
+                    stop_thread(plugin, &mut lane.rec);
+                }
+                return;
+            }
         }
     }
+    let stacks = match fibers {
+        1 => None,
+        _ => match fibers::Stacks::new(fibers as usize) {
+            Ok(stacks) => Some(stacks),
+            Err(error) => {
+                let message = format!("cannot make {fibers} fibers: {error}");
+                let _ = sender.send(ThreadMessage::SetupFailed(message));
+                return;
+            }
+        },
+    };
     let _ = sender.send(ThreadMessage::Ready);
-    let Some(Start { origin, clock }) = shared.gate.wait() else {
-        stop_thread(plugin, &mut rec);
+    let Some(start) = shared.gate.wait() else {
+        for mut lane in lanes {
+            stop_thread(plugin, &mut lane.rec);
+        }
         return;
     };
-    let mut run = ThreadRun {
-        plugin,
-        shared,
-        sender,
-        host,
-        clock,
-        origin,
-        index: 0,
-        next_flush_ns: shared.interval_ns,
-        calls: 0,
-        warmup_calls: 0,
-        end_ns: 0,
-        measuring: false,
+    let first_lane = thread * fibers;
+    let Some(stacks) = stacks else {
+        for lane in lanes {
+            lane.run(first_lane, plugin, shared, sender, start);
+        }
+        return;
     };
-    match shared.load.rate_per_sec {
-        Some(rate) => paced::run(&mut run, &mut rec, &Schedule::new(&shared.load, rate)),
-        None => closed::run(&mut run, &mut rec, thread),
+    let bodies = lanes
+        .into_iter()
+        .zip(first_lane..)
+        .map(|(mut lane, index)| -> fibers::Body<'_> {
+            Box::new(move |fiber| {
+                lane.owner.fiber = Some(fiber);
+                lane.run(index, plugin, shared, sender, start);
+            })
+        })
+        .collect();
+    if let Err(error) = stacks.run(bodies) {
+        // Only a broken epoll set gets here; the parent reports the
+        // worker's exit and keeps what the other workers did.
+        eprintln!("gorgon worker: the fibers' scheduler failed: {error}");
+        std::process::exit(i32::from(exit::RUN_FAILED));
     }
-    stop_thread(plugin, &mut rec);
-    run.finish();
+}
+
+/// One loop of calls: a thread, or one fiber of a thread (`--fibers`),
+/// with its own recorder and its own plugin state.
+struct Lane {
+    /// Reached only through `host` pointers once the lane runs: by the
+    /// plugin during a call and by the loops between calls.
+    owner: Box<ThreadRecorder>,
+    rec: gorgon_plugin_api::Recorder,
+}
+
+impl Lane {
+    /// Makes the lane's recorder and runs the plugin's setup on it.
+    fn start(plugin: &Plugin, params: Arc<Params>) -> Result<Lane, ThreadMessage> {
+        let mut owner = Box::new(ThreadRecorder::new(params));
+        let host: *mut ThreadRecorder = &mut *owner;
+        // SAFETY: the box outlives the recorder (both live in the lane),
+        // and a lane is used on one thread at a time.
+        let mut rec = unsafe { plugin_recorder(host) };
+        if let Some(start) = plugin.thread_start {
+            // SAFETY: the hook was checked at load; `rec` is this lane's.
+            let raw = unsafe { start(&mut rec) };
+            if raw.status != STATUS_OK {
+                // SAFETY: `raw` was just returned on this thread.
+                let text = unsafe { Outcome::from_raw(&raw) }.text();
+                return Err(if raw.status == STATUS_BAD_INPUT {
+                    ThreadMessage::SetupRefusedInput(text)
+                } else {
+                    ThreadMessage::SetupFailed(text)
+                });
+            }
+        }
+        Ok(Lane { owner, rec })
+    }
+
+    /// Runs the lane's calls, its teardown, and reports it finished.
+    fn run(
+        mut self,
+        index: u32,
+        plugin: &Plugin,
+        shared: &Shared,
+        sender: &mpsc::Sender<ThreadMessage>,
+        start: Start,
+    ) {
+        let mut run = ThreadRun {
+            plugin,
+            shared,
+            sender,
+            host: &mut *self.owner,
+            clock: start.clock,
+            origin: start.origin,
+            index: 0,
+            next_flush_ns: shared.interval_ns,
+            calls: 0,
+            warmup_calls: 0,
+            end_ns: 0,
+            measuring: false,
+        };
+        match shared.load.rate_per_sec {
+            Some(rate) => paced::run(&mut run, &mut self.rec, &Schedule::new(&shared.load, rate)),
+            None => closed::run(&mut run, &mut self.rec, index),
+        }
+        stop_thread(plugin, &mut self.rec);
+        run.finish();
+    }
 }
 
 /// One worker thread's side of the run: the plugin, where its results go,
@@ -478,6 +559,8 @@ impl ThreadRun<'_> {
         const YIELD_NS: u64 = 20_000;
         /// A long wait still looks at the stop flag this often.
         const SLICE_NS: u64 = 50_000_000;
+        // SAFETY: between calls the plugin holds no borrow of the recorder.
+        let fiber = unsafe { (*self.host).fiber };
         loop {
             let now = self.now_ns();
             if now >= at_ns {
@@ -487,7 +570,11 @@ impl ThreadRun<'_> {
                 return false;
             }
             let left = at_ns - now;
-            if left > SPIN_NS {
+            if let Some(fiber) = fiber {
+                // The thread's scheduler runs the other fibers meanwhile
+                // and times the wake-up itself.
+                fiber.sleep_until(Instant::now() + Duration::from_nanos(left.min(SLICE_NS)));
+            } else if left > SPIN_NS {
                 std::thread::sleep(Duration::from_nanos((left - SPIN_NS).min(SLICE_NS)));
             } else if left > YIELD_NS {
                 // Many waiting threads must not starve the busy ones.

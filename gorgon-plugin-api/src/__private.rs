@@ -248,9 +248,17 @@ mod tests {
     ) -> *const u8 {
         std::ptr::null()
     }
+    unsafe extern "C" fn no_wait(_: *mut c_void, _: i32, _: u32, _: u64) -> i32 {
+        0
+    }
+    unsafe extern "C" fn not_cooperative(_: *mut c_void) -> u32 {
+        0
+    }
     static VTABLE: HostVTable = HostVTable {
         record_measurement: no_measurement,
         param: no_param,
+        wait: no_wait,
+        cooperative: not_cooperative,
     };
 
     fn recorder() -> Recorder {

@@ -73,8 +73,23 @@ use std::time::{Duration, Instant};
 ///
 /// `gorgon` refuses a plugin built against another version before the first
 /// call, since the layout of [`Recorder`] and of the exported functions may
-/// differ.
-pub const ABI_VERSION: u32 = 1;
+/// differ. Version 2 added [`Recorder::wait`] (two host callbacks at the
+/// end of [`abi::HostVTable`]); a gorgon that speaks 2 still runs plugins
+/// built for 1, whose recorders never read those callbacks.
+pub const ABI_VERSION: u32 = 2;
+
+/// The oldest plugin ABI a host of this version still runs.
+pub const OLDEST_ABI_VERSION: u32 = 1;
+
+/// What [`Recorder::wait`] waits for on a file descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Data to read, or the peer's end of stream, or an error.
+    Readable,
+    /// Room to write (a connecting socket is writable once connected or
+    /// failed).
+    Writable,
+}
 
 /// The handle an operation uses to time sub-steps and read parameters.
 ///
@@ -177,6 +192,73 @@ impl Recorder {
             let bytes = std::slice::from_raw_parts(ptr, len);
             std::str::from_utf8(bytes).ok()
         }
+    }
+
+    /// Waits until `fd` is ready for `interest`, or until `timeout` has
+    /// passed (`None`: no limit); a timeout is an error of kind
+    /// [`std::io::ErrorKind::TimedOut`].
+    ///
+    /// This is how an operation waits for I/O without holding its thread.
+    /// With `gorgon run --fibers N`, each worker thread runs N operations
+    /// at once, each on its own fiber (a stack of its own): a wait here
+    /// suspends this operation's fiber and the thread runs the others,
+    /// and one `epoll` wait serves them all, as in an event loop, while
+    /// the operation stays plain sequential code. Without fibers it is a
+    /// `poll(2)` on the calling thread. Use it with non-blocking
+    /// descriptors: a blocking `read` would hold the whole thread. See
+    /// [`Recorder::is_cooperative`] for choosing the mode.
+    ///
+    /// ```no_run
+    /// # use gorgon_plugin_api::{Interest, Recorder};
+    /// use std::io::{ErrorKind, Read};
+    /// use std::net::TcpStream;
+    /// use std::os::fd::AsRawFd;
+    /// use std::time::Duration;
+    ///
+    /// /// Reads what the peer sends, letting other fibers run meanwhile.
+    /// fn read_some(rec: &Recorder, stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    ///     stream.set_nonblocking(true)?;
+    ///     loop {
+    ///         match stream.read(buf) {
+    ///             Err(e) if e.kind() == ErrorKind::WouldBlock => {
+    ///                 rec.wait(stream.as_raw_fd(), Interest::Readable, Some(Duration::from_secs(5)))?
+    ///             }
+    ///             other => return other,
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn wait(
+        &self,
+        fd: std::os::fd::RawFd,
+        interest: Interest,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<()> {
+        let timeout_ns = timeout.map_or(u64::MAX, |t| {
+            u64::try_from(t.as_nanos()).unwrap_or(u64::MAX - 1)
+        });
+        let writable = u32::from(interest == Interest::Writable);
+        // SAFETY: as in `record`; a host that hands out this vtable speaks
+        // ABI 2 (checked when the plugin was loaded), so the field exists.
+        let code = unsafe { ((*self.vtable).wait)(self.host, fd, writable, timeout_ns) };
+        match code {
+            0 => Ok(()),
+            abi::WAIT_TIMED_OUT => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "timed out waiting for I/O",
+            )),
+            errno => Err(std::io::Error::from_raw_os_error(errno)),
+        }
+    }
+
+    /// True when this operation runs on a fiber (`gorgon run --fibers N`
+    /// with N above 1): [`Recorder::wait`] then lets the thread's other
+    /// operations run, and I/O should be non-blocking and wait through it.
+    /// When false, blocking I/O is as good and saves the extra system call
+    /// of a `poll`.
+    pub fn is_cooperative(&self) -> bool {
+        // SAFETY: as in `wait`.
+        unsafe { ((*self.vtable).cooperative)(self.host) != 0 }
     }
 
     /// Builds a recorder. Only `gorgon` itself calls this.
@@ -314,7 +396,19 @@ pub mod abi {
             len: usize,
             out_len: *mut usize,
         ) -> *const u8,
+        /// ABI 2: waits until `fd` is readable (`writable` = 0) or
+        /// writable (1), or `timeout_ns` has passed (`u64::MAX`: no
+        /// limit). Returns 0 when ready, [`WAIT_TIMED_OUT`] on timeout,
+        /// else an `errno` value.
+        pub wait:
+            unsafe extern "C" fn(host: *mut c_void, fd: i32, writable: u32, timeout_ns: u64) -> i32,
+        /// ABI 2: 1 when calls run on fibers, so that `wait` lets other
+        /// calls of the thread run; 0 otherwise.
+        pub cooperative: unsafe extern "C" fn(host: *mut c_void) -> u32,
     }
+
+    /// What `wait` returns on timeout: negative, so no `errno` value.
+    pub const WAIT_TIMED_OUT: i32 = -1;
 
     /// The call returned normally; `text` is its result label.
     pub const STATUS_OK: u32 = 0;

@@ -22,9 +22,19 @@ unsafe extern "C" fn no_param(_: *mut c_void, _: *const u8, _: usize, _: *mut us
     std::ptr::null()
 }
 
+unsafe extern "C" fn ready_at_once(_: *mut c_void, _: i32, _: u32, _: u64) -> i32 {
+    0
+}
+
+unsafe extern "C" fn not_cooperative(_: *mut c_void) -> u32 {
+    0
+}
+
 static VTABLE: HostVTable = HostVTable {
     record_measurement: ignore_measurement,
     param: no_param,
+    wait: ready_at_once,
+    cooperative: not_cooperative,
 };
 
 fn main() {
