@@ -174,6 +174,8 @@ pub struct RunLoad {
     pub warmup_calls: u64,
     /// The open model's target rate; `None` for the closed model.
     pub rate: Option<Rate>,
+    /// Calls at once per worker thread (`--fibers`; 0 or 1: one).
+    pub fibers: u32,
 }
 
 /// What the workers of one node did in a run.

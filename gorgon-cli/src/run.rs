@@ -102,6 +102,7 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
         let mut observer = (&mut progress, &mut snapshots);
         let mut result = collect::run(shape, load.operations, links, &interrupted, &mut observer)?;
         result.load.rate = load.rate;
+        result.load.fibers = load.fibers;
         if let Some(cluster) = &cluster {
             cluster.explain_losses(&mut result);
         }

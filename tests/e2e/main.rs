@@ -8,6 +8,7 @@ mod bad_input;
 mod cluster;
 mod config;
 mod core;
+mod fibers;
 mod footprint;
 mod http;
 mod load_shapes;

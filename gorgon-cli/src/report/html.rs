@@ -74,7 +74,7 @@ pub fn render(report: &Report, charts: &[Chart]) -> String {
                         div.charts { @for chart in &suite_charts { (figure(chart)) } }
                     }
                     @for run in &report.runs {
-                        (run_section(run, charts))
+                        (run_section(run, &report.load.fibers_text(), charts))
                     }
                     footer {
                         "Written by gorgon " (report.gorgon_version)
@@ -168,14 +168,14 @@ fn comparison(runs: &[RunReport]) -> Markup {
     }
 }
 
-fn run_section(run: &RunReport, charts: &[Chart]) -> Markup {
+fn run_section(run: &RunReport, fibers: &str, charts: &[Chart]) -> Markup {
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     html! {
         section id={"run-" (run.index)} {
             h2 {
                 "Run " (run.index) ": "
                 (plural(run.processes, "process", "processes")) " × "
-                (plural(run.threads, "thread", "threads"))
+                (plural(run.threads, "thread", "threads")) (fibers)
             }
             p.run {
                 (thousands(run.operations)) " operations"

@@ -36,6 +36,24 @@ pub struct LoadSettings {
     /// The labels that count as success (`--ok`); absent: every label but
     /// `panic`.
     pub ok: Option<Vec<String>>,
+    /// Calls at once per worker thread, each on a fiber (`--fibers`); 1
+    /// when threads run one call at a time.
+    #[serde(default = "one")]
+    pub fibers: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl LoadSettings {
+    /// ` × 16 fibers` after a run's processes and threads, or nothing.
+    pub fn fibers_text(&self) -> String {
+        match self.fibers {
+            0 | 1 => String::new(),
+            n => format!(" × {n} fibers"),
+        }
+    }
 }
 
 impl Default for LoadSettings {
@@ -48,6 +66,7 @@ impl Default for LoadSettings {
             warmup_operations: None,
             warmup_ns: None,
             ok: None,
+            fibers: 1,
         }
     }
 }
@@ -73,6 +92,7 @@ impl LoadSettings {
                 _ => None,
             },
             ok: plan.success.ok.clone(),
+            fibers: plan.fibers.max(1),
         }
     }
 }
@@ -110,7 +130,9 @@ pub fn open_model(result: &RunResult, elapsed: Duration) -> Option<OpenModel> {
     let service = Summary::of(&result.stats.all_service(), elapsed);
     let achieved = Summary::of(&all, elapsed).ops_per_sec;
     let late = result.stats.late;
-    let threads = u64::from(result.shape.processes) * u64::from(result.shape.threads);
+    let lanes = u64::from(result.shape.processes)
+        * u64::from(result.shape.threads)
+        * u64::from(result.load.fibers.max(1));
     let warning =
         (!all.is_empty() && late as f64 > all.len() as f64 * LATE_WARNING_FRACTION).then(|| {
             let needed = target.per_sec * service.avg_ns as f64 / 1e9;
@@ -120,14 +142,18 @@ pub fn open_model(result: &RunResult, elapsed: Duration) -> Option<OpenModel> {
                 thousands(all.len()),
                 short_duration(LATE_AFTER_NS)
             );
-            if needed > threads as f64 {
+            if needed > lanes as f64 {
+                let (what, raise) = match result.load.fibers {
+                    0 | 1 => ("threads", "-t or -p"),
+                    _ => ("threads × fibers", "--fibers, -t or -p"),
+                };
                 format!(
-                    "the threads were too few to hold {target}: {late_part}; at an average \
-                     service time of {} the rate needs about {} threads in all, the run had {} \
-                     (raise -t or -p)",
+                    "the {what} were too few to hold {target}: {late_part}; at an average \
+                     service time of {} the rate needs about {} calls in progress at once, the \
+                     run had {} {what} (raise {raise})",
                     duration(service.avg_ns),
                     thousands(needed.ceil() as u64),
-                    thousands(threads)
+                    thousands(lanes)
                 )
             } else {
                 format!(
@@ -227,6 +253,7 @@ mod tests {
             load: RunLoad {
                 warmup_calls: 7,
                 rate: Some("100/s".parse().unwrap()),
+                fibers: 1,
             },
             nodes: Vec::new(),
             footprint: Default::default(),

@@ -81,8 +81,9 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report) {
     };
     let _ = writeln!(
         out,
-        "Run {}{of}: {nodes}{processes} × {threads}, {} operations in {}{}",
+        "Run {}{of}: {nodes}{processes} × {threads}{}, {} operations in {}{}",
         run.index,
+        report.load.fibers_text(),
         thousands(run.operations),
         duration(run.elapsed_ns),
         match (run.complete, run.failures.is_empty()) {

@@ -8,19 +8,39 @@
 //! | `abort_at=N` | number N aborts the whole worker process |
 //! | `numbers_dir=DIR` | each call appends its number to a file in DIR, one per thread |
 //! | `sleep_us=U` | each call sleeps U microseconds |
+//! | `wait_us=U` | each call waits U microseconds through `rec.wait` on a pipe nobody writes to (with `--fibers`, the thread's other fibers run meanwhile); a wait that ends otherwise than by its timeout makes the label `wait ended early: …` |
+//! | `label_in_flight=1` | the result label is `N at once`: the calls in progress on this worker thread when this one began, itself included (more than 1 only on fibers) |
 //! | `stall_at=N` and `stall_ms=M` | number N sleeps M milliseconds |
 //! | `fail_setup=1` | the thread setup fails (the run failed: exit 3) |
 //! | `fail_setup=input` | the thread setup refuses its input (bad input: exit 2) |
 //! | `measure=NAME` | each call records a measurement NAME around its work |
 //! | `label_policy=1` | the result label is the thread's scheduling policy: `SCHED_OTHER`, `SCHED_BATCH` or `policy N` |
 //! | `first_call_file=PATH` | the first call of each worker process appends `UNIX_NS PID` to PATH: when it began, in nanoseconds since the Unix epoch (for the start-up benchmark, bench/startup.sh) |
+use std::cell::Cell;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gorgon_plugin_api::{export, Recorder, SetupError};
+use gorgon_plugin_api::{export, Interest, Recorder, SetupError};
+
+thread_local! {
+    /// Calls in progress on this worker thread (several only on fibers).
+    static IN_FLIGHT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// A pipe nobody writes to: (read end, write end, kept open).
+fn silent_pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    let mut fds = [0; 2];
+    // SAFETY: a plain system call filling two descriptors we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fresh descriptors owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
 
 struct Plan {
     label: String,
@@ -32,6 +52,8 @@ struct Plan {
     measure: Option<String>,
     first_call: Option<PathBuf>,
     label_policy: bool,
+    wait: Option<(Duration, (OwnedFd, OwnedFd))>,
+    label_in_flight: bool,
 }
 
 /// The calling thread's scheduling policy, by name.
@@ -118,6 +140,11 @@ fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
         measure: rec.param("measure").map(str::to_string),
         first_call: rec.param("first_call_file").map(PathBuf::from),
         label_policy: rec.param("label_policy").is_some(),
+        wait: match number(rec, "wait_us")? {
+            Some(us) => Some((Duration::from_micros(us), silent_pipe()?)),
+            None => None,
+        },
+        label_in_flight: rec.param("label_in_flight").is_some(),
     })
 }
 
@@ -130,6 +157,18 @@ fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> String {
     }
     if plan.abort_at == Some(number) {
         std::process::abort();
+    }
+    let in_flight = IN_FLIGHT.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    });
+    let waited = waited(rec, plan);
+    IN_FLIGHT.with(|n| n.set(n.get() - 1));
+    if let Err(early) = waited {
+        return early;
+    }
+    if plan.label_in_flight {
+        return format!("{in_flight} at once");
     }
     if let Some(every) = plan.panic_every {
         if number.is_multiple_of(every) {
@@ -154,6 +193,19 @@ fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> String {
         return policy();
     }
     plan.label.clone()
+}
+
+/// Waits `wait_us` through the recorder; the pipe never becomes readable,
+/// so only the timeout may end the wait.
+fn waited(rec: &Recorder, plan: &Plan) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let Some((pause, (read_end, _))) = &plan.wait else {
+        return Ok(());
+    };
+    match rec.wait(read_end.as_raw_fd(), Interest::Readable, Some(*pause)) {
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Ok(()),
+        other => Err(format!("wait ended early: {other:?}")),
+    }
 }
 
 export!(operation, setup = setup);
