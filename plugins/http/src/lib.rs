@@ -147,11 +147,11 @@ fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
     for request in &plan.requests {
         let result = if request.measured {
             let started = Instant::now();
-            let result = client.exchange(plan, request, number, vars);
+            let result = client.exchange(rec, plan, request, number, vars);
             rec.record(&request.name, started.elapsed());
             result
         } else {
-            client.exchange(plan, request, number, vars)
+            client.exchange(rec, plan, request, number, vars)
         };
         label = match result {
             Ok(Reply {
