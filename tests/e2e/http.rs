@@ -2,6 +2,7 @@
 //! text and HAR files, captures, `{number}`, refused connections, timeouts,
 //! and malformed files.
 
+mod fibers;
 mod server;
 
 use std::collections::BTreeSet;

@@ -1,15 +1,27 @@
-//! One thread's HTTP/1.1 client: a blocking keep-alive connection per
-//! server over `std::net::TcpStream`, and buffers reused from call to call.
+//! One lane's HTTP/1.1 client: a keep-alive connection per server over
+//! `std::net::TcpStream`, and buffers reused from call to call.
 //!
 //! A call writes the whole request with one `write` and reads the response
 //! with as few `read`s as it arrives in; nothing is allocated once the
 //! buffers have grown to the size of the responses. docs/design-notes-http.md
 //! says why this beats an async client here.
+//!
+//! Two modes, chosen per call by [`Recorder::is_cooperative`]:
+//!
+//! - on a plain thread, the socket blocks, with `SO_RCVTIMEO`/`SO_SNDTIMEO`
+//!   as the timeout: one `sendto` and one `recvfrom` per request;
+//! - on a fiber (`gorgon run --fibers N`), the socket is non-blocking and
+//!   every wait goes through [`Recorder::wait`], so the thread serves its
+//!   other fibers meanwhile and one `epoll_wait` serves them all, as wrk
+//!   does ([`Cooperative`]).
 
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
+
+use gorgon_plugin_api::{Interest, Recorder};
 
 use crate::capture;
 use crate::plan::{CaptureFrom, Plan, Request};
@@ -45,16 +57,100 @@ pub struct Reply {
 }
 
 pub struct Client {
-    connections: Vec<Option<TcpStream>>,
+    connections: Vec<Option<Connection>>,
     /// Each server's resolved addresses, looked up once.
     addresses: Vec<Vec<SocketAddr>>,
     timeout: Duration,
+    buffers: Buffers,
+}
+
+/// A kept-alive connection, and which mode its socket is in.
+struct Connection {
+    stream: TcpStream,
+    /// Non-blocking, for waits through the recorder. A connection opened
+    /// blocking (in setup, which runs off the fibers) is switched on its
+    /// first cooperative use.
+    nonblocking: bool,
+}
+
+impl Connection {
+    /// Puts the socket in the mode a call needs. A blocking socket reads
+    /// and writes under `SO_RCVTIMEO`/`SO_SNDTIMEO`; a non-blocking one
+    /// ignores them, its waits carrying the timeout instead.
+    fn set_mode(&mut self, nonblocking: bool, timeout: Duration) -> io::Result<()> {
+        if self.nonblocking == nonblocking {
+            return Ok(());
+        }
+        self.stream.set_nonblocking(nonblocking)?;
+        if !nonblocking {
+            // Opened non-blocking, it never had them.
+            self.stream.set_read_timeout(Some(timeout))?;
+            self.stream.set_write_timeout(Some(timeout))?;
+        }
+        self.nonblocking = nonblocking;
+        Ok(())
+    }
+}
+
+/// The buffers a call reuses.
+struct Buffers {
     out: Vec<u8>,
     scratch: Vec<u8>,
     /// The read buffer; its whole length is usable.
     input: Vec<u8>,
     /// A chunked body, decoded, when a capture needs it.
     body: Vec<u8>,
+}
+
+/// A non-blocking stream whose reads and writes wait through the
+/// recorder: on a fiber, a wait suspends the fiber and lets the thread run
+/// the others.
+struct Cooperative<'a> {
+    stream: &'a mut TcpStream,
+    rec: &'a Recorder,
+    /// Per wait, like `SO_RCVTIMEO` per read in blocking mode.
+    timeout: Duration,
+    /// A request has just been sent: its response is almost never there
+    /// yet, so the first read waits first instead of trying a `read` that
+    /// would fail.
+    awaiting_reply: bool,
+}
+
+impl Cooperative<'_> {
+    fn wait(&self, interest: Interest) -> io::Result<()> {
+        self.rec
+            .wait(self.stream.as_raw_fd(), interest, Some(self.timeout))
+    }
+}
+
+impl Read for Cooperative<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if std::mem::take(&mut self.awaiting_reply) {
+            self.wait(Interest::Readable)?;
+        }
+        loop {
+            match self.stream.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(Interest::Readable)?,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Write for Cooperative<'_> {
+    /// Tries first: a socket's send buffer almost always has room.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.stream.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(Interest::Writable)?,
+                other => return other,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// How a read of the response failed.
@@ -86,10 +182,12 @@ impl Client {
             connections: (0..plan.servers.len()).map(|_| None).collect(),
             addresses: vec![Vec::new(); plan.servers.len()],
             timeout: plan.options.timeout,
-            out: Vec::with_capacity(1024),
-            scratch: Vec::new(),
-            input: vec![0; 16 * 1024],
-            body: Vec::new(),
+            buffers: Buffers {
+                out: Vec::with_capacity(1024),
+                scratch: Vec::new(),
+                input: vec![0; 16 * 1024],
+                body: Vec::new(),
+            },
         }
     }
 
@@ -100,7 +198,7 @@ impl Client {
             if self.connections[index].is_some() {
                 continue;
             }
-            self.connect(index, &target.server)
+            self.connect(index, &target.server, None)
                 .map_err(|(kind, error)| {
                     let Server { host, port, .. } = &target.server;
                     format!(
@@ -114,7 +212,14 @@ impl Client {
         Ok(())
     }
 
-    fn connect(&mut self, index: usize, server: &Server) -> Result<(), (ErrorKind, io::Error)> {
+    /// Connects to `server`: blocking, or when `cooperative` gives a
+    /// recorder, without blocking and waiting through it.
+    fn connect(
+        &mut self,
+        index: usize,
+        server: &Server,
+        cooperative: Option<&Recorder>,
+    ) -> Result<(), (ErrorKind, io::Error)> {
         if self.addresses[index].is_empty() {
             let found = (server.host.as_str(), server.port)
                 .to_socket_addrs()
@@ -123,14 +228,24 @@ impl Client {
         }
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
         for address in &self.addresses[index] {
-            match TcpStream::connect_timeout(address, self.timeout) {
+            let connected = match cooperative {
+                None => TcpStream::connect_timeout(address, self.timeout),
+                Some(rec) => connect_nonblocking(address, rec, self.timeout),
+            };
+            match connected {
                 Ok(stream) => {
-                    let configured = stream
-                        .set_nodelay(true)
-                        .and_then(|()| stream.set_read_timeout(Some(self.timeout)))
-                        .and_then(|()| stream.set_write_timeout(Some(self.timeout)));
+                    let configured = match cooperative {
+                        None => stream
+                            .set_nodelay(true)
+                            .and_then(|()| stream.set_read_timeout(Some(self.timeout)))
+                            .and_then(|()| stream.set_write_timeout(Some(self.timeout))),
+                        Some(_) => stream.set_nodelay(true),
+                    };
                     configured.map_err(|e| (CONNECT_ERROR, e))?;
-                    self.connections[index] = Some(stream);
+                    self.connections[index] = Some(Connection {
+                        stream,
+                        nonblocking: cooperative.is_some(),
+                    });
                     return Ok(());
                 }
                 Err(error) => last = error,
@@ -145,23 +260,26 @@ impl Client {
     }
 
     /// Sends `request` and reads its response, filling the request's
-    /// captures into `vars`.
+    /// captures into `vars`. On a fiber (`rec.is_cooperative()`), every
+    /// wait goes through `rec`.
     pub fn exchange(
         &mut self,
+        rec: &Recorder,
         plan: &Plan,
         request: &Request,
         number: u64,
         vars: &mut [String],
     ) -> Result<Reply, ErrorKind> {
-        self.render(request, number, vars);
+        let cooperative = rec.is_cooperative().then_some(rec);
+        self.buffers.render(request, number, vars);
         let index = request.target;
         for attempt in 0..2 {
             let reused = self.connections[index].is_some();
             if !reused {
-                self.connect(index, &plan.servers[index].server)
+                self.connect(index, &plan.servers[index].server, cooperative)
                     .map_err(|(kind, _)| kind)?;
             }
-            match self.send_and_read(index, request, vars) {
+            match self.send_and_read(cooperative, index, request, vars) {
                 Ok(reply) => return Ok(reply),
                 Err(error) => {
                     self.connections[index] = None;
@@ -176,6 +294,79 @@ impl Client {
         unreachable!("the second attempt always returns")
     }
 
+    fn send_and_read(
+        &mut self,
+        cooperative: Option<&Recorder>,
+        index: usize,
+        request: &Request,
+        vars: &mut [String],
+    ) -> Result<Reply, ReadError> {
+        let Some(connection) = self.connections[index].as_mut() else {
+            unreachable!("connected by the caller")
+        };
+        let mode_error = |e: io::Error| ReadError {
+            kind: io_kind(&e),
+            nothing_read: false,
+        };
+        let (reply, reusable) = match cooperative {
+            None => {
+                if connection.nonblocking {
+                    connection
+                        .set_mode(false, self.timeout)
+                        .map_err(mode_error)?;
+                }
+                self.buffers
+                    .round_trip(&mut connection.stream, request, vars)?
+            }
+            Some(rec) => {
+                connection
+                    .set_mode(true, self.timeout)
+                    .map_err(mode_error)?;
+                let mut stream = Cooperative {
+                    stream: &mut connection.stream,
+                    rec,
+                    timeout: self.timeout,
+                    awaiting_reply: true,
+                };
+                self.buffers.round_trip(&mut stream, request, vars)?
+            }
+        };
+        if !reusable {
+            self.connections[index] = None;
+        }
+        Ok(reply)
+    }
+}
+
+/// Connects without blocking the thread: `connect` on a non-blocking
+/// socket, a wait for it to become writable (connected or failed), then
+/// its pending error, if any.
+fn connect_nonblocking(
+    address: &SocketAddr,
+    rec: &Recorder,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(*address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&(*address).into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+            rec.wait(socket.as_raw_fd(), Interest::Writable, Some(timeout))?;
+            if let Some(error) = socket.take_error()? {
+                return Err(error);
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(socket.into())
+}
+
+impl Buffers {
     fn render(&mut self, request: &Request, number: u64, vars: &[String]) {
         self.out.clear();
         request.head.render(&mut self.out, number, vars);
@@ -189,15 +380,14 @@ impl Client {
         }
     }
 
-    fn send_and_read(
+    /// Writes the rendered request on `stream` and reads its response;
+    /// the reply, and whether the connection can carry another request.
+    fn round_trip<S: Read + Write>(
         &mut self,
-        index: usize,
+        stream: &mut S,
         request: &Request,
         vars: &mut [String],
-    ) -> Result<Reply, ReadError> {
-        let Some(stream) = self.connections[index].as_mut() else {
-            unreachable!("connected by the caller")
-        };
+    ) -> Result<(Reply, bool), ReadError> {
         stream.write_all(&self.out).map_err(|e| ReadError {
             kind: io_kind(&e),
             nothing_read: true,
@@ -262,9 +452,7 @@ impl Client {
         };
         // Bytes after the response mean the stream is out of step; a
         // `Connection: close` means the server will not read another.
-        if framing.close || leftover || until_close {
-            self.connections[index] = None;
-        }
+        let reusable = !(framing.close || leftover || until_close);
         if keep && missing.is_none() {
             let body = match body {
                 BodyKind::Length(_) => &self.input[body_range],
@@ -272,7 +460,7 @@ impl Client {
             };
             missing = json_captures(request, body, vars);
         }
-        Ok(Reply { status, missing })
+        Ok((Reply { status, missing }, reusable))
     }
 }
 
@@ -326,7 +514,7 @@ fn bad_response() -> ReadError {
 
 /// Reads more into `input[filled..]`, growing it when full. End of stream
 /// is an error: every caller still expects bytes.
-fn fill(stream: &mut TcpStream, input: &mut Vec<u8>, filled: &mut usize) -> Result<(), ReadError> {
+fn fill<S: Read>(stream: &mut S, input: &mut Vec<u8>, filled: &mut usize) -> Result<(), ReadError> {
     if *filled == input.len() {
         input.resize(input.len() * 2, 0);
     }
@@ -349,7 +537,7 @@ fn fill(stream: &mut TcpStream, input: &mut Vec<u8>, filled: &mut usize) -> Resu
 /// Reads until a whole response head is in `input`; returns its framing
 /// and how many bytes of `input` are filled. Interim `1xx` responses are
 /// skipped.
-fn read_head(stream: &mut TcpStream, input: &mut Vec<u8>) -> Result<(Framing, usize), ReadError> {
+fn read_head<S: Read>(stream: &mut S, input: &mut Vec<u8>) -> Result<(Framing, usize), ReadError> {
     let mut filled = 0;
     loop {
         if filled > 0 {
@@ -431,8 +619,8 @@ fn contains_token(value: &[u8], token: &[u8]) -> bool {
 /// Reads a body of `length` bytes that starts at `start`. Kept, it ends up
 /// whole in `input`; otherwise it is read through and dropped. Returns
 /// whether bytes beyond the body arrived.
-fn read_length(
-    stream: &mut TcpStream,
+fn read_length<S: Read>(
+    stream: &mut S,
     input: &mut Vec<u8>,
     start: usize,
     mut filled: usize,
@@ -469,21 +657,20 @@ fn read_length(
 
 /// Reads a chunked body that starts at `pos`; appends its data to `keep`
 /// if given. Returns whether bytes beyond the body arrived.
-fn read_chunked(
-    stream: &mut TcpStream,
+fn read_chunked<S: Read>(
+    stream: &mut S,
     input: &mut Vec<u8>,
     mut pos: usize,
     mut filled: usize,
     mut keep: Option<&mut Vec<u8>>,
 ) -> Result<bool, ReadError> {
     // Moves what is unread to the front and reads more after it.
-    let more =
-        |input: &mut Vec<u8>, pos: &mut usize, filled: &mut usize, stream: &mut TcpStream| {
-            input.copy_within(*pos..*filled, 0);
-            *filled -= *pos;
-            *pos = 0;
-            fill(stream, input, filled)
-        };
+    let more = |input: &mut Vec<u8>, pos: &mut usize, filled: &mut usize, stream: &mut S| {
+        input.copy_within(*pos..*filled, 0);
+        *filled -= *pos;
+        *pos = 0;
+        fill(stream, input, filled)
+    };
     let line_end = |input: &[u8], pos: usize, filled: usize| {
         input[pos..filled]
             .windows(2)
@@ -547,8 +734,8 @@ fn read_chunked(
 }
 
 /// Reads a body that ends when the server closes the connection.
-fn read_to_close(
-    stream: &mut TcpStream,
+fn read_to_close<S: Read>(
+    stream: &mut S,
     input: &mut [u8],
     start: usize,
     filled: usize,
@@ -577,3 +764,6 @@ fn read_to_close(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,8 +11,10 @@
 //! captured from earlier responses of the same call; each request is a
 //! measurement, and the call's result label is the last status code, or a
 //! short error kind (`connect refused`, `timeout`, …). A call stops at the
-//! first error or status of 400 and above. docs/http-plugin.md is the
-//! user's reference.
+//! first error or status of 400 and above. On fibers (`--fibers N`) the
+//! sockets are non-blocking and wait through the recorder, so one thread
+//! keeps a request in flight per fiber ([`client`]). docs/http-plugin.md
+//! is the user's reference.
 //!
 //! Parameters (`--set key=value`):
 //!
@@ -42,8 +44,9 @@ use gorgon_plugin_api::{export, Recorder, SetupError};
 use crate::client::{Client, Reply};
 use crate::plan::{Options, Plan};
 
-/// One worker thread's state: the shared plan, its own connections, and
-/// the variables captured during the current call.
+/// One lane's state (a worker thread, or one fiber of it with
+/// `--fibers`): the shared plan, its own connections, and the variables
+/// captured during the current call.
 pub struct Session {
     plan: Arc<Plan>,
     client: Client,
@@ -147,11 +150,11 @@ fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
     for request in &plan.requests {
         let result = if request.measured {
             let started = Instant::now();
-            let result = client.exchange(plan, request, number, vars);
+            let result = client.exchange(rec, plan, request, number, vars);
             rec.record(&request.name, started.elapsed());
             result
         } else {
-            client.exchange(plan, request, number, vars)
+            client.exchange(rec, plan, request, number, vars)
         };
         label = match result {
             Ok(Reply {

@@ -1,0 +1,377 @@
+//! The client in cooperative mode, against small servers on loopback, with
+//! a recorder whose host says "cooperative" and logs every wait (it waits
+//! with `poll(2)`, as the real host does off fibers).
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use gorgon_plugin_api::abi::{HostVTable, WAIT_TIMED_OUT};
+use gorgon_plugin_api::Recorder;
+
+use super::*;
+use crate::plan::{self, Options, Plan};
+use crate::textfile;
+
+/// What the fake host saw: each wait, as (fd, writable, timeout).
+#[derive(Default)]
+struct Host {
+    cooperative: bool,
+    waits: RefCell<Vec<(i32, bool, Duration)>>,
+}
+
+unsafe extern "C" fn record(_: *mut c_void, _: *const u8, _: usize, _: u64) {}
+
+unsafe extern "C" fn param(_: *mut c_void, _: *const u8, _: usize, _: *mut usize) -> *const u8 {
+    std::ptr::null()
+}
+
+unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns: u64) -> i32 {
+    let host = &*host.cast::<Host>();
+    let timeout = Duration::from_nanos(timeout_ns);
+    host.waits.borrow_mut().push((fd, writable != 0, timeout));
+    let mut entry = libc::pollfd {
+        fd,
+        events: if writable != 0 {
+            libc::POLLOUT
+        } else {
+            libc::POLLIN
+        },
+        revents: 0,
+    };
+    match libc::poll(&mut entry, 1, timeout.as_millis() as i32) {
+        0 => WAIT_TIMED_OUT,
+        n if n > 0 => 0,
+        _ => *libc::__errno_location(),
+    }
+}
+
+unsafe extern "C" fn cooperative(host: *mut c_void) -> u32 {
+    u32::from((*host.cast::<Host>()).cooperative)
+}
+
+static VTABLE: HostVTable = HostVTable {
+    record_measurement: record,
+    param,
+    wait,
+    cooperative,
+};
+
+impl Host {
+    fn cooperative() -> Box<Host> {
+        Box::new(Host {
+            cooperative: true,
+            ..Host::default()
+        })
+    }
+
+    fn recorder(&self) -> Recorder {
+        // SAFETY: every test keeps its host alive longer than the recorder.
+        unsafe { Recorder::from_raw(self as *const Host as *mut c_void, &VTABLE) }
+    }
+
+    fn waits(&self) -> Vec<(bool, Duration)> {
+        self.waits.borrow().iter().map(|w| (w.1, w.2)).collect()
+    }
+}
+
+fn plan(text: &str, timeout: Duration) -> Plan {
+    let options = Options {
+        timeout,
+        connect_at_start: false,
+        batch_scheduling: false,
+    };
+    let raw = textfile::parse("t.http", text).unwrap();
+    plan::compile("t.http", raw, &|_| None, options).unwrap()
+}
+
+/// A listener on a free loopback port, its connections handed to `serve`
+/// one after the other on a thread of its own.
+fn server(serve: impl Fn(TcpStream) + Send + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            serve(stream);
+        }
+    });
+    port
+}
+
+/// Reads one request head (the tests send no bodies).
+fn read_request(reader: &mut BufReader<&TcpStream>) -> bool {
+    let mut line = String::new();
+    let mut any = false;
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line == "\r\n" => return any,
+            Ok(_) => any = true,
+        }
+    }
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// Answers every request on a connection with `OK`.
+fn keep_alive(stream: TcpStream) {
+    let mut reader = BufReader::new(&stream);
+    while read_request(&mut reader) {
+        if (&stream).write_all(OK).is_err() {
+            return;
+        }
+    }
+}
+
+fn is_nonblocking(client: &Client) -> bool {
+    let fd = client.connections[0].as_ref().unwrap().stream.as_raw_fd();
+    // SAFETY: a plain fcntl on an open descriptor.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags & libc::O_NONBLOCK != 0
+}
+
+#[test]
+fn a_cooperative_exchange_connects_without_blocking_and_waits_through_the_recorder() {
+    let port = server(keep_alive);
+    let plan = plan(
+        &format!("GET http://127.0.0.1:{port}/\n"),
+        Duration::from_millis(700),
+    );
+    let host = Host::cooperative();
+    let rec = host.recorder();
+    let mut client = Client::new(&plan);
+    let mut vars = Vec::new();
+    for _ in 0..3 {
+        let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut vars);
+        assert_eq!(
+            reply,
+            Ok(Reply {
+                status: 200,
+                missing: None
+            })
+        );
+    }
+    assert!(is_nonblocking(&client));
+    let reads = host.waits().into_iter().filter(|(writable, _)| !writable);
+    // One wait per response, each with the read timeout.
+    assert_eq!(
+        reads.collect::<Vec<_>>(),
+        vec![(false, Duration::from_millis(700)); 3]
+    );
+}
+
+#[test]
+fn the_first_read_waits_even_when_the_response_is_already_there() {
+    // The server answers before it reads the request: a client that read
+    // first would find the response without waiting.
+    let port = server(|stream| {
+        (&stream).write_all(OK).unwrap();
+        let mut reader = BufReader::new(&stream);
+        read_request(&mut reader);
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    let plan = plan(
+        &format!("GET http://127.0.0.1:{port}/\n"),
+        Duration::from_secs(2),
+    );
+    let host = Host::cooperative();
+    let rec = host.recorder();
+    let mut client = Client::new(&plan);
+    client.connect_all(&plan).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new());
+    assert_eq!(
+        reply,
+        Ok(Reply {
+            status: 200,
+            missing: None
+        })
+    );
+    assert_eq!(host.waits(), vec![(false, Duration::from_secs(2))]);
+}
+
+#[test]
+fn a_connection_opened_in_setup_turns_nonblocking_on_its_first_cooperative_use() {
+    let port = server(keep_alive);
+    let plan = plan(
+        &format!("GET http://127.0.0.1:{port}/\n"),
+        Duration::from_secs(2),
+    );
+    let mut client = Client::new(&plan);
+    client.connect_all(&plan).unwrap();
+    assert!(!is_nonblocking(&client));
+    let blocking = Box::<Host>::default();
+    let reply = client.exchange(
+        &blocking.recorder(),
+        &plan,
+        &plan.requests[0],
+        0,
+        &mut Vec::new(),
+    );
+    assert_eq!(
+        reply,
+        Ok(Reply {
+            status: 200,
+            missing: None
+        })
+    );
+    assert!(!is_nonblocking(&client));
+    assert!(blocking.waits().is_empty());
+    let host = Host::cooperative();
+    let reply = client.exchange(
+        &host.recorder(),
+        &plan,
+        &plan.requests[0],
+        0,
+        &mut Vec::new(),
+    );
+    assert_eq!(
+        reply,
+        Ok(Reply {
+            status: 200,
+            missing: None
+        })
+    );
+    assert!(is_nonblocking(&client), "the same connection, switched");
+    assert_eq!(host.waits().len(), 1);
+    // And back, with its timeouts, should a call run off the fibers again.
+    let reply = client.exchange(
+        &blocking.recorder(),
+        &plan,
+        &plan.requests[0],
+        0,
+        &mut Vec::new(),
+    );
+    assert_eq!(
+        reply,
+        Ok(Reply {
+            status: 200,
+            missing: None
+        })
+    );
+    assert!(!is_nonblocking(&client));
+    let stream = &client.connections[0].as_ref().unwrap().stream;
+    assert_eq!(stream.read_timeout().unwrap(), Some(Duration::from_secs(2)));
+}
+
+#[test]
+fn a_silent_server_is_a_timeout_in_cooperative_mode() {
+    let port = server(|stream| {
+        let mut reader = BufReader::new(&stream);
+        read_request(&mut reader);
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    let plan = plan(
+        &format!("GET http://127.0.0.1:{port}/\n"),
+        Duration::from_millis(100),
+    );
+    let host = Host::cooperative();
+    let mut client = Client::new(&plan);
+    let started = std::time::Instant::now();
+    let reply = client.exchange(
+        &host.recorder(),
+        &plan,
+        &plan.requests[0],
+        0,
+        &mut Vec::new(),
+    );
+    assert_eq!(reply, Err(TIMEOUT));
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert!(
+        client.connections[0].is_none(),
+        "a timed-out connection is dropped"
+    );
+}
+
+#[test]
+fn a_refused_connection_is_counted_in_cooperative_mode() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let plan = plan(
+        &format!("GET http://127.0.0.1:{port}/\n"),
+        Duration::from_secs(1),
+    );
+    let host = Host::cooperative();
+    let mut client = Client::new(&plan);
+    let reply = client.exchange(
+        &host.recorder(),
+        &plan,
+        &plan.requests[0],
+        0,
+        &mut Vec::new(),
+    );
+    assert_eq!(reply, Err(CONNECT_REFUSED));
+}
+
+#[test]
+fn a_connection_closed_while_idle_is_retried_once_in_cooperative_mode() {
+    // One request per connection, then a close without `Connection: close`.
+    let port = server(|stream| {
+        let mut reader = BufReader::new(&stream);
+        if read_request(&mut reader) {
+            (&stream).write_all(OK).unwrap();
+        }
+    });
+    let plan = plan(
+        &format!("GET http://127.0.0.1:{port}/\n"),
+        Duration::from_secs(2),
+    );
+    let host = Host::cooperative();
+    let rec = host.recorder();
+    let mut client = Client::new(&plan);
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(20));
+        let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new());
+        assert_eq!(
+            reply,
+            Ok(Reply {
+                status: 200,
+                missing: None
+            })
+        );
+    }
+}
+
+#[test]
+fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
+    let port = server(|stream| {
+        let mut reader = BufReader::new(&stream);
+        while read_request(&mut reader) {
+            let pieces: [&[u8]; 4] = [
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"6\r\n{\"id\":\r\n",
+                b"3\r\n 42\r\n1\r\n}\r\n",
+                b"0\r\n\r\n",
+            ];
+            for piece in pieces {
+                (&stream).write_all(piece).unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    });
+    let text = format!(
+        "### a\nGET http://127.0.0.1:{port}/\n@capture id = json id\n\n### b\nGET http://127.0.0.1:{port}/{{id}}\n"
+    );
+    let plan = plan(&text, Duration::from_secs(2));
+    let host = Host::cooperative();
+    let rec = host.recorder();
+    let mut client = Client::new(&plan);
+    let mut vars = vec![String::new(); plan.var_names.len()];
+    let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut vars);
+    assert_eq!(
+        reply,
+        Ok(Reply {
+            status: 200,
+            missing: None
+        })
+    );
+    assert_eq!(vars, ["42"]);
+    // The pieces came apart: the client waited again between them.
+    assert!(host.waits().len() >= 4, "{:?}", host.waits());
+}
