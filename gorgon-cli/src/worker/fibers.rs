@@ -22,7 +22,7 @@
 //! than one thread.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use corosensei::stack::DefaultStack;
@@ -192,8 +192,11 @@ struct Scheduler {
     /// left over from an earlier wait is recognised and ignored.
     waits: Vec<Option<Waiting>>,
     next_wait: u64,
-    /// Which fiber waits on a descriptor.
-    by_fd: HashMap<i32, usize>,
+    /// Which fiber waits on a descriptor, indexed by the descriptor
+    /// (small integers: a vector beats hashing them).
+    by_fd: Vec<Option<usize>>,
+    /// Deadlines of waits. A wait that ends otherwise leaves its entry
+    /// behind until it reaches the top or the heap is pruned.
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
 }
 
@@ -223,7 +226,7 @@ impl Scheduler {
             ready: (0..fibers).map(|i| (i, Wake::Ready)).collect(),
             waits: vec![None; fibers],
             next_wait: 0,
-            by_fd: HashMap::new(),
+            by_fd: Vec::new(),
             timers: BinaryHeap::new(),
         })
     }
@@ -259,15 +262,41 @@ impl Scheduler {
                     self.ready.push_back((index, Wake::Failed(errno)));
                     return;
                 }
-                self.by_fd.insert(fd, index);
+                self.set_waiter(fd, Some(index));
                 (Some(fd), deadline)
             }
             Suspend::Until(deadline) => (None, Some(deadline)),
         };
         self.waits[index] = Some(Waiting { id, fd });
         if let Some(deadline) = deadline {
+            self.prune_timers();
             self.timers.push(Reverse((deadline, index, id)));
         }
+    }
+
+    /// Drops the entries of waits that ended by an event, once they
+    /// outnumber the fibers: behind one long wait at the top, the short
+    /// waits of the other fibers would otherwise pile up for as long as it
+    /// lasts (a slow server, up to the plugin's timeout).
+    fn prune_timers(&mut self) {
+        if self.timers.len() > 2 * self.waits.len() + 64 {
+            let waits = &self.waits;
+            self.timers
+                .retain(|Reverse((_, index, id))| waits[*index].is_some_and(|w| w.id == *id));
+        }
+    }
+
+    fn set_waiter(&mut self, fd: i32, fiber: Option<usize>) {
+        let slot = fd as usize;
+        if slot >= self.by_fd.len() {
+            self.by_fd.resize(slot + 1, None);
+        }
+        self.by_fd[slot] = fiber;
+    }
+
+    /// The fiber waiting on `fd`, no longer waiting on it.
+    fn take_waiter(&mut self, fd: i32) -> Option<usize> {
+        self.by_fd.get_mut(fd as usize).and_then(Option::take)
     }
 
     /// Asks for one event when `fd` is ready. One-shot, so that an event
@@ -332,7 +361,7 @@ impl Scheduler {
         }
         for event in &events[..n.max(0) as usize] {
             let fd = event.u64 as i32;
-            if let Some(index) = self.by_fd.remove(&fd) {
+            if let Some(index) = self.take_waiter(fd) {
                 self.waits[index] = None;
                 self.ready.push_back((index, Wake::Ready));
             }
@@ -371,7 +400,7 @@ impl Scheduler {
                 // The descriptor stays armed; its event, if it comes, finds
                 // no waiter and is dropped, and the next wait re-arms it.
                 Some(fd) => {
-                    self.by_fd.remove(&fd);
+                    self.take_waiter(fd);
                     Wake::TimedOut
                 }
                 None => Wake::Ready,
@@ -434,6 +463,55 @@ mod tests {
         assert_eq!(*woke.borrow(), Some(Wake::TimedOut));
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(20), "{took:?}");
+    }
+
+    #[test]
+    fn timers_of_waits_that_ended_early_do_not_pile_up() {
+        let (long, _long_peer) = UnixStream::pair().unwrap();
+        let (mut short, mut short_peer) = UnixStream::pair().unwrap();
+        short.set_nonblocking(true).unwrap();
+        let most = RefCell::new(0);
+        let most_ref = &most;
+        let mut scheduler = Scheduler::new(2).unwrap();
+        let scheduler_ptr: *const Scheduler = &scheduler;
+        let bodies: Vec<Body<'_>> = vec![
+            // One wait with a far deadline stays at the top of the heap.
+            Box::new(move |fiber: FiberHandle| {
+                let woke = fiber.wait_fd(long.as_raw_fd(), false, Some(Duration::from_millis(300)));
+                assert_eq!(woke, Wake::TimedOut);
+            }),
+            // Meanwhile the other fiber makes 1,000 short waits that end
+            // by their event.
+            Box::new(move |fiber: FiberHandle| {
+                for _ in 0..1000 {
+                    short_peer.write_all(b"x").unwrap();
+                    let woke =
+                        fiber.wait_fd(short.as_raw_fd(), false, Some(Duration::from_secs(5)));
+                    assert_eq!(woke, Wake::Ready);
+                    short.read_exact(&mut [0u8; 1]).unwrap();
+                    // SAFETY: read while the scheduler is not running (this
+                    // fiber holds the thread).
+                    let pending = unsafe { (*scheduler_ptr).timers.len() };
+                    let mut most = most_ref.borrow_mut();
+                    *most = (*most).max(pending);
+                }
+            }),
+        ];
+        let stacks: Vec<DefaultStack> = (0..2)
+            .map(|_| DefaultStack::new(STACK_BYTES).unwrap())
+            .collect();
+        let mut fibers: Vec<Fiber> = stacks
+            .into_iter()
+            .zip(bodies)
+            .map(|(stack, body)| unsafe {
+                Coroutine::with_stack_unchecked(stack, move |y: &FiberYielder, _: Wake| {
+                    body(FiberHandle(y))
+                })
+            })
+            .collect();
+        scheduler.drive(&mut fibers).unwrap();
+        let most = *most.borrow();
+        assert!(most <= 2 * 2 + 64 + 1, "{most} timers pending at most");
     }
 
     #[test]
