@@ -51,6 +51,7 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
             nix::sys::signal::SigHandler::SigIgn,
         )
     };
+    raise_open_files_limit();
     let checked = match &args.plugin_sha256 {
         Some(expected) => crate::cluster::checksum::verify(&args.plugin, expected),
         None => Ok(()),
@@ -231,6 +232,20 @@ fn listen_for_control(shared: Arc<Shared>) -> mpsc::Receiver<()> {
         }
     });
     started
+}
+
+/// Raises this worker's soft limit of open descriptors to the hard one, as
+/// Go's runtime does for every program: with `--fibers` a worker may hold
+/// a connection per fiber, thousands of them, and the usual soft limit
+/// (1024) would fail the run for no reason the user chose. If it cannot
+/// be raised, the plugin's own error names the limit when it is reached.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
 }
 
 /// Moves stdout aside for frames and points fd 1 at stderr, so a plugin
