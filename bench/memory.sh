@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Section 4: memory. Peak resident set size (RSS) of the `gorgon run`
 # process and of a worker, for $N_SMALL and $N_LARGE noop operations
-# (-p 1 -t 1), and what each worker thread adds (-t 1 against -t $THREADS).
+# (-p 1 -t 1), what each worker thread adds (-t 1 against -t $THREADS), and
+# what each fiber adds (--fibers 1 against --fibers $FIBERS: a fiber's
+# stack pages and its lane; a thread's fibers share its histograms).
 #
 # Gorgon measures these itself (each process's getrusage high-water mark;
 # `parent_peak_rss_bytes` and `worker_peak_rss_bytes` of the JSON report),
@@ -20,6 +22,7 @@ N_SMALL=${N_SMALL:-10000}
 N_LARGE=${N_LARGE:-10000000}
 ORIGINAL_N=${ORIGINAL_N:-1000000}
 THREADS=${THREADS:-64}
+FIBERS=${FIBERS:-1000}
 REPEAT=${REPEAT:-3}
 NOOP=$RELEASE/libgorgon_noop.so
 
@@ -54,6 +57,10 @@ for _ in $(seq "$REPEAT"); do
     for t in 1 "$THREADS"; do
         read -r p w o < <(footprint -n 1000000 -p 1 -t "$t")
         worker[t$t]+="$w "
+    done
+    for f in 1 "$FIBERS"; do
+        read -r p w o < <(footprint -n 1000000 -p 1 -t 1 --fibers "$f")
+        worker[f$f]+="$w "
     done
 done
 if [ "$REPEAT" -gt 0 ]; then
@@ -97,4 +104,11 @@ echo
 printf 'a worker with 1 thread: %.2f MiB, with %s threads: %.2f MiB; %.0f KiB per thread\n' \
     "$(mib "$one")" "$THREADS" "$(mib "$many")" "$per_thread"
 result memory "worker: peak RSS per thread (-t 1 vs -t $THREADS)" "$per_thread" "$(printf '%.0f KiB' "$per_thread")" -
+
+one=$(median <<<"${worker[f1]}")
+many=$(median <<<"${worker[f$FIBERS]}")
+per_fiber=$(calc '(m - o) / (f - 1)' m="$many" o="$one" f="$FIBERS")
+printf 'a worker thread with 1 fiber: %.2f MiB, with %s fibers: %.2f MiB; %.1f KiB per fiber\n' \
+    "$(mib "$one")" "$FIBERS" "$(mib "$many")" "$per_fiber"
+result memory "worker: peak RSS per fiber (--fibers 1 vs $FIBERS)" "$per_fiber" "$(printf '%.1f KiB' "$per_fiber")" -
 finish_section

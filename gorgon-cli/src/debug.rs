@@ -13,7 +13,7 @@ use crate::collect::{RunResult, TimelinePoint};
 use crate::exit::{self, Code, Failure};
 use crate::plan::RunShape;
 use crate::plugin::Plugin;
-use crate::recorder::{plugin_recorder, Outcome, Params, ThreadRecorder};
+use crate::recorder::{plugin_recorder, LaneHost, Outcome, Params, ThreadRecorder};
 use crate::report::units::duration;
 use crate::report::{table, Report};
 use crate::stats::Stats;
@@ -26,8 +26,14 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
     let calls = args.operations.unwrap_or(DEFAULT_CALLS);
     let mut owner = Box::new(ThreadRecorder::tracing(Arc::new(Params::new(&args.params))));
     let host: *mut ThreadRecorder = &mut *owner;
-    // SAFETY: `owner` outlives the recorder; all of this runs on one thread.
-    let mut rec = unsafe { plugin_recorder(host) };
+    // Debug mode has no warm-up: every call's measurements are shown.
+    let mut lane = Box::new(LaneHost {
+        measuring: true,
+        ..LaneHost::new(host)
+    });
+    // SAFETY: `owner` and `lane` outlive the recorder; all of this runs on
+    // one thread.
+    let mut rec = unsafe { plugin_recorder(&mut *lane) };
     if let Some(start) = plugin.thread_start {
         // SAFETY: the hook was checked at load.
         let raw = unsafe { start(&mut rec) };

@@ -2,7 +2,10 @@
 //!
 //! Each worker thread owns one [`ThreadRecorder`]; nothing in it is shared
 //! with other threads, so the hot path takes no lock and touches no atomic.
-//! The thread hands its histograms over once per interval.
+//! The thread hands its histograms over once per interval. Its lanes (the
+//! thread itself, or each of its fibers with `--fibers`) record into it
+//! one at a time, each through a [`LaneHost`] of its own: a thousand fibers
+//! share one set of histograms, not a thousand.
 
 use std::collections::BTreeMap;
 use std::ffi::c_void;
@@ -110,9 +113,31 @@ pub struct ThreadRecorder {
     params: Arc<Params>,
     /// The measurements of the current call, kept only in debug mode.
     trace: Option<Vec<(String, u64)>>,
-    /// Set while this recorder's calls run on a fiber: where the plugin's
-    /// waits suspend to (see [`crate::worker::fibers`]).
+    /// The interval (its index) the results held now belong to.
+    pub interval: u64,
+}
+
+/// What a plugin's `Recorder` points to: one lane's way to its thread's
+/// recorder.
+pub struct LaneHost {
+    /// The thread's recorder, shared by the thread's lanes; one lane runs
+    /// at a time, and none holds a borrow of it across a fiber switch.
+    pub recorder: *mut ThreadRecorder,
+    /// False while the lane warms up: its calls' measurements are left out.
+    pub measuring: bool,
+    /// Set while the lane runs on a fiber: where the plugin's waits
+    /// suspend to (see [`crate::worker::fibers`]).
     pub fiber: Option<FiberHandle>,
+}
+
+impl LaneHost {
+    pub fn new(recorder: *mut ThreadRecorder) -> LaneHost {
+        LaneHost {
+            recorder,
+            measuring: false,
+            fiber: None,
+        }
+    }
 }
 
 impl ThreadRecorder {
@@ -125,7 +150,7 @@ impl ThreadRecorder {
             panics: Vec::new(),
             params,
             trace: None,
-            fiber: None,
+            interval: 0,
         }
     }
 
@@ -160,6 +185,11 @@ impl ThreadRecorder {
         };
         self.service.record(label, service);
         self.late += u64::from(late);
+    }
+
+    /// Nothing recorded since the last hand-over.
+    pub fn is_empty(&self) -> bool {
+        self.results.histograms.iter().all(Histogram::is_empty)
     }
 
     /// Everything recorded since the last hand-over.
@@ -222,9 +252,9 @@ static VTABLE: HostVTable = HostVTable {
 /// A plugin `Recorder` whose callbacks land in `host`.
 ///
 /// # Safety
-/// `host` must outlive the recorder and be used only on this thread, and
-/// only through the recorder while a plugin call is running.
-pub unsafe fn plugin_recorder(host: *mut ThreadRecorder) -> Recorder {
+/// `host` and its recorder must outlive the plugin's recorder and be used
+/// only on this thread, and only through it while a plugin call is running.
+pub unsafe fn plugin_recorder(host: *mut LaneHost) -> Recorder {
     Recorder::from_raw(host.cast::<c_void>(), &VTABLE)
 }
 
@@ -234,7 +264,11 @@ unsafe extern "C" fn record_measurement(
     len: usize,
     nanos: u64,
 ) {
-    let host = &mut *host.cast::<ThreadRecorder>();
+    let lane = &*host.cast::<LaneHost>();
+    if !lane.measuring {
+        return;
+    }
+    let host = &mut *lane.recorder;
     let name = std::slice::from_raw_parts(name, len);
     host.measurements.record(name, nanos);
     if let Some(trace) = &mut host.trace {
@@ -248,7 +282,7 @@ unsafe extern "C" fn param(
     len: usize,
     out_len: *mut usize,
 ) -> *const u8 {
-    let host = &*host.cast::<ThreadRecorder>();
+    let host = &*(*host.cast::<LaneHost>()).recorder;
     let key = std::slice::from_raw_parts(key, len);
     match host.params.get(key) {
         Some(value) => {
@@ -262,7 +296,7 @@ unsafe extern "C" fn param(
 unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns: u64) -> i32 {
     let timeout = (timeout_ns != u64::MAX).then(|| std::time::Duration::from_nanos(timeout_ns));
     // Copied out, so no borrow of the recorder is held while suspended.
-    let fiber = (*host.cast::<ThreadRecorder>()).fiber;
+    let fiber = (*host.cast::<LaneHost>()).fiber;
     let woke = match fiber {
         Some(fiber) => fiber.wait_fd(fd, writable != 0, timeout),
         None => crate::worker::fibers::poll_fd(fd, writable != 0, timeout),
@@ -275,5 +309,5 @@ unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns:
 }
 
 unsafe extern "C" fn cooperative(host: *mut c_void) -> u32 {
-    u32::from((*host.cast::<ThreadRecorder>()).fiber.is_some())
+    u32::from((*host.cast::<LaneHost>()).fiber.is_some())
 }

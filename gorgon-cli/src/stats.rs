@@ -65,15 +65,6 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Stats {
-    /// True when no call was recorded (a thread idle for a whole interval).
-    pub fn is_empty(&self) -> bool {
-        self.results.is_empty()
-            && self.measurements.is_empty()
-            && self.service.is_empty()
-            && self.panics.is_empty()
-            && self.late == 0
-    }
-
     /// Adds `other` into `self` exactly.
     pub fn merge(&mut self, other: &Stats) {
         merge_map(&mut self.results, &other.results);

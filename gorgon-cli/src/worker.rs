@@ -34,7 +34,7 @@ use crate::exit::{self, Code, Failure};
 use crate::plan::{Share, UNBOUNDED};
 use crate::plugin::Plugin;
 use crate::protocol::{self, Frame, PROTOCOL_VERSION};
-use crate::recorder::{plugin_recorder, Outcome, Params, ThreadRecorder};
+use crate::recorder::{plugin_recorder, LaneHost, Outcome, Params, ThreadRecorder};
 use crate::shape::{Schedule, WorkerLoad};
 use crate::stats::Stats;
 
@@ -373,9 +373,12 @@ fn run_thread(
         batch_this_thread();
     }
     let fibers = shared.load.fibers.max(1);
+    // The thread's results: its lanes take turns recording into it.
+    let mut recorder = Box::new(ThreadRecorder::new(params));
+    let recorder: *mut ThreadRecorder = &mut *recorder;
     let mut lanes = Vec::with_capacity(fibers as usize);
     for _ in 0..fibers {
-        match Lane::start(plugin, params.clone()) {
+        match Lane::start(plugin, recorder) {
             Ok(lane) => lanes.push(lane),
             Err(message) => {
                 let _ = sender.send(message);
@@ -416,7 +419,7 @@ fn run_thread(
         .zip(first_lane..)
         .map(|(mut lane, index)| -> fibers::Body<'_> {
             Box::new(move |fiber| {
-                lane.owner.fiber = Some(fiber);
+                lane.host.fiber = Some(fiber);
                 lane.run(index, plugin, shared, sender, start);
             })
         })
@@ -430,22 +433,23 @@ fn run_thread(
 }
 
 /// One loop of calls: a thread, or one fiber of a thread (`--fibers`),
-/// with its own recorder and its own plugin state.
+/// with its own plugin state, recording into the thread's recorder.
 struct Lane {
-    /// Reached only through `host` pointers once the lane runs: by the
-    /// plugin during a call and by the loops between calls.
-    owner: Box<ThreadRecorder>,
+    /// Reached only through pointers once the lane runs: by the plugin
+    /// during a call and by the loops between calls.
+    host: Box<LaneHost>,
     rec: gorgon_plugin_api::Recorder,
 }
 
 impl Lane {
-    /// Makes the lane's recorder and runs the plugin's setup on it.
-    fn start(plugin: &Plugin, params: Arc<Params>) -> Result<Lane, ThreadMessage> {
-        let mut owner = Box::new(ThreadRecorder::new(params));
-        let host: *mut ThreadRecorder = &mut *owner;
-        // SAFETY: the box outlives the recorder (both live in the lane),
-        // and a lane is used on one thread at a time.
-        let mut rec = unsafe { plugin_recorder(host) };
+    /// Makes the lane's plugin recorder and runs the plugin's setup on it.
+    fn start(plugin: &Plugin, recorder: *mut ThreadRecorder) -> Result<Lane, ThreadMessage> {
+        let mut host = Box::new(LaneHost::new(recorder));
+        let lane: *mut LaneHost = &mut *host;
+        // SAFETY: the box outlives the plugin's recorder (both live in the
+        // lane), the thread's recorder outlives its lanes, and a lane is
+        // used on one thread.
+        let mut rec = unsafe { plugin_recorder(lane) };
         if let Some(start) = plugin.thread_start {
             // SAFETY: the hook was checked at load; `rec` is this lane's.
             let raw = unsafe { start(&mut rec) };
@@ -459,7 +463,7 @@ impl Lane {
                 });
             }
         }
-        Ok(Lane { owner, rec })
+        Ok(Lane { host, rec })
     }
 
     /// Runs the lane's calls, its teardown, and reports it finished.
@@ -475,10 +479,10 @@ impl Lane {
             plugin,
             shared,
             sender,
-            host: &mut *self.owner,
+            host: self.host.recorder,
+            lane: &mut *self.host,
             clock: start.clock,
             origin: start.origin,
-            index: 0,
             next_flush_ns: shared.interval_ns,
             calls: 0,
             warmup_calls: 0,
@@ -500,14 +504,16 @@ struct ThreadRun<'a> {
     plugin: &'a Plugin,
     shared: &'a Shared,
     sender: &'a mpsc::Sender<ThreadMessage>,
-    /// The thread's recorder; the plugin reaches it through its `Recorder`
-    /// during a call, the loops through this pointer between calls.
+    /// The thread's recorder, shared by its lanes; the plugin reaches it
+    /// through its `Recorder` during a call, the loops through this
+    /// pointer between calls.
     host: *mut ThreadRecorder,
+    /// This lane's side of the plugin's `Recorder`.
+    lane: *mut LaneHost,
     clock: Clock,
     /// The start of the run, in raw clock ticks.
     origin: u64,
-    /// The interval the unsent results belong to, and when to send them.
-    index: u64,
+    /// When this lane next checks whether an interval has ended.
     next_flush_ns: u64,
     calls: u64,
     warmup_calls: u64,
@@ -528,36 +534,54 @@ impl ThreadRun<'_> {
         self.shared.stop.load(Ordering::Relaxed)
     }
 
-    /// Hands over the results so far (or drops them during the warm-up)
-    /// and schedules the next hand-over.
+    /// Hands the thread's results over when the interval they belong to
+    /// has ended (`now_ns` is past it), and schedules the next check. The
+    /// first lane of the thread to cross a boundary sends; the others find
+    /// the recorder already holding the new interval.
     #[cold]
     fn flush(&mut self, now_ns: u64) {
+        let index = now_ns / self.shared.interval_ns;
         // SAFETY: between calls the plugin holds no borrow of the recorder.
-        let stats = unsafe { (*self.host).take_delta() };
-        if self.measuring && !stats.is_empty() {
-            let _ = self.sender.send(ThreadMessage::Delta {
-                index: self.index,
-                stats,
-            });
+        let recorder = unsafe { &mut *self.host };
+        if index > recorder.interval {
+            self.hand_over(recorder);
+            recorder.interval = index;
         }
-        self.index = now_ns / self.shared.interval_ns;
-        self.next_flush_ns = (self.index + 1) * self.shared.interval_ns;
+        self.next_flush_ns = (index + 1) * self.shared.interval_ns;
     }
 
-    /// Ends this thread's warm-up: its results so far are dropped, and the
-    /// measured part starts at `from_ns` (or earlier, if another thread
+    /// Sends what the thread's recorder holds, under its interval.
+    fn hand_over(&self, recorder: &mut ThreadRecorder) {
+        if !recorder.is_empty() {
+            let _ = self.sender.send(ThreadMessage::Delta {
+                index: recorder.interval,
+                stats: recorder.take_delta(),
+            });
+        }
+    }
+
+    /// Ends this lane's warm-up, whose calls were not recorded: the
+    /// measured part starts at `from_ns` (or earlier, if another lane
     /// started it first). Returns the measured part's deadline.
     fn start_measuring(&mut self, from_ns: u64) -> u64 {
-        // SAFETY: as in `flush`.
-        drop(unsafe { (*self.host).take_delta() });
         self.measuring = true;
+        // SAFETY: as in `flush`.
+        unsafe { (*self.lane).measuring = true };
         let from = self
             .shared
             .measured_from
             .fetch_min(from_ns, Ordering::Relaxed)
             .min(from_ns);
-        self.index = from / self.shared.interval_ns;
-        self.next_flush_ns = (self.index + 1) * self.shared.interval_ns;
+        let index = from / self.shared.interval_ns;
+        // SAFETY: as in `flush`.
+        let recorder = unsafe { &mut *self.host };
+        if recorder.is_empty() {
+            // Nothing of an earlier interval is waiting: the lane's first
+            // calls belong to the interval it starts in, or a later one
+            // another lane has moved on to.
+            recorder.interval = recorder.interval.max(index);
+        }
+        self.next_flush_ns = (index + 1) * self.shared.interval_ns;
         match self.shared.load.duration_ns {
             Some(duration) => from.saturating_add(duration),
             None => u64::MAX,
@@ -574,8 +598,8 @@ impl ThreadRun<'_> {
         const YIELD_NS: u64 = 20_000;
         /// A long wait still looks at the stop flag this often.
         const SLICE_NS: u64 = 50_000_000;
-        // SAFETY: between calls the plugin holds no borrow of the recorder.
-        let fiber = unsafe { (*self.host).fiber };
+        // SAFETY: between calls the plugin holds no borrow of the lane.
+        let fiber = unsafe { (*self.lane).fiber };
         loop {
             let now = self.now_ns();
             if now >= at_ns {
@@ -604,6 +628,9 @@ impl ThreadRun<'_> {
     fn finish(mut self) {
         let end_ns = self.end_ns;
         self.flush(end_ns);
+        // SAFETY: as in `flush`; the lane makes no more calls.
+        let recorder = unsafe { &mut *self.host };
+        self.hand_over(recorder);
         let _ = self.sender.send(ThreadMessage::Finished {
             calls: self.calls,
             warmup_calls: self.warmup_calls,

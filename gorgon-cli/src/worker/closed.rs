@@ -69,6 +69,7 @@ fn calls(t: &mut ThreadRun<'_>, rec: &mut Recorder, source: &Source, until_ns: u
     let host = t.host;
     let clock = t.clock;
     let origin = t.origin;
+    let measuring = t.measuring;
     let mut calls = 0u64;
     let mut end_ns = t.end_ns;
     let mut next_check_ns = t.next_flush_ns.min(until_ns);
@@ -94,11 +95,14 @@ fn calls(t: &mut ThreadRun<'_>, rec: &mut Recorder, source: &Source, until_ns: u
                 next_check_ns = t.next_flush_ns.min(until_ns);
                 end_ns >= until_ns
             };
-            // SAFETY: `raw` was just returned on this thread; `host` is
-            // not borrowed by the plugin between calls.
-            unsafe {
-                (*host).record_outcome(&Outcome::from_raw(&raw), clock.delta_as_nanos(t0, t1))
-            };
+            // Warm-up calls are counted, not recorded.
+            if measuring {
+                // SAFETY: `raw` was just returned on this thread; `host`
+                // is not borrowed by the plugin between calls.
+                unsafe {
+                    (*host).record_outcome(&Outcome::from_raw(&raw), clock.delta_as_nanos(t0, t1))
+                };
+            }
             calls += 1;
             if past_deadline {
                 // The rest of the chunk is never called: its numbers stay
@@ -109,7 +113,7 @@ fn calls(t: &mut ThreadRun<'_>, rec: &mut Recorder, source: &Source, until_ns: u
         }
     }
     t.end_ns = end_ns;
-    if t.measuring {
+    if measuring {
         t.calls += calls;
     } else {
         t.warmup_calls += calls;

@@ -63,19 +63,20 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule
             // lands in the one it ended in.
             t.flush(end_ns);
         }
-        // SAFETY: `raw` was just returned on this thread; `host` is not
-        // borrowed by the plugin between calls.
-        unsafe {
-            (*host).record_paced(
-                &Outcome::from_raw(&raw),
-                end_ns.saturating_sub(due),
-                clock.delta_as_nanos(t0, t1),
-                started > due.saturating_add(LATE_AFTER_NS),
-            )
-        };
         if t.measuring {
+            // SAFETY: `raw` was just returned on this thread; `host` is
+            // not borrowed by the plugin between calls.
+            unsafe {
+                (*host).record_paced(
+                    &Outcome::from_raw(&raw),
+                    end_ns.saturating_sub(due),
+                    clock.delta_as_nanos(t0, t1),
+                    started > due.saturating_add(LATE_AFTER_NS),
+                )
+            };
             t.calls += 1;
         } else {
+            // Warm-up calls are counted, not recorded.
             t.warmup_calls += 1;
         }
         t.end_ns = end_ns;
