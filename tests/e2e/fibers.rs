@@ -246,3 +246,76 @@ fn ctrl_c_stops_fibers_in_their_waits_and_keeps_the_results() {
     // 32 lanes of 300 ms calls for about 1.5 s.
     assert!(done >= 32, "{done} operations");
 }
+
+#[test]
+fn the_timeline_places_each_fibers_call_in_the_second_it_ended() {
+    // At 8/s calls are due at 0, 0.125, … s and wait 50 ms: eight end in
+    // each second, on four fibers of one thread that share its histograms.
+    let run = run_testkit(&[
+        "--rate",
+        "8/s",
+        "--duration",
+        "3s",
+        "-t",
+        "1",
+        "--fibers",
+        "4",
+        "--set",
+        "wait_us=50000",
+        "--output",
+        "json",
+        "-q",
+    ])
+    .ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let points: Vec<(u64, u64)> = report["runs"][0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["start_ms"].as_u64().unwrap(),
+                p["calls"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(points, [(0, 8), (1000, 8), (2000, 8)]);
+}
+
+#[test]
+fn warm_up_calls_on_fibers_are_left_out() {
+    let run = run_testkit(&[
+        "-n",
+        "200",
+        "--warmup",
+        "40",
+        "-p",
+        "2",
+        "-t",
+        "2",
+        "--fibers",
+        "3",
+        "--set",
+        "wait_us=200",
+        "--set",
+        "measure=step",
+        "--output",
+        "json",
+    ])
+    .ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let first = &report["runs"][0];
+    assert_eq!(first["operations"], 200);
+    assert_eq!(first["warmup_operations"], 40);
+    assert_eq!(first["all"]["count"], 200);
+    let step = first["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "step")
+        .expect("the step measurement");
+    assert_eq!(
+        step["count"], 200,
+        "no warm-up call's measurement"
+    );
+}
