@@ -55,13 +55,16 @@ pub struct Progress {
     last: Instant,
     /// Which labels are errors (`--ok`), as the report counts them.
     success: Success,
+    /// Calls at once per thread (`--fibers`), shown in the run's name.
+    fibers: u32,
 }
 
 impl Progress {
-    pub fn new(mode: Mode, runs: usize, success: Success) -> Progress {
+    pub fn new(mode: Mode, runs: usize, success: Success, fibers: u32) -> Progress {
         Progress {
             mode,
             runs,
+            fibers,
             run: 0,
             bar: None,
             last: Instant::now(),
@@ -69,9 +72,13 @@ impl Progress {
         }
     }
 
-    /// `run 2/3 (2×4)`, or `run (2×4)` for a single run.
+    /// `run 2/3 (2×4)`, or `run (2×4)` for a single run; `(2×1×16)` with
+    /// 16 fibers per thread.
     fn name(&self, shape: RunShape) -> String {
-        let shape = format!("{}×{}", shape.processes, shape.threads);
+        let shape = match self.fibers {
+            0 | 1 => format!("{}×{}", shape.processes, shape.threads),
+            fibers => format!("{}×{}×{fibers}", shape.processes, shape.threads),
+        };
         if self.runs > 1 {
             format!("run {}/{} ({shape})", self.run, self.runs)
         } else {

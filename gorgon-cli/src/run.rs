@@ -77,6 +77,7 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
         progress::Mode::detect(args.quiet),
         shapes.len(),
         load.success.clone(),
+        load.fibers,
     );
     let mut snapshots = match (&args.save, args.snapshot_every) {
         (Some(path), Some(every)) => Some(Snapshots::new(
