@@ -876,3 +876,46 @@ fn per_node_rates_leave_the_warm_up_out_as_the_run_does() {
         );
     }
 }
+
+#[test]
+fn fibers_on_every_node_cover_every_number_once() {
+    let users = ["gorgon-e2e-fib-a", "gorgon-e2e-fib-b"];
+    let cluster = TestCluster::start(&[("a", users[0]), ("b", users[1])]);
+    let lib = plugin("gorgon-test-testkit");
+    let numbers = cluster.numbers_dir();
+    let set_numbers = format!("numbers_dir={}", numbers.display());
+    let n = 1201;
+    let run = cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib.to_str().unwrap(),
+            "--cluster",
+            "--local",
+            "-n",
+            &n.to_string(),
+            "-t",
+            "1",
+            "--fibers",
+            "4",
+            "--set",
+            &set_numbers,
+            "--set",
+            "wait_us=500",
+            "--set",
+            "label_in_flight=1",
+        ])
+        .ok();
+    assert!(
+        run.stdout
+            .contains("3 nodes × 1 process × 1 thread × 4 fibers"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(numbers_seen(&numbers), (0..n).collect::<Vec<_>>());
+    assert!(
+        !run.rows("4 at once").is_empty(),
+        "four calls at once on a node's thread:\n{}",
+        run.stdout
+    );
+}

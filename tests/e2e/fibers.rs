@@ -314,8 +314,5 @@ fn warm_up_calls_on_fibers_are_left_out() {
         .iter()
         .find(|m| m["name"] == "step")
         .expect("the step measurement");
-    assert_eq!(
-        step["count"], 200,
-        "no warm-up call's measurement"
-    );
+    assert_eq!(step["count"], 200, "no warm-up call's measurement");
 }
