@@ -187,9 +187,11 @@ impl ThreadRecorder {
         self.late += u64::from(late);
     }
 
-    /// Nothing recorded since the last hand-over.
+    /// Nothing recorded since the last hand-over (results, or the
+    /// measurements of calls still in progress or of a teardown).
     pub fn is_empty(&self) -> bool {
         self.results.histograms.iter().all(Histogram::is_empty)
+            && self.measurements.histograms.iter().all(Histogram::is_empty)
     }
 
     /// Everything recorded since the last hand-over.

@@ -118,6 +118,10 @@ fn supervise(
                 let _ = protocol::write_frame(frames, &Frame::Error { message });
                 return Ok(Code(exit::RUN_FAILED));
             }
+            Ok(ThreadMessage::StartFailed(message)) => {
+                let _ = protocol::write_frame(frames, &Frame::Error { message });
+                return Ok(Code(exit::RUN_FAILED));
+            }
             Ok(ThreadMessage::SetupRefusedInput(message)) => {
                 let _ = protocol::write_frame(frames, &Frame::InputError { message });
                 return Ok(Code(exit::USAGE));
@@ -158,7 +162,7 @@ fn forward_results(
         })
     };
     // One `Finished` per lane: per thread, or per fiber with --fibers.
-    let lanes = args.threads * args.load.fibers.max(1);
+    let lanes = shared.lanes();
     while finished < lanes {
         match receiver.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
             Ok(ThreadMessage::Delta { index, stats }) => match pending.get_mut(&index) {
@@ -280,9 +284,15 @@ struct Shared {
     stop: AtomicBool,
     gate: Gate,
     interval_ns: u64,
+    threads: u32,
 }
 
 impl Shared {
+    /// The worker's loops of calls: its threads, times their fibers.
+    fn lanes(&self) -> u64 {
+        u64::from(self.threads) * u64::from(self.load.fibers.max(1))
+    }
+
     fn new(args: &WorkerArgs) -> Shared {
         let share = Share {
             offset: args.offset,
@@ -299,7 +309,7 @@ impl Shared {
         };
         Shared {
             share,
-            numbers: Numbers::new(args.threads * args.load.fibers.max(1)),
+            numbers: Numbers::new(args.threads.saturating_mul(args.load.fibers.max(1))),
             warm,
             counted,
             load,
@@ -307,6 +317,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             gate: Gate::default(),
             interval_ns: args.interval_ms.max(1) * 1_000_000,
+            threads: args.threads,
         }
     }
 }
@@ -316,6 +327,9 @@ impl Shared {
 enum ThreadMessage {
     Ready,
     SetupFailed(String),
+    /// The thread could not start for a reason of the worker's own (its
+    /// fibers' stacks), said in a whole sentence.
+    StartFailed(String),
     SetupRefusedInput(String),
     Delta {
         index: u64,
@@ -373,12 +387,24 @@ fn run_thread(
         batch_this_thread();
     }
     let fibers = shared.load.fibers.max(1);
+    // Stacks first: a worker out of memory mappings should stop before
+    // thousands of setups have opened their connections.
+    let stacks = match fibers {
+        1 => None,
+        _ => match fibers::Stacks::new(fibers as usize) {
+            Ok(stacks) => Some(stacks),
+            Err(error) => {
+                let message = fibers::cannot_make(fibers, shared.lanes(), &error);
+                let _ = sender.send(ThreadMessage::StartFailed(message));
+                return;
+            }
+        },
+    };
     // The thread's results: its lanes take turns recording into it.
-    let mut recorder = Box::new(ThreadRecorder::new(params));
-    let recorder: *mut ThreadRecorder = &mut *recorder;
+    let recorder = Pinned::new(ThreadRecorder::new(params));
     let mut lanes = Vec::with_capacity(fibers as usize);
     for _ in 0..fibers {
-        match Lane::start(plugin, recorder) {
+        match Lane::start(plugin, recorder.ptr()) {
             Ok(lane) => lanes.push(lane),
             Err(message) => {
                 let _ = sender.send(message);
@@ -389,17 +415,6 @@ fn run_thread(
             }
         }
     }
-    let stacks = match fibers {
-        1 => None,
-        _ => match fibers::Stacks::new(fibers as usize) {
-            Ok(stacks) => Some(stacks),
-            Err(error) => {
-                let message = format!("cannot make {fibers} fibers: {error}");
-                let _ = sender.send(ThreadMessage::SetupFailed(message));
-                return;
-            }
-        },
-    };
     let _ = sender.send(ThreadMessage::Ready);
     let Some(start) = shared.gate.wait() else {
         for mut lane in lanes {
@@ -417,39 +432,63 @@ fn run_thread(
     let bodies = lanes
         .into_iter()
         .zip(first_lane..)
-        .map(|(mut lane, index)| -> fibers::Body<'_> {
+        .map(|(lane, index)| -> fibers::Body<'_> {
             Box::new(move |fiber| {
-                lane.host.fiber = Some(fiber);
+                // SAFETY: the lane's host is reached only through this
+                // pointer, on this thread, and nothing else runs meanwhile.
+                unsafe { (*lane.host.ptr()).fiber = Some(fiber) };
                 lane.run(index, plugin, shared, sender, start);
             })
         })
         .collect();
-    if let Err(error) = stacks.run(bodies) {
-        // Only a broken epoll set gets here; the parent reports the
+    if let Err(failure) = stacks.run(bodies) {
+        // Rare (a broken epoll set, a bug): the parent reports the
         // worker's exit and keeps what the other workers did.
-        eprintln!("gorgon worker: the fibers' scheduler failed: {error}");
+        eprintln!("gorgon worker: {failure}");
         std::process::exit(i32::from(exit::RUN_FAILED));
+    }
+}
+
+/// A value on the heap reached only through its raw pointer, which a
+/// plugin's `Recorder` holds across calls; freed when this goes. (A `Box`
+/// would be reborrowed by each use, which invalidates the pointer the
+/// plugin holds, as far as Rust's aliasing rules go.)
+struct Pinned<T>(*mut T);
+
+impl<T> Pinned<T> {
+    fn new(value: T) -> Pinned<T> {
+        Pinned(Box::into_raw(Box::new(value)))
+    }
+
+    fn ptr(&self) -> *mut T {
+        self.0
+    }
+}
+
+impl<T> Drop for Pinned<T> {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::into_raw` in `new`, freed only here.
+        drop(unsafe { Box::from_raw(self.0) });
     }
 }
 
 /// One loop of calls: a thread, or one fiber of a thread (`--fibers`),
 /// with its own plugin state, recording into the thread's recorder.
 struct Lane {
-    /// Reached only through pointers once the lane runs: by the plugin
-    /// during a call and by the loops between calls.
-    host: Box<LaneHost>,
+    /// Reached only through its pointer: by the plugin during a call and
+    /// by the loops between calls.
+    host: Pinned<LaneHost>,
     rec: gorgon_plugin_api::Recorder,
 }
 
 impl Lane {
     /// Makes the lane's plugin recorder and runs the plugin's setup on it.
     fn start(plugin: &Plugin, recorder: *mut ThreadRecorder) -> Result<Lane, ThreadMessage> {
-        let mut host = Box::new(LaneHost::new(recorder));
-        let lane: *mut LaneHost = &mut *host;
-        // SAFETY: the box outlives the plugin's recorder (both live in the
-        // lane), the thread's recorder outlives its lanes, and a lane is
-        // used on one thread.
-        let mut rec = unsafe { plugin_recorder(lane) };
+        let host = Pinned::new(LaneHost::new(recorder));
+        // SAFETY: the host outlives the plugin's recorder (both live in
+        // the lane), the thread's recorder outlives its lanes, and a lane
+        // is used on one thread.
+        let mut rec = unsafe { plugin_recorder(host.ptr()) };
         if let Some(start) = plugin.thread_start {
             // SAFETY: the hook was checked at load; `rec` is this lane's.
             let raw = unsafe { start(&mut rec) };
@@ -479,8 +518,9 @@ impl Lane {
             plugin,
             shared,
             sender,
-            host: self.host.recorder,
-            lane: &mut *self.host,
+            // SAFETY: as in `start`.
+            host: unsafe { (*self.host.ptr()).recorder },
+            lane: self.host.ptr(),
             clock: start.clock,
             origin: start.origin,
             next_flush_ns: shared.interval_ns,
@@ -572,16 +612,10 @@ impl ThreadRun<'_> {
             .measured_from
             .fetch_min(from_ns, Ordering::Relaxed)
             .min(from_ns);
-        let index = from / self.shared.interval_ns;
-        // SAFETY: as in `flush`.
-        let recorder = unsafe { &mut *self.host };
-        if recorder.is_empty() {
-            // Nothing of an earlier interval is waiting: the lane's first
-            // calls belong to the interval it starts in, or a later one
-            // another lane has moved on to.
-            recorder.interval = recorder.interval.max(index);
-        }
-        self.next_flush_ns = (index + 1) * self.shared.interval_ns;
+        // What the thread holds from before `from` (other lanes' calls)
+        // goes out under its own interval; this lane's first calls land in
+        // the interval `from` is in, or a later one.
+        self.flush(from);
         match self.shared.load.duration_ns {
             Some(duration) => from.saturating_add(duration),
             None => u64::MAX,

@@ -316,3 +316,26 @@ fn warm_up_calls_on_fibers_are_left_out() {
         .expect("the step measurement");
     assert_eq!(step["count"], 200, "no warm-up call's measurement");
 }
+
+#[test]
+fn more_fibers_than_the_process_can_map_stop_the_run_with_the_reason() {
+    let limit: u32 = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Two mappings per fiber's stack: half the limit and some more cannot
+    // fit in one worker process.
+    let fibers = limit / 2 + 500;
+    if fibers > 100_000 {
+        eprintln!("vm.max_map_count is {limit}: --fibers cannot go past it here");
+        return;
+    }
+    let run = run_testkit(&["-n", "1", "-t", "1", "--fibers", &fibers.to_string()]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("vm.max_map_count") && !run.stderr.contains("plugin"),
+        "{}",
+        run.stderr
+    );
+}

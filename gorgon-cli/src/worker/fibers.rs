@@ -9,8 +9,8 @@
 //! (docs/design-notes-fibers.md).
 //!
 //! With fibers, each worker thread runs N lanes, each with a stack of its
-//! own (corosensei), its own recorder and its own plugin state, running
-//! the same closed or paced loop as a thread does. A plugin that waits
+//! own (corosensei) and its own plugin state, running the same closed or
+//! paced loop as a thread does and recording into the thread's recorder. A plugin that waits
 //! through [`Recorder::wait`](gorgon_plugin_api::Recorder::wait) suspends
 //! its fiber; the thread's scheduler below then runs the fibers that are
 //! ready, and when none is, makes one `epoll_wait` for all of them. The
@@ -132,6 +132,25 @@ fn millis_up(d: Duration) -> i32 {
 /// its waits go through.
 pub type Body<'a> = Box<dyn FnOnce(FiberHandle) + 'a>;
 
+/// Why a thread's fibers could not be made, in one sentence. Each stack is
+/// two memory mappings (the stack and its guard page), and Linux limits a
+/// process to `vm.max_map_count` of them (65,530 by default), so about
+/// 32,000 fibers fit in one worker process, whatever its threads.
+pub fn cannot_make(fibers: u32, lanes_in_worker: u64, error: &std::io::Error) -> String {
+    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    match (error.raw_os_error(), limit) {
+        (Some(libc::ENOMEM), Some(limit)) => format!(
+            "cannot make {fibers} fibers on a worker thread ({lanes_in_worker} in this worker \
+             process): each fiber's stack takes 2 memory mappings and vm.max_map_count allows \
+             {limit} per process; use fewer fibers per process (more processes with -p), or \
+             raise vm.max_map_count"
+        ),
+        _ => format!("cannot make {fibers} fibers on a worker thread: {error}"),
+    }
+}
+
 /// The stacks and the scheduler for one thread's fibers, made before the
 /// run starts so that a failure to make them stops the run before its
 /// first call.
@@ -151,8 +170,11 @@ impl Stacks {
     }
 
     /// Runs `bodies` (one per stack) as fibers on the calling thread until
-    /// every one has returned.
-    pub fn run(self, bodies: Vec<Body<'_>>) -> std::io::Result<()> {
+    /// every one has returned. On failure (the epoll set broke, or host
+    /// code panicked on a fiber) the fibers are not dropped: some may be
+    /// suspended inside the plugin, and unwinding their stacks would cross
+    /// its C frames and abort. The caller ends the process instead.
+    pub fn run(self, bodies: Vec<Body<'_>>) -> Result<(), String> {
         let Stacks {
             stacks,
             mut scheduler,
@@ -164,9 +186,9 @@ impl Stacks {
             .map(|(stack, body)| {
                 // SAFETY: every fiber is driven to completion below, before
                 // this function returns, so what `body` borrows outlives
-                // it; should the scheduler fail (or a body panic), dropping
-                // the coroutine unwinds its stack before the borrows end,
-                // still inside this function.
+                // it; on failure the fibers are leaked, never dropped, so
+                // their stacks are never unwound or freed while the
+                // borrows they hold could end.
                 unsafe {
                     Coroutine::with_stack_unchecked(
                         stack,
@@ -175,18 +197,41 @@ impl Stacks {
                 }
             })
             .collect();
-        scheduler.drive(&mut fibers)
+        let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scheduler.drive(&mut fibers)
+        }));
+        let failure = match driven {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => format!("the fibers' scheduler failed: {error}"),
+            Err(payload) => format!(
+                "a fiber failed: {}",
+                payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            ),
+        };
+        std::mem::forget(fibers);
+        Err(failure)
     }
 }
 
 #[cfg(test)]
-fn run_all(bodies: Vec<Body<'_>>) -> std::io::Result<()> {
-    Stacks::new(bodies.len())?.run(bodies)
+fn run_all(bodies: Vec<Body<'_>>) -> Result<(), String> {
+    Stacks::new(bodies.len())
+        .map_err(|e| e.to_string())?
+        .run(bodies)
 }
 
 /// One thread's fibers: which are ready, which wait on what.
 struct Scheduler {
     epoll: std::os::fd::OwnedFd,
+    /// Wakes the epoll wait for a near deadline, to the microsecond:
+    /// `epoll_wait`'s own timeout is in whole milliseconds.
+    timer: std::os::fd::OwnedFd,
+    /// The deadline `timer` is set for, if any.
+    timer_set: Option<Instant>,
     ready: VecDeque<(usize, Wake)>,
     /// The wait each fiber is in, numbered so that a timer or an event
     /// left over from an earlier wait is recognised and ignored.
@@ -206,23 +251,55 @@ struct Waiting {
     fd: Option<i32>,
 }
 
-/// Within this of a timer, the scheduler polls instead of sleeping, since
-/// `epoll_wait` sleeps in whole milliseconds and overshoots by its slack.
-const SPIN: Duration = Duration::from_micros(1_200);
+/// A deadline nearer than this is timed by the timerfd; a farther one (an
+/// I/O timeout of seconds, say) by `epoll_wait`'s millisecond timeout,
+/// which needs no system call to set.
+const PRECISE: Duration = Duration::from_millis(50);
+
+/// The epoll data of the timerfd: no descriptor has this number.
+const TIMER_EVENT: u64 = u64::MAX;
 
 type Fiber = Coroutine<Wake, Suspend, (), DefaultStack>;
 
 impl Scheduler {
     fn new(fibers: usize) -> std::io::Result<Scheduler> {
-        // SAFETY: a plain system call; the fd is owned below.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let owned = |fd: i32| {
+            if fd < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                // SAFETY: a fresh descriptor nothing else owns.
+                Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+            }
+        };
+        // SAFETY: plain system calls; the descriptors are owned at once.
+        let epoll = owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        let timer = owned(unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        })?;
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: TIMER_EVENT,
+        };
+        // SAFETY: both descriptors are valid; `event` is a valid event.
+        let added = unsafe {
+            libc::epoll_ctl(
+                epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                timer.as_raw_fd(),
+                &mut event,
+            )
+        };
+        if added != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // SAFETY: a fresh descriptor nothing else owns.
-        let epoll = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
         Ok(Scheduler {
             epoll,
+            timer,
+            timer_set: None,
             ready: (0..fibers).map(|i| (i, Wake::Ready)).collect(),
             waits: vec![None; fibers],
             next_wait: 0,
@@ -258,6 +335,12 @@ impl Scheduler {
                 writable,
                 deadline,
             } => {
+                if self.waiter(fd).is_some() {
+                    // One wait per descriptor: a second would take the
+                    // first one's event (docs/fibers.md).
+                    self.ready.push_back((index, Wake::Failed(libc::EBUSY)));
+                    return;
+                }
                 if let Err(errno) = self.arm(fd, writable) {
                     self.ready.push_back((index, Wake::Failed(errno)));
                     return;
@@ -299,6 +382,10 @@ impl Scheduler {
         self.by_fd.get_mut(fd as usize).and_then(Option::take)
     }
 
+    fn waiter(&self, fd: i32) -> Option<usize> {
+        self.by_fd.get(fd as usize).copied().flatten()
+    }
+
     /// Asks for one event when `fd` is ready. One-shot, so that an event
     /// comes only for a wait; re-armed per wait with `EPOLL_CTL_MOD`, or
     /// added when the descriptor is new (or was closed and its number
@@ -337,10 +424,13 @@ impl Scheduler {
             None => -1,
             Some(due) => {
                 let left = due.saturating_duration_since(Instant::now());
-                if left > SPIN {
-                    millis_up(left - SPIN).max(1)
-                } else {
+                if left.is_zero() {
                     0
+                } else if left < PRECISE {
+                    self.set_timer(due, left)?;
+                    -1
+                } else {
+                    millis_up(left)
                 }
             }
         };
@@ -360,6 +450,10 @@ impl Scheduler {
             }
         }
         for event in &events[..n.max(0) as usize] {
+            if event.u64 == TIMER_EVENT {
+                self.timer_fired();
+                continue;
+            }
             let fd = event.u64 as i32;
             if let Some(index) = self.take_waiter(fd) {
                 self.waits[index] = None;
@@ -367,11 +461,51 @@ impl Scheduler {
             }
         }
         self.expire_timers();
-        if n == 0 && self.ready.is_empty() && timeout_ms == 0 {
-            // Close to a timer: let other threads run while polling.
-            std::thread::yield_now();
-        }
         Ok(())
+    }
+
+    /// Sets the timerfd to fire `left` from now, for `due`, unless it is
+    /// set for that already.
+    fn set_timer(&mut self, due: Instant, left: Duration) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if self.timer_set == Some(due) {
+            return Ok(());
+        }
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_nsec: libc::c_long::from(left.subsec_nanos().max(1) as i32),
+            },
+        };
+        // SAFETY: a valid timerfd and timer specification.
+        let set = unsafe {
+            libc::timerfd_settime(self.timer.as_raw_fd(), 0, &spec, std::ptr::null_mut())
+        };
+        if set != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.timer_set = Some(due);
+        Ok(())
+    }
+
+    /// Reads the timerfd's expiry count, so that it stops being readable.
+    fn timer_fired(&mut self) {
+        use std::os::fd::AsRawFd;
+        let mut expirations = 0u64;
+        // SAFETY: reads 8 bytes into a u64; a failure (EAGAIN) only means
+        // there was nothing to read.
+        let _ = unsafe {
+            libc::read(
+                self.timer.as_raw_fd(),
+                (&mut expirations as *mut u64).cast(),
+                8,
+            )
+        };
+        self.timer_set = None;
     }
 
     /// The earliest timer of a wait still in progress.
@@ -400,7 +534,9 @@ impl Scheduler {
                 // The descriptor stays armed; its event, if it comes, finds
                 // no waiter and is dropped, and the next wait re-arms it.
                 Some(fd) => {
-                    self.take_waiter(fd);
+                    if self.waiter(fd) == Some(index) {
+                        self.take_waiter(fd);
+                    }
                     Wake::TimedOut
                 }
                 None => Wake::Ready,
@@ -512,6 +648,71 @@ mod tests {
         scheduler.drive(&mut fibers).unwrap();
         let most = *most.borrow();
         assert!(most <= 2 * 2 + 64 + 1, "{most} timers pending at most");
+    }
+
+    /// CPU time of the calling thread.
+    fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    #[test]
+    fn short_sleeps_end_on_time_without_spinning() {
+        let early = RefCell::new(0);
+        let early_ref = &early;
+        let cpu_before = thread_cpu();
+        run_all(vec![Box::new(move |fiber: FiberHandle| {
+            for _ in 0..20 {
+                let due = Instant::now() + Duration::from_millis(2);
+                fiber.sleep_until(due);
+                if Instant::now() < due {
+                    *early_ref.borrow_mut() += 1;
+                }
+            }
+        })])
+        .unwrap();
+        let cpu = thread_cpu() - cpu_before;
+        assert_eq!(*early.borrow(), 0, "no sleep ends before its deadline");
+        // Polling through the last stretch of each sleep would take about
+        // 20 ms of CPU here; sleeping on the timerfd takes well under 1.
+        assert!(
+            cpu < Duration::from_millis(8),
+            "{cpu:?} of CPU for 40 ms of sleeps"
+        );
+    }
+
+    #[test]
+    fn a_second_wait_on_a_descriptor_is_refused_and_the_first_still_wakes() {
+        let (a, mut peer) = UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+        let woke = RefCell::new(Vec::new());
+        let woke_ref = &woke;
+        run_all(vec![
+            Box::new(move |fiber: FiberHandle| {
+                let wake = fiber.wait_fd(fd, false, None);
+                woke_ref.borrow_mut().push(("first", wake));
+                drop(a);
+            }),
+            Box::new(move |fiber: FiberHandle| {
+                let wake = fiber.wait_fd(fd, false, Some(Duration::from_millis(5)));
+                woke_ref.borrow_mut().push(("second", wake));
+                fiber.sleep_until(Instant::now() + Duration::from_millis(10));
+                peer.write_all(b"x").unwrap();
+            }),
+        ])
+        .unwrap();
+        assert_eq!(
+            *woke.borrow(),
+            [
+                ("second", Wake::Failed(libc::EBUSY)),
+                ("first", Wake::Ready)
+            ]
+        );
     }
 
     #[test]
