@@ -261,12 +261,7 @@ fn a_failing_thread_setup_stops_the_run_with_its_reason() {
         "--set",
         "fail_setup=1",
     ]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("asked to fail by fail_setup"),
-        "{}",
-        run.stderr
-    );
+    run.assert_run_failed("asked to fail by fail_setup");
 }
 
 #[test]

@@ -187,12 +187,7 @@ fn a_failing_setup_on_a_fiber_stops_the_run_before_it_starts() {
         "--set",
         "fail_setup=1",
     ]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("asked to fail by fail_setup"),
-        "{}",
-        run.stderr
-    );
+    run.assert_run_failed("asked to fail by fail_setup");
 }
 
 #[test]
@@ -268,17 +263,7 @@ fn the_timeline_places_each_fibers_call_in_the_second_it_ended() {
     ])
     .ok();
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let points: Vec<(u64, u64)> = report["runs"][0]["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["start_ms"].as_u64().unwrap(),
-                p["calls"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let points = crate::support::timeline_calls(&report);
     assert_eq!(points, [(0, 8), (1000, 8), (2000, 8)]);
 }
 

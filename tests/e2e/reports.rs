@@ -886,17 +886,7 @@ fn the_timeline_places_each_call_in_the_second_it_ended() {
     ])
     .ok();
     let report = json_of(&run);
-    let points: Vec<(u64, u64)> = report["runs"][0]["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["start_ms"].as_u64().unwrap(),
-                p["calls"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let points = crate::support::timeline_calls(&report);
     assert_eq!(points, [(0, 4), (1000, 4), (2000, 4)]);
 }
 

@@ -104,6 +104,22 @@ impl Run {
         rows[0][1].replace(',', "").parse().expect("a count")
     }
 
+    /// Asserts a run that could not start or failed (exit 3), saying why,
+    /// with no panic.
+    pub fn assert_run_failed(&self, mentions: &str) {
+        assert_eq!(
+            self.code, 3,
+            "expected exit 3:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(!self.stderr.contains("panicked at"), "{}", self.stderr);
+        assert!(
+            self.stderr.contains(mentions),
+            "stderr should mention {mentions:?}: {}",
+            self.stderr
+        );
+    }
+
     /// Asserts the one-sentence usage error: exit 2, one line, no panic.
     pub fn assert_usage_error(&self, mentions: &str) {
         assert_eq!(
@@ -140,4 +156,19 @@ pub fn numbers_seen(dir: &Path) -> Vec<u64> {
         .collect();
     numbers.sort_unstable();
     numbers
+}
+
+/// The first run's timeline as (start in ms, calls) per interval.
+pub fn timeline_calls(report: &serde_json::Value) -> Vec<(u64, u64)> {
+    report["runs"][0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["start_ms"].as_u64().unwrap(),
+                p["calls"].as_u64().unwrap(),
+            )
+        })
+        .collect()
 }
