@@ -113,11 +113,6 @@ fn supervise(
     while ready < args.threads {
         match receiver.recv() {
             Ok(ThreadMessage::Ready) => ready += 1,
-            Ok(ThreadMessage::SetupFailed(message)) => {
-                let message = format!("the plugin's thread setup failed: {message}");
-                let _ = protocol::write_frame(frames, &Frame::Error { message });
-                return Ok(Code(exit::RUN_FAILED));
-            }
             Ok(ThreadMessage::StartFailed(message)) => {
                 let _ = protocol::write_frame(frames, &Frame::Error { message });
                 return Ok(Code(exit::RUN_FAILED));
@@ -162,8 +157,7 @@ fn forward_results(
         })
     };
     // One `Finished` per lane: per thread, or per fiber with --fibers.
-    let lanes = shared.lanes();
-    while finished < lanes {
+    while finished < shared.lanes {
         match receiver.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
             Ok(ThreadMessage::Delta { index, stats }) => match pending.get_mut(&index) {
                 Some(known) => known.merge(&stats),
@@ -284,15 +278,11 @@ struct Shared {
     stop: AtomicBool,
     gate: Gate,
     interval_ns: u64,
-    threads: u32,
+    /// The worker's loops of calls: its threads, times their fibers.
+    lanes: u32,
 }
 
 impl Shared {
-    /// The worker's loops of calls: its threads, times their fibers.
-    fn lanes(&self) -> u64 {
-        u64::from(self.threads) * u64::from(self.load.fibers.max(1))
-    }
-
     fn new(args: &WorkerArgs) -> Shared {
         let share = Share {
             offset: args.offset,
@@ -307,9 +297,10 @@ impl Shared {
             None if unbounded => (Source::UpTo(load.warmup_calls), Source::Endless),
             None => (Source::UpTo(load.warmup_calls), Source::UpTo(share.count)),
         };
+        let lanes = args.threads.saturating_mul(args.load.fibers.max(1));
         Shared {
             share,
-            numbers: Numbers::new(args.threads.saturating_mul(args.load.fibers.max(1))),
+            numbers: Numbers::new(lanes),
             warm,
             counted,
             load,
@@ -317,7 +308,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             gate: Gate::default(),
             interval_ns: args.interval_ms.max(1) * 1_000_000,
-            threads: args.threads,
+            lanes,
         }
     }
 }
@@ -326,9 +317,8 @@ impl Shared {
 /// setup that said the user's input is wrong (`SetupError::bad_input`).
 enum ThreadMessage {
     Ready,
-    SetupFailed(String),
-    /// The thread could not start for a reason of the worker's own (its
-    /// fibers' stacks), said in a whole sentence.
+    /// The thread could not start (the plugin's setup failed, or its
+    /// fibers could not be made), said in a whole sentence.
     StartFailed(String),
     SetupRefusedInput(String),
     Delta {
@@ -394,7 +384,7 @@ fn run_thread(
         _ => match fibers::Stacks::new(fibers as usize) {
             Ok(stacks) => Some(stacks),
             Err(error) => {
-                let message = fibers::cannot_make(fibers, shared.lanes(), &error);
+                let message = fibers::cannot_make(fibers, shared.lanes, &error);
                 let _ = sender.send(ThreadMessage::StartFailed(message));
                 return;
             }
@@ -408,18 +398,14 @@ fn run_thread(
             Ok(lane) => lanes.push(lane),
             Err(message) => {
                 let _ = sender.send(message);
-                for mut lane in lanes {
-                    stop_thread(plugin, &mut lane.rec);
-                }
+                stop_lanes(plugin, lanes);
                 return;
             }
         }
     }
     let _ = sender.send(ThreadMessage::Ready);
     let Some(start) = shared.gate.wait() else {
-        for mut lane in lanes {
-            stop_thread(plugin, &mut lane.rec);
-        }
+        stop_lanes(plugin, lanes);
         return;
     };
     let first_lane = thread * fibers;
@@ -498,7 +484,7 @@ impl Lane {
                 return Err(if raw.status == STATUS_BAD_INPUT {
                     ThreadMessage::SetupRefusedInput(text)
                 } else {
-                    ThreadMessage::SetupFailed(text)
+                    ThreadMessage::StartFailed(format!("the plugin's thread setup failed: {text}"))
                 });
             }
         }
@@ -527,7 +513,6 @@ impl Lane {
             calls: 0,
             warmup_calls: 0,
             end_ns: 0,
-            measuring: false,
         };
         match shared.load.rate_per_sec {
             Some(rate) => paced::run(&mut run, &mut self.rec, &Schedule::new(&shared.load, rate)),
@@ -559,11 +544,16 @@ struct ThreadRun<'a> {
     warmup_calls: u64,
     /// When the last call ended, in ns from the start.
     end_ns: u64,
-    /// False during the warm-up, whose results are thrown away.
-    measuring: bool,
 }
 
 impl ThreadRun<'_> {
+    /// False during the lane's warm-up, whose calls are counted and not
+    /// recorded (the plugin's measurements check the same flag).
+    fn measuring(&self) -> bool {
+        // SAFETY: between calls the plugin holds no borrow of the lane.
+        unsafe { (*self.lane).measuring }
+    }
+
     /// Nanoseconds since the start of the run.
     #[inline]
     fn now_ns(&self) -> u64 {
@@ -604,7 +594,6 @@ impl ThreadRun<'_> {
     /// measured part starts at `from_ns` (or earlier, if another lane
     /// started it first). Returns the measured part's deadline.
     fn start_measuring(&mut self, from_ns: u64) -> u64 {
-        self.measuring = true;
         // SAFETY: as in `flush`.
         unsafe { (*self.lane).measuring = true };
         let from = self
@@ -659,10 +648,11 @@ impl ThreadRun<'_> {
     }
 
     /// Sends what is left and says the thread is done.
-    fn finish(mut self) {
+    fn finish(self) {
         let end_ns = self.end_ns;
-        self.flush(end_ns);
-        // SAFETY: as in `flush`; the lane makes no more calls.
+        // SAFETY: as in `flush`; the lane makes no more calls. What the
+        // thread holds belongs to its recorder's interval, whatever
+        // interval this lane ended in.
         let recorder = unsafe { &mut *self.host };
         self.hand_over(recorder);
         let _ = self.sender.send(ThreadMessage::Finished {
@@ -687,6 +677,13 @@ fn batch_this_thread() {
     // SAFETY: a plain system call on the calling thread (pid 0) with a
     // valid parameter block.
     let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+}
+
+/// Runs the teardown of lanes that were set up but will make no call.
+fn stop_lanes(plugin: &Plugin, lanes: Vec<Lane>) {
+    for mut lane in lanes {
+        stop_thread(plugin, &mut lane.rec);
+    }
 }
 
 fn stop_thread(plugin: &Plugin, rec: &mut gorgon_plugin_api::Recorder) {

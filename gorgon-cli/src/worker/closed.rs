@@ -69,7 +69,7 @@ fn calls(t: &mut ThreadRun<'_>, rec: &mut Recorder, source: &Source, until_ns: u
     let host = t.host;
     let clock = t.clock;
     let origin = t.origin;
-    let measuring = t.measuring;
+    let measuring = t.measuring();
     let mut calls = 0u64;
     let mut end_ns = t.end_ns;
     let mut next_check_ns = t.next_flush_ns.min(until_ns);

@@ -44,7 +44,7 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule
         if k >= end {
             break;
         }
-        if k >= first && !t.measuring {
+        if k >= first && !t.measuring() {
             deadline = t.start_measuring(measured_from);
         }
         let due = schedule.at(k);
@@ -63,7 +63,7 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule
             // lands in the one it ended in.
             t.flush(end_ns);
         }
-        if t.measuring {
+        if t.measuring() {
             // SAFETY: `raw` was just returned on this thread; `host` is
             // not borrowed by the plugin between calls.
             unsafe {

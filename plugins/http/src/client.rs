@@ -310,11 +310,9 @@ impl Client {
         };
         let (reply, reusable) = match cooperative {
             None => {
-                if connection.nonblocking {
-                    connection
-                        .set_mode(false, self.timeout)
-                        .map_err(mode_error)?;
-                }
+                connection
+                    .set_mode(false, self.timeout)
+                    .map_err(mode_error)?;
                 self.buffers
                     .round_trip(&mut connection.stream, request, vars)?
             }
