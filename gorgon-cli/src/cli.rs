@@ -1,14 +1,26 @@
-//! The command line: every flag, its parser, and how a parse error is told.
+//! The command line: every flag, its parser, how a parse error is told,
+//! and how flags become the plain values the rest of gorgon takes.
+//!
+//! Clap's types stop here. As ripgrep turns its low-level arguments into
+//! high-level ones, this layer checks the flags and hands on plain values
+//! ([`LoadPlan`], [`Destinations`], [`crate::cluster::Selection`]); no
+//! module below knows there is a command line.
 
-use std::path::PathBuf;
+pub mod cluster;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::Defaults;
 use crate::exit;
-use crate::plan::{Param, RunShape};
-use crate::shape::{LoadArgs, WorkerLoad};
+use crate::plan::{LoadPlan, Param};
+use crate::report::output::{Destinations, Format};
+use crate::shape::{parse_duration, positive_duration, Rate, RunShape, Success, Warmup};
+use crate::threshold::Threshold;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,13 +45,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a plugin's operation N times and report the results.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show a result saved with `gorgon run --save FILE.json` again, as a
     /// table or in another format.
     Report(ReportArgs),
     /// Manage the SSH nodes of a cluster (kept in gorgon.toml) and check
     /// or set them up.
-    Cluster(crate::cluster::ClusterArgs),
+    Cluster(cluster::ClusterArgs),
     /// Create a plugin crate NAME (a new directory) that builds offline and
     /// runs with `gorgon run --debug` at once.
     New(NewArgs),
@@ -89,7 +101,7 @@ pub struct RunArgs {
     pub load: LoadArgs,
 
     #[command(flatten)]
-    pub nodes: crate::cluster::NodeSelection,
+    pub nodes: cluster::NodeArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -101,7 +113,7 @@ pub struct RunArgs {
 
     /// Rewrite the --save file with the partial result this often during
     /// the run (e.g. 10s, 1m), so a run killed hard leaves its last snapshot.
-    #[arg(long, value_name = "DURATION", requires = "save", value_parser = crate::shape::positive_duration)]
+    #[arg(long, value_name = "DURATION", requires = "save", value_parser = positive_duration)]
     pub snapshot_every: Option<std::time::Duration>,
 
     /// No progress display on stderr.
@@ -136,6 +148,22 @@ pub enum OutputFormat {
     Csv,
 }
 
+impl OutputArgs {
+    /// Where the report goes; `save` is `gorgon run --save`.
+    pub fn destinations(&self, save: Option<&Path>) -> Destinations {
+        Destinations {
+            format: match self.output {
+                OutputFormat::Table => Format::Table,
+                OutputFormat::Json => Format::Json,
+                OutputFormat::Csv => Format::Csv,
+            },
+            save: save.map(Path::to_path_buf),
+            svg: self.svg.clone(),
+            html: self.html.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// A result saved by `gorgon run --save`.
@@ -154,33 +182,14 @@ pub struct NewArgs {
     pub path: PathBuf,
 }
 
-/// Arguments of a worker process. They are an internal protocol between
-/// `gorgon run` and `gorgon worker`, not a user interface.
+/// Arguments of a worker process: one [`crate::spec::WorkerSpec`] token,
+/// an internal protocol between `gorgon run` and `gorgon worker`
+/// (docs/protocol.md), not a user interface. The worker reads it itself,
+/// so that a spec it cannot read is told to the parent as a frame.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    #[arg(long)]
-    pub plugin: PathBuf,
-    #[arg(long)]
-    pub threads: u32,
-    /// This worker's numbers are `offset + k * stride` for `k` in `0..count`
-    /// (`count` = u64::MAX: no count limit).
-    #[arg(long)]
-    pub offset: u64,
-    #[arg(long)]
-    pub stride: u64,
-    #[arg(long)]
-    pub count: u64,
-    /// How often partial results are sent, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    pub interval_ms: u64,
-    #[arg(long = "set", value_parser = parse_param)]
-    pub params: Vec<Param>,
-    #[command(flatten)]
-    pub load: WorkerLoad,
-    /// The plugin's SHA-256: the worker checks the file against it before
-    /// loading it (a plugin uploaded to a node).
-    #[arg(long)]
-    pub plugin_sha256: Option<String>,
+    #[arg(long, value_name = "TOKEN")]
+    pub spec: String,
 }
 
 /// The runs of a suite, in order (a newtype so clap takes the list as one
@@ -197,6 +206,126 @@ fn parse_runs(text: &str) -> Result<Suite, String> {
 
 fn parse_param(text: &str) -> Result<Param, String> {
     text.parse()
+}
+
+/// The load-shape flags of `gorgon run` (flattened into its arguments).
+#[derive(Debug, Clone, Default, Args)]
+pub struct LoadArgs {
+    /// Run for this long (30s, 1m 30s); with -n as well, stop at whichever
+    /// comes first [or defaults.duration].
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub duration: Option<Duration>,
+
+    /// Open model: start operations at this total rate across all processes
+    /// and threads (500/s, 30/m), whatever their latency; latency is then
+    /// measured from each operation's intended start [or defaults.rate].
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub rate: Option<Rate>,
+
+    /// Start threads progressively over this time (closed model) or ramp
+    /// the rate up linearly from zero (with --rate) [or defaults.ramp_up].
+    #[arg(long = "ramp-up", value_name = "DURATION", value_parser = parse_duration)]
+    pub ramp_up: Option<Duration>,
+
+    /// Calls made first and left out of the statistics: a count (200) or a
+    /// time (5s) [or defaults.warmup].
+    #[arg(long, value_name = "N|DURATION", value_parser = parse_warmup)]
+    pub warmup: Option<Warmup>,
+
+    /// The result labels that count as success, e.g. 200,201; every other
+    /// label, and always `panic`, is an error [default: every label but
+    /// panic, or defaults.ok].
+    #[arg(long, value_name = "LABEL,...", value_delimiter = ',')]
+    pub ok: Option<Vec<String>>,
+
+    /// A pass/fail gate checked at the end, e.g. 'p99<250ms',
+    /// 'error_rate<1%', 'ops_per_sec>1000', 'http call 1:p95<50ms'
+    /// (repeatable; replaces the config's `thresholds`). Exit code 1 when
+    /// one fails.
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold)]
+    pub thresholds: Vec<Threshold>,
+
+    /// Run the worker threads under SCHED_BATCH: same share of CPU, but a
+    /// thread woken by a reply does not preempt what runs (often the server
+    /// under test on the same machine). Fewer context switches for
+    /// plugins that block on a local server (docs/load-shapes.md)
+    /// [or defaults.batch_scheduling; `--batch-scheduling=false` turns it
+    /// off].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub batch_scheduling: Option<bool>,
+
+    /// Run this many calls at once on each worker thread, each on a fiber
+    /// of its own: for plugins that wait for I/O through `rec.wait` (the
+    /// HTTP plugin does), one thread then serves many connections from
+    /// one epoll wait, as an event loop does (docs/fibers.md)
+    /// [default: 1, or defaults.fibers].
+    #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub fibers: Option<u32>,
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    text.parse()
+}
+
+fn parse_warmup(text: &str) -> Result<Warmup, String> {
+    text.parse()
+}
+
+fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    text.parse()
+}
+
+impl LoadArgs {
+    /// Combines the command line with the config's defaults: a flag wins
+    /// over its default. The length of a run is one setting: `-n` or
+    /// `--duration` on the command line replaces both config defaults, so
+    /// `defaults.operations` never cuts short a `--duration` run.
+    pub fn resolve(&self, operations: Option<u64>, defaults: &Defaults) -> LoadPlan {
+        let (operations, duration) = if operations.is_some() || self.duration.is_some() {
+            (operations, self.duration)
+        } else {
+            (defaults.operations, defaults.duration.map(|s| s.0))
+        };
+        let warmup = self.warmup.or(defaults.warmup).filter(|w| match w {
+            Warmup::Calls(n) => *n > 0,
+            Warmup::Time(d) => !d.is_zero(),
+        });
+        LoadPlan {
+            operations,
+            duration,
+            rate: self.rate.or(defaults.rate),
+            ramp_up: self
+                .ramp_up
+                .or(defaults.ramp_up.map(|s| s.0))
+                .unwrap_or_default(),
+            warmup,
+            success: Success {
+                ok: self.ok.clone().or_else(|| defaults.ok.clone()),
+            },
+            batch_scheduling: self
+                .batch_scheduling
+                .or(defaults.batch_scheduling)
+                .unwrap_or(false),
+            fibers: self.fibers.or(defaults.fibers).unwrap_or(1),
+        }
+    }
+
+    /// The flags given that only make sense for a real run, as they were
+    /// written; `--debug` refuses them.
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--duration", self.duration.is_some()),
+            ("--rate", self.rate.is_some()),
+            ("--ramp-up", self.ramp_up.is_some()),
+            ("--warmup", self.warmup.is_some()),
+            ("--threshold", !self.thresholds.is_empty()),
+            ("--ok", self.ok.is_some()),
+            ("--fibers", self.fibers.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
 }
 
 /// Tells a command-line error in one line on stderr, exit code 2; help and
@@ -226,4 +355,37 @@ pub fn report_parse_error(error: clap::Error) -> ExitCode {
     let sentence = sentence.strip_prefix("error: ").unwrap_or(&sentence);
     eprintln!("gorgon: {sentence}");
     ExitCode::from(exit::USAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn load_flags_win_over_the_config_defaults() {
+        let args = LoadArgs {
+            rate: Some("50/s".parse().unwrap()),
+            ..LoadArgs::default()
+        };
+        let defaults = Defaults {
+            operations: Some(100),
+            duration: Some(crate::shape::Span(Duration::from_secs(9))),
+            rate: Some("10/s".parse().unwrap()),
+            fibers: Some(4),
+            ..Defaults::default()
+        };
+        let plan = args.resolve(None, &defaults);
+        assert_eq!(plan.rate.map(|r| r.per_sec), Some(50.0));
+        assert_eq!((plan.operations, plan.fibers), (Some(100), 4));
+        // -n on the command line replaces both lengths of the config.
+        let plan = args.resolve(Some(7), &defaults);
+        assert_eq!((plan.operations, plan.duration), (Some(7), None));
+    }
 }

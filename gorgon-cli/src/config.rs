@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cluster::node::{NodeConfig, NodeName};
+pub mod node;
+
 use crate::plan::Param;
 use crate::shape::{Rate, Span, Warmup};
 use crate::stats::PANIC_LABEL;
 use crate::threshold::Threshold;
+use node::{NodeConfig, NodeName};
 
 /// The parsed configuration, with where it came from.
 #[derive(Debug, Default, Deserialize)]

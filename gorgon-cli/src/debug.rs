@@ -9,14 +9,14 @@ use std::time::Instant;
 use gorgon_plugin_api::abi::{STATUS_BAD_INPUT, STATUS_OK};
 
 use crate::cli::RunArgs;
-use crate::collect::{RunResult, TimelinePoint};
 use crate::exit::{self, Code, Failure};
-use crate::plan::RunShape;
+use crate::outcome::{RunResult, TimelinePoint};
 use crate::plugin::Plugin;
 use crate::recorder::{plugin_recorder, LaneHost, Outcome, Params, ThreadRecorder};
-use crate::report::units::duration;
 use crate::report::{table, Report};
+use crate::shape::RunShape;
 use crate::stats::Stats;
+use crate::units::duration;
 
 /// Calls made in debug mode unless `-n` says otherwise.
 const DEFAULT_CALLS: u64 = 10;

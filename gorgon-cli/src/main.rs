@@ -1,13 +1,23 @@
 //! `gorgon`: multiply an operation across processes, threads and nodes.
 //!
-//! The modules follow the stages of a run: [`cli`] reads the command line,
-//! [`plugin`] loads and checks the operation, [`plan`] splits the work,
-//! [`worker`] runs it (with [`recorder`] as the host side of the plugin's
-//! `Recorder`), [`protocol`] carries results back, [`collect`] merges them
-//! into [`stats`], and [`report`] shows them. [`shape`] describes how the
-//! load is applied (count or time, closed or open model, ramp-up, warm-up)
-//! [`threshold`] the pass/fail gates checked at the end, and [`scaffold`]
-//! starts a new plugin crate (`gorgon new`).
+//! The modules form layers; each uses only its own layer and those below
+//! (`architecture.rs` checks it, and that there is no import cycle):
+//!
+//! - values and statistics: [`exit`], [`units`], [`stats`], [`shape`]
+//!   (processes × threads, rates, warm-ups), [`plan`] (the load plan and
+//!   its worker shares), [`footprint`], [`checksum`], [`outcome`] (what a
+//!   run produced), [`threshold`] (pass/fail gates);
+//! - the parent-worker contract: [`protocol`] (frames and control lines),
+//!   [`spec`] (what a worker is told);
+//! - the worker side: [`worker`] runs a share of the calls, with
+//!   [`recorder`] as the host side of the plugin's `Recorder`, [`plugin`]
+//!   loading it and [`clock`] timing it;
+//! - the parent side: [`config`] (gorgon.toml), [`collect`] (merging the
+//!   workers' frames), [`cluster`] (SSH nodes), [`progress`];
+//! - reports: [`report`];
+//! - the command line: [`cli`] (flags, turned into the plain values the
+//!   layers below take), [`run`], [`debug`] (`run --debug`), [`scaffold`]
+//!   (`gorgon new`).
 
 /// `println!` for gorgon's own output: a reader that went away
 /// (`gorgon cluster list | head -1`) ends gorgon quietly, not with a panic.
@@ -20,6 +30,9 @@ macro_rules! say {
     }};
 }
 
+#[cfg(test)]
+mod architecture;
+mod checksum;
 mod cli;
 mod clock;
 mod cluster;
@@ -28,6 +41,7 @@ mod config;
 mod debug;
 mod exit;
 mod footprint;
+mod outcome;
 mod plan;
 mod plugin;
 mod progress;
@@ -37,8 +51,10 @@ mod report;
 mod run;
 mod scaffold;
 mod shape;
+mod spec;
 mod stats;
 mod threshold;
+mod units;
 mod worker;
 
 use std::process::ExitCode;
@@ -53,11 +69,11 @@ fn main() -> ExitCode {
         Err(error) => return cli::report_parse_error(error),
     };
     let outcome = match cli.command {
-        Command::Run(args) => run::execute(args, cli.config.as_deref()),
-        Command::Cluster(args) => cluster::execute(args, cli.config.as_deref()),
-        Command::New(args) => scaffold::execute(args),
-        Command::Worker(args) => worker::main(args),
-        Command::Report(args) => report::execute(args),
+        Command::Run(args) => run::execute(*args, cli.config.as_deref()),
+        Command::Cluster(args) => cluster::execute(args.command(), cli.config.as_deref()),
+        Command::New(args) => scaffold::execute(&args.path),
+        Command::Worker(args) => worker::main(&args.spec),
+        Command::Report(args) => report::show(&args.file, args.output.destinations(None)),
     };
     match outcome {
         Ok(code) => code.into(),

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::collect::{Live, Observer, RunResult};
-use crate::plan::RunShape;
-use crate::report::units::{duration, rate, thousands};
-use crate::shape::Success;
+use crate::collect::{Live, Observer};
+use crate::outcome::RunResult;
+use crate::shape::{RunShape, Success};
 use crate::stats::Stats;
+use crate::units::{duration, rate, thousands};
 
 /// How often the status line is printed when stderr is not a terminal. A
 /// run shorter than this prints none.

@@ -13,6 +13,7 @@
 //! parent vanished winds down by itself.
 
 use std::io::{self, BufRead, Write};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,9 @@ use crate::stats::Stats;
 /// Bumped when a frame changes incompatibly; a parent refuses a worker that
 /// speaks another version (a stale `gorgon` on a node, say).
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// How often workers send partial results: the length of one `interval`.
+pub const INTERVAL: Duration = Duration::from_secs(1);
 
 /// The control line that starts the operations.
 pub const GO: &str = "go";

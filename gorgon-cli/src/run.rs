@@ -1,24 +1,27 @@
-//! `gorgon run`: check the plugin, run each run of the suite, report.
+//! `gorgon run`: resolve the flags into a plan, run each run of the suite,
+//! build the report, emit it.
 
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::cli::RunArgs;
-use crate::cluster::Cluster;
-use crate::collect::{self, Link, LocalLink, RunResult, WorkerCommand};
+use crate::cli::{OutputFormat, RunArgs};
+use crate::cluster::{Cluster, Selection};
+use crate::collect::{self, Link, LocalLink};
 use crate::config::Config;
 use crate::debug;
 use crate::exit::{self, Code, Failure};
-use crate::plan::RunShape;
+use crate::outcome::RunResult;
+use crate::plan::{LoadPlan, Param};
 use crate::plugin::Plugin;
 use crate::progress::{self, Progress};
-use crate::report::output::Outputs;
+use crate::report::output::{Destinations, Outputs};
 use crate::report::snapshot::Snapshots;
 use crate::report::{load_model, Report};
-use crate::shape::LoadPlan;
-use crate::threshold;
+use crate::shape::RunShape;
+use crate::spec::WorkerSpec;
+use crate::threshold::{self, Threshold};
 
 /// Exit code after an interrupt, as shells report a SIGINT death.
 const INTERRUPTED: u8 = 130;
@@ -27,84 +30,138 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     let config = Config::load(config).map_err(Failure::usage)?;
     args.params = config.params_with(&args.params);
     if args.debug {
-        if args.nodes.is_cluster() {
-            return Err(Failure::usage(
-                "--debug runs here in one thread; leave out --cluster and --nodes",
-            ));
-        }
-        if args.save.is_some()
-            || args.output.svg.is_some()
-            || args.output.html.is_some()
-            || args.output.output != crate::cli::OutputFormat::Table
-        {
-            return Err(Failure::usage(
-                "--debug prints each call as text: leave out --output, --save, --svg and --html",
-            ));
-        }
-        if let Some(flag) = LoadPlan::given(&args.load).first() {
-            return Err(Failure::usage(format!(
-                "--debug makes its calls one by one in one thread, so {flag} does not apply: drop one of them"
-            )));
-        }
-        args.operations = args.operations.or(config.defaults.operations);
-        return debug::run(&args);
+        return run_debug(args, &config);
     }
-    let load = LoadPlan::resolve(&args.load, args.operations, &config.defaults);
-    let thresholds = if args.load.thresholds.is_empty() {
-        config.thresholds.clone()
-    } else {
-        args.load.thresholds.clone()
-    };
-    // Refuse a bad plugin here, in one sentence, before starting workers
-    // that would each refuse it.
-    let plugin = Plugin::load(&args.plugin).map_err(Failure::usage)?.path;
-    load.check().map_err(Failure::usage)?;
-    let shapes = args.runs.clone().map(|suite| suite.0).unwrap_or_else(|| {
-        vec![RunShape {
-            processes: args.processes.or(config.defaults.processes).unwrap_or(1),
-            threads: args.threads.or(config.defaults.threads).unwrap_or(1),
-        }]
-    });
-    // Every output file is checked now, not after an hour of load.
-    let outputs = Outputs::prepare(&args.output, args.save.as_deref())?;
-    // Nodes are reached and checked before the first call; an
-    // unreachable one stops the run here, naming it.
-    let cluster = Cluster::prepare(&args.nodes, &config, &plugin)?;
-    let interrupted = interrupt_flag()?;
-    let started_at = SystemTime::now();
-    let started = Instant::now();
+    let suite = Suite::resolve(&args, &config)?;
+    let session = Session::open(&suite, &config)?;
+    let results = run_suite(&suite, &session)?;
+    let report = build_report(&suite, &session, &results);
+    drop(session.cluster);
+    emit(&report, &session.outputs)
+}
+
+/// `gorgon run`'s flags and gorgon.toml as plain, checked values: what
+/// the rest of the run reads.
+struct Suite {
+    /// The plugin as given, for the report.
+    plugin: PathBuf,
+    /// The plugin as loaded and checked, for the workers.
+    loaded: PathBuf,
+    params: Vec<Param>,
+    shapes: Vec<RunShape>,
+    load: LoadPlan,
+    thresholds: Vec<Threshold>,
+    destinations: Destinations,
+    nodes: Selection,
+    snapshot_every: Option<Duration>,
+    quiet: bool,
+}
+
+impl Suite {
+    fn resolve(args: &RunArgs, config: &Config) -> Result<Suite, Failure> {
+        let load = args.load.resolve(args.operations, &config.defaults);
+        let thresholds = if args.load.thresholds.is_empty() {
+            config.thresholds.clone()
+        } else {
+            args.load.thresholds.clone()
+        };
+        // Refuse a bad plugin here, in one sentence, before starting workers
+        // that would each refuse it.
+        let loaded = Plugin::load(&args.plugin).map_err(Failure::usage)?.path;
+        load.check().map_err(Failure::usage)?;
+        let shapes = args.runs.clone().map(|suite| suite.0).unwrap_or_else(|| {
+            vec![RunShape {
+                processes: args.processes.or(config.defaults.processes).unwrap_or(1),
+                threads: args.threads.or(config.defaults.threads).unwrap_or(1),
+            }]
+        });
+        Ok(Suite {
+            plugin: args.plugin.clone(),
+            loaded,
+            params: args.params.clone(),
+            shapes,
+            load,
+            thresholds,
+            destinations: args.output.destinations(args.save.as_deref()),
+            nodes: args.nodes.selection(),
+            snapshot_every: args.snapshot_every,
+            quiet: args.quiet,
+        })
+    }
+}
+
+/// What a suite runs with: its destinations checked, its nodes reached,
+/// the interrupt flag raised by a signal, and when it started.
+struct Session {
+    outputs: Outputs,
+    cluster: Option<Cluster>,
+    interrupted: Arc<AtomicBool>,
+    started_at: SystemTime,
+    started: Instant,
+}
+
+impl Session {
+    fn open(suite: &Suite, config: &Config) -> Result<Session, Failure> {
+        // Every output file is checked now, not after an hour of load.
+        let outputs = Outputs::prepare(suite.destinations.clone())?;
+        // Nodes are reached and checked before the first call; an
+        // unreachable one stops the run here, naming it.
+        let cluster = Cluster::prepare(&suite.nodes, config, &suite.loaded)?;
+        Ok(Session {
+            outputs,
+            cluster,
+            interrupted: interrupt_flag()?,
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+        })
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Starts one run's workers, on the nodes or here.
+    fn spawn(&self, suite: &Suite, shape: RunShape) -> Result<Vec<Box<dyn Link>>, Failure> {
+        match &self.cluster {
+            Some(cluster) => cluster.spawn(shape, &suite.load, &suite.params),
+            None => spawn_local(suite, shape),
+        }
+    }
+}
+
+/// Runs the suite's runs in order, watched by the progress display and
+/// the snapshot writer; stops after an interrupt or a failed run.
+fn run_suite(suite: &Suite, session: &Session) -> Result<Vec<RunResult>, Failure> {
     let mut progress = Progress::new(
-        progress::Mode::detect(args.quiet),
-        shapes.len(),
-        load.success.clone(),
-        load.fibers,
+        progress::Mode::detect(suite.quiet),
+        suite.shapes.len(),
+        suite.load.success.clone(),
+        suite.load.fibers,
     );
-    let mut snapshots = match (&args.save, args.snapshot_every) {
+    let mut snapshots = match (&suite.destinations.save, suite.snapshot_every) {
         (Some(path), Some(every)) => Some(Snapshots::new(
             path.clone(),
             every,
-            args.plugin.clone(),
-            args.params.clone(),
-            started_at,
-            started,
+            suite.plugin.clone(),
+            suite.params.clone(),
+            session.started_at,
+            session.started,
         )),
         _ => None,
     };
     let mut results: Vec<RunResult> = Vec::new();
-    for shape in shapes {
-        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+    for &shape in &suite.shapes {
+        if session.interrupted() {
             // Stopped between two runs of a suite: start no more.
             break;
         }
-        let links = match &cluster {
-            Some(cluster) => cluster.spawn(shape, &load, &args.params)?,
-            None => spawn_local(&args, &plugin, shape, &load)?,
-        };
+        let links = session.spawn(suite, shape)?;
         let mut observer = (&mut progress, &mut snapshots);
-        let mut result = collect::run(shape, load.operations, links, &interrupted, &mut observer)?;
-        result.load.rate = load.rate;
-        result.load.fibers = load.fibers;
-        if let Some(cluster) = &cluster {
+        let planned = suite.load.operations;
+        let mut result = collect::run(shape, planned, links, &session.interrupted, &mut observer)?;
+        result.load.rate = suite.load.rate;
+        result.load.fibers = suite.load.fibers;
+        if let Some(cluster) = &session.cluster {
             cluster.explain_losses(&mut result);
         }
         let stop = result.interrupted || !result.failures.is_empty();
@@ -113,27 +170,62 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
             break;
         }
     }
+    Ok(results)
+}
+
+/// The report of the suite, with its load model, thresholds and nodes.
+fn build_report(suite: &Suite, session: &Session, results: &[RunResult]) -> Report {
     let mut report = Report::new(
-        &args.plugin,
-        &args.params,
-        started_at,
-        started.elapsed(),
-        &results,
+        &suite.plugin,
+        &suite.params,
+        session.started_at,
+        session.started.elapsed(),
+        results,
     );
-    report.interrupted |= interrupted.load(std::sync::atomic::Ordering::Relaxed);
-    let verdicts = threshold::evaluate(&thresholds, &results, &load.success);
-    load_model::annotate(&mut report, &load, &results, verdicts);
-    if let Some(cluster) = &cluster {
-        cluster.annotate(&mut report);
+    report.interrupted |= session.interrupted();
+    let verdicts = threshold::evaluate(&suite.thresholds, results, &suite.load.success);
+    load_model::annotate(&mut report, &suite.load, results, verdicts);
+    if let Some(cluster) = &session.cluster {
+        report.skipped_nodes = cluster.skipped().to_vec();
     }
-    drop(cluster);
-    // Files that cannot be written now (a disk filled during the run, say)
-    // are told, but do not hide what the run itself came to.
-    let undelivered = outputs.emit(&report).err();
+    report
+}
+
+/// Sends the report where it was asked and tells the exit code. Files
+/// that cannot be written now (a disk filled during the run, say) are
+/// told, but do not hide what the run itself came to.
+fn emit(report: &Report, outputs: &Outputs) -> Result<Code, Failure> {
+    let undelivered = outputs.emit(report).err();
     if let Some(failure) = &undelivered {
         eprintln!("gorgon: {failure}");
     }
-    exit_code(&report, undelivered.is_some())
+    exit_code(report, undelivered.is_some())
+}
+
+/// `--debug`: the flags that only make sense for a real run are refused,
+/// then the plugin runs here, call by call.
+fn run_debug(mut args: RunArgs, config: &Config) -> Result<Code, Failure> {
+    if args.nodes.is_cluster() {
+        return Err(Failure::usage(
+            "--debug runs here in one thread; leave out --cluster and --nodes",
+        ));
+    }
+    if args.save.is_some()
+        || args.output.svg.is_some()
+        || args.output.html.is_some()
+        || args.output.output != OutputFormat::Table
+    {
+        return Err(Failure::usage(
+            "--debug prints each call as text: leave out --output, --save, --svg and --html",
+        ));
+    }
+    if let Some(flag) = args.load.given().first() {
+        return Err(Failure::usage(format!(
+            "--debug makes its calls one by one in one thread, so {flag} does not apply: drop one of them"
+        )));
+    }
+    args.operations = args.operations.or(config.defaults.operations);
+    debug::run(&args)
 }
 
 /// The exit code of a finished suite, most serious first: an interrupt,
@@ -166,26 +258,23 @@ fn exit_code(report: &Report, undelivered: bool) -> Result<Code, Failure> {
     }))
 }
 
-fn spawn_local(
-    args: &RunArgs,
-    plugin: &Path,
-    shape: RunShape,
-    load: &LoadPlan,
-) -> Result<Vec<Box<dyn Link>>, Failure> {
-    let command = WorkerCommand {
-        plugin,
-        threads: shape.threads,
-        params: &args.params,
-        load,
-    };
-    let shares = load.shares(shape.processes);
+/// Starts `shape.processes` workers here, each with its own share.
+fn spawn_local(suite: &Suite, shape: RunShape) -> Result<Vec<Box<dyn Link>>, Failure> {
+    let shares = suite.load.shares(shape.processes);
     let count = shares.len();
     shares
         .into_iter()
         .enumerate()
         .map(|(i, share)| {
             let name = format!("worker {} of {count}", i + 1);
-            LocalLink::spawn(name, &command, share)
+            let spec = WorkerSpec::new(
+                &suite.loaded,
+                shape.threads,
+                &suite.params,
+                &suite.load,
+                share,
+            );
+            LocalLink::spawn(name, &spec)
                 .map(|link| Box::new(link) as Box<dyn Link>)
                 .map_err(Failure::Run)
         })

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::cli::NewArgs;
 use crate::exit::{self, Code, Failure};
 
 /// The plugin API's source files, as `(path under src/, text)`.
@@ -49,17 +48,17 @@ const KEYWORDS: [&str; 51] = [
     "override", "priv", "typeof", "unsized", "virtual", "yield", "try",
 ];
 
-pub fn execute(args: NewArgs) -> Result<Code, Failure> {
-    let name = crate_name(&args.path)?;
-    if args.path.exists() || args.path.is_symlink() {
+pub fn execute(path: &Path) -> Result<Code, Failure> {
+    let name = crate_name(path)?;
+    if path.exists() || path.is_symlink() {
         return Err(Failure::usage(format!(
             "{} already exists: choose another name or remove it first",
-            args.path.display()
+            path.display()
         )));
     }
-    write_crate(&args.path, &name).map_err(|error| {
+    write_crate(path, &name).map_err(|error| {
         // Leave nothing half-written behind.
-        let _ = fs::remove_dir_all(&args.path);
+        let _ = fs::remove_dir_all(path);
         Failure::Run(error)
     })?;
     let library = library_file(&name);
@@ -74,7 +73,7 @@ pub fn execute(args: NewArgs) -> Result<Code, Failure> {
          \x20   {gorgon} run --plugin target/release/{library} --debug\n\n\
          Then multiply it:\n\
          \x20   {gorgon} run --plugin target/release/{library} -n 10000 -p 2 -t 4",
-        dir = args.path.display(),
+        dir = path.display(),
     );
     Ok(Code(exit::OK))
 }

@@ -18,9 +18,9 @@ use std::str::FromStr;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::collect::RunResult;
-use crate::report::units::{duration, rate, thousands};
+use crate::outcome::RunResult;
 use crate::shape::{parse_duration, Success};
+use crate::units::{duration, rate, thousands};
 
 const METRICS: &str = "avg, min, max, p50, p90, p95, p99, p99.9 (any pNN), count, ops_per_sec, \
                        errors or error_rate";

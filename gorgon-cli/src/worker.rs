@@ -28,17 +28,17 @@ use std::time::{Duration, Instant};
 use gorgon_plugin_api::abi::{STATUS_BAD_INPUT, STATUS_OK};
 
 use self::numbers::{Numbers, Source};
-use crate::cli::WorkerArgs;
 use crate::clock::{Calibration, Clock};
 use crate::exit::{self, Code, Failure};
-use crate::plan::{Share, UNBOUNDED};
+use crate::plan::{Schedule, Share, WorkerLoad, UNBOUNDED};
 use crate::plugin::Plugin;
 use crate::protocol::{self, Frame, PROTOCOL_VERSION};
 use crate::recorder::{plugin_recorder, LaneHost, Outcome, Params, ThreadRecorder};
-use crate::shape::{Schedule, WorkerLoad};
+use crate::spec::WorkerSpec;
 use crate::stats::Stats;
 
-pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
+/// Runs the worker that `spec` (a [`WorkerSpec`] token) describes.
+pub fn main(spec: &str) -> Result<Code, Failure> {
     // First thing, so that start-up fills the calibration's span.
     let calibration = Calibration::start();
     let mut frames = take_stdout().map_err(|e| Failure::Run(e.into()))?;
@@ -52,8 +52,17 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
         )
     };
     raise_open_files_limit();
+    // A spec this worker cannot read (an older gorgon on a node) is told
+    // as a frame, so the parent names the worker and the reason.
+    let args = match WorkerSpec::decode(spec) {
+        Ok(args) => args,
+        Err(message) => {
+            let _ = protocol::write_frame(&mut frames, &Frame::Error { message });
+            return Ok(Code(exit::USAGE));
+        }
+    };
     let checked = match &args.plugin_sha256 {
-        Some(expected) => crate::cluster::checksum::verify(&args.plugin, expected),
+        Some(expected) => crate::checksum::verify(&args.plugin, expected),
         None => Ok(()),
     };
     let loaded = checked.and_then(|()| Plugin::load(&args.plugin).map_err(|e| e.to_string()));
@@ -101,7 +110,7 @@ pub fn main(args: WorkerArgs) -> Result<Code, Failure> {
 /// Waits for the threads to be ready, starts them on the parent's `go`, and
 /// forwards their results until they finish.
 fn supervise(
-    args: &WorkerArgs,
+    args: &WorkerSpec,
     shared: &Shared,
     calibration: Calibration,
     receiver: &mpsc::Receiver<ThreadMessage>,
@@ -142,7 +151,7 @@ fn supervise(
 }
 
 fn forward_results(
-    args: &WorkerArgs,
+    args: &WorkerSpec,
     shared: &Shared,
     receiver: &mpsc::Receiver<ThreadMessage>,
     frames: &mut impl Write,
@@ -283,12 +292,8 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(args: &WorkerArgs) -> Shared {
-        let share = Share {
-            offset: args.offset,
-            stride: args.stride,
-            count: args.count,
-        };
+    fn new(args: &WorkerSpec) -> Shared {
+        let share = args.share;
         let load = args.load.clone();
         let unbounded = share.count == UNBOUNDED;
         let (warm, counted) = match load.warmup_ns {

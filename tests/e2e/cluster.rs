@@ -750,13 +750,13 @@ fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
     let lib = plugin("gorgon-test-testkit");
     let lib = lib.to_str().unwrap();
     let worker_args = |sha: String| -> Vec<String> {
-        let args = ["worker", "--plugin", lib, "--threads", "1", "--offset", "0"];
-        let rest = ["--stride", "1", "--count", "1", "--plugin-sha256"];
-        args.iter()
-            .chain(&rest)
-            .map(|a| a.to_string())
-            .chain([sha])
-            .collect()
+        crate::support::worker_args(&serde_json::json!({
+            "plugin": lib,
+            "plugin_sha256": sha,
+            "threads": 1,
+            "share": {"offset": 0, "stride": 1, "count": 1},
+            "interval_ms": 1000,
+        }))
     };
     let worker = |sha: &str| {
         let args = worker_args(sha.to_string());
@@ -791,6 +791,28 @@ fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
     assert!(first.contains(r#""type":"ready""#), "{first}");
     drop(loaded.stdin.take());
     assert_eq!(loaded.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_worker_refuses_a_spec_field_it_does_not_know() {
+    // What an older gorgon on a node does with a setting it has never
+    // heard of: it says so in a frame the parent shows, rather than
+    // running without it.
+    let lib = plugin("gorgon-test-testkit");
+    let args = crate::support::worker_args(&serde_json::json!({
+        "plugin": lib,
+        "threads": 1,
+        "share": {"offset": 0, "stride": 1, "count": 1},
+        "interval_ms": 1000,
+        "load": {"jitter_ns": 5},
+    }));
+    let refused = gorgon(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let frame: serde_json::Value = serde_json::from_str(refused.stdout.trim()).unwrap();
+    assert_eq!(frame["type"], "error", "{}", refused.stdout);
+    let message = frame["message"].as_str().unwrap();
+    assert!(message.contains("unknown field `jitter_ns`"), "{message}");
+    assert!(message.contains("install the same version"), "{message}");
 }
 
 #[test]

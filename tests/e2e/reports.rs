@@ -832,21 +832,13 @@ fn a_worker_told_to_stop_during_its_setup_exits_at_once() {
     use std::io::Write as _;
     let lib = testkit();
     let mut worker = Command::new(gorgon_bin())
-        .args([
-            "worker",
-            "--plugin",
-            &lib,
-            "--threads",
-            "2",
-            "--offset",
-            "0",
-            "--stride",
-            "1",
-            "--count",
-            "10",
-            "--set",
-            "setup_sleep_ms=600000",
-        ])
+        .args(crate::support::worker_args(&serde_json::json!({
+            "plugin": lib,
+            "threads": 2,
+            "share": {"offset": 0, "stride": 1, "count": 10},
+            "interval_ms": 1000,
+            "params": [{"key": "setup_sleep_ms", "value": "600000"}],
+        })))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

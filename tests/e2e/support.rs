@@ -172,3 +172,11 @@ pub fn timeline_calls(report: &serde_json::Value) -> Vec<(u64, u64)> {
         })
         .collect()
 }
+
+/// `gorgon worker`'s arguments for one worker spec (docs/protocol.md),
+/// written as JSON: the spec as URL-safe base64, the one argument.
+pub fn worker_args(spec: &serde_json::Value) -> Vec<String> {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(spec.to_string());
+    vec!["worker".to_string(), format!("--spec={token}")]
+}

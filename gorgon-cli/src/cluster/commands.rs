@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _};
 use comfy_table::{presets, ContentArrangement, Table};
 
+use super::arch;
 use super::distribute::readiness;
 use super::edit::{self, Added, NodeFields};
 use super::node::{self, Node, NodeName};
 use super::ssh::{Connection, Facts, Ssh, SshOptions, UploadKind};
-use super::{arch, checksum, AddArgs, CheckArgs, SetupArgs};
+use crate::checksum;
 use crate::config::{self, Config};
 use crate::exit::{self, Code, Failure};
-use crate::report::units::duration;
+use crate::units::duration;
 
 /// The file `add` and `remove` edit: `--config`, else the first existing
 /// default location, else (for a first `add`) the user's config directory.
@@ -69,7 +70,7 @@ fn checked_write(path: &Path, text: &str) -> Result<(), Failure> {
     write_config(path, text).map_err(Failure::Run)
 }
 
-pub fn add(args: AddArgs, explicit: Option<&Path>) -> Result<Code, Failure> {
+pub fn add(name: &NodeName, fields: NodeFields, explicit: Option<&Path>) -> Result<Code, Failure> {
     let path = file_to_edit(explicit);
     let text = read_for_edit(&path)?;
     // Refuse to edit a file that does not parse: the user should see
@@ -77,7 +78,7 @@ pub fn add(args: AddArgs, explicit: Option<&Path>) -> Result<Code, Failure> {
     if !text.is_empty() {
         Config::parse(&text, &path).map_err(Failure::usage)?;
     }
-    let key = match args.key {
+    let key = match fields.key {
         Some(key) => {
             let key = node::resolve_local(&key, None);
             let key = std::path::absolute(&key).unwrap_or(key);
@@ -91,21 +92,14 @@ pub fn add(args: AddArgs, explicit: Option<&Path>) -> Result<Code, Failure> {
         }
         None => None,
     };
-    let fields = NodeFields {
-        host: args.host,
-        user: args.user,
-        port: args.port,
-        key,
-        gorgon_path: args.gorgon_path,
-    };
-    let (new_text, added) =
-        edit::add_node(&text, &path, &args.name, &fields).map_err(Failure::usage)?;
+    let fields = NodeFields { key, ..fields };
+    let (new_text, added) = edit::add_node(&text, &path, name, &fields).map_err(Failure::usage)?;
     checked_write(&path, &new_text)?;
     let verb = match added {
         Added::New => "added",
         Added::Updated => "updated",
     };
-    say!("{verb} node {} in {}", args.name, path.display());
+    say!("{verb} node {name} in {}", path.display());
     Ok(Code(exit::OK))
 }
 
@@ -174,10 +168,15 @@ struct Checked {
     problem: Option<String>,
 }
 
-pub fn check(args: CheckArgs, explicit: Option<&Path>) -> Result<Code, Failure> {
+pub fn check(
+    names: &[NodeName],
+    plugin: Option<&Path>,
+    accept_new_host_keys: bool,
+    explicit: Option<&Path>,
+) -> Result<Code, Failure> {
     let config = Config::load(explicit).map_err(Failure::usage)?;
-    let nodes = node::select(&config, &args.names)?;
-    let plugin_arch = match &args.plugin {
+    let nodes = node::select(&config, names)?;
+    let plugin_arch = match plugin {
         Some(plugin) => {
             std::fs::metadata(plugin).map_err(|e| {
                 Failure::usage(format!("cannot read the plugin {}: {e}", plugin.display()))
@@ -191,11 +190,8 @@ pub fn check(args: CheckArgs, explicit: Option<&Path>) -> Result<Code, Failure> 
         }
         None => None,
     };
-    let ssh = Ssh::new(SshOptions::from_config(
-        &config,
-        args.host_keys.accept_new_host_keys,
-    ))
-    .map_err(Failure::Run)?;
+    let ssh =
+        Ssh::new(SshOptions::from_config(&config, accept_new_host_keys)).map_err(Failure::Run)?;
     let mut results: Vec<Checked> = Vec::new();
     let mut connections: Vec<Connection> = Vec::new();
     for (node, connected) in nodes.iter().zip(ssh.connect_all(&nodes)) {
@@ -312,18 +308,19 @@ enum SetupOutcome {
     },
 }
 
-pub fn setup(args: SetupArgs, explicit: Option<&Path>) -> Result<Code, Failure> {
+pub fn setup(
+    names: &[NodeName],
+    accept_new_host_keys: bool,
+    explicit: Option<&Path>,
+) -> Result<Code, Failure> {
     let config = Config::load(explicit).map_err(Failure::usage)?;
-    let nodes = node::select(&config, &args.names)?;
+    let nodes = node::select(&config, names)?;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::Run(anyhow!("cannot find this gorgon executable: {e}")))?;
     let sha256 = checksum::sha256_file(&exe)
         .map_err(|e| Failure::Run(anyhow!("cannot read {}: {e}", exe.display())))?;
-    let ssh = Ssh::new(SshOptions::from_config(
-        &config,
-        args.host_keys.accept_new_host_keys,
-    ))
-    .map_err(Failure::Run)?;
+    let ssh =
+        Ssh::new(SshOptions::from_config(&config, accept_new_host_keys)).map_err(Failure::Run)?;
     let mut failures = Vec::new();
     let mut connections = Vec::new();
     for connected in ssh.connect_all(&nodes) {

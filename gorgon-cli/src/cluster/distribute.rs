@@ -4,7 +4,7 @@
 //! starts `processes` workers on every node.
 //!
 //! Numbers stay unique across the cluster because every worker process on
-//! every node gets its own slot of [`plan::split`]: with `K` nodes of `P`
+//! every node gets its own slot of [`crate::plan::split`]: with `K` nodes of `P`
 //! processes there are `K × P` slots, and slot `s` runs `s, s + KP, …`.
 //!
 //! Remote commands per run, per node: one probe, one upload the first time
@@ -15,17 +15,18 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 
 use super::arch;
-use super::checksum;
 use super::node::{self, Node};
 use super::remote_link::{OnNode, RemoteLink};
 use super::ssh::{Connection, Facts, Ssh, SshOptions, UploadKind, PLUGIN_DIR};
-use super::NodeSelection;
-use crate::collect::{Link, LocalLink, RunResult, WorkerCommand};
+use super::Selection;
+use crate::checksum;
+use crate::collect::{Link, LocalLink};
 use crate::config::Config;
 use crate::exit::Failure;
-use crate::plan::{Param, RunShape};
-use crate::report::Report;
-use crate::shape::LoadPlan;
+use crate::outcome::RunResult;
+use crate::plan::{LoadPlan, Param};
+use crate::shape::RunShape;
+use crate::spec::WorkerSpec;
 
 /// What this machine is called among the nodes with `--local`.
 pub const LOCAL: &str = "local";
@@ -57,7 +58,7 @@ impl Cluster {
     /// Reaches and checks the selected nodes; `None` for a local run.
     /// An unreachable node stops the run unless `--skip-unreachable`.
     pub fn prepare(
-        selection: &NodeSelection,
+        selection: &Selection,
         config: &Config,
         plugin: &Path,
     ) -> Result<Option<Cluster>, Failure> {
@@ -69,16 +70,16 @@ impl Cluster {
             }
             return Ok(None);
         }
-        let names = if selection.cluster {
+        let names = if selection.all {
             &[][..]
         } else {
-            &selection.nodes[..]
+            &selection.names[..]
         };
         let nodes = node::select(config, names)?;
         let sha256 = checksum::sha256_file(plugin).map_err(|e| {
             Failure::usage(format!("cannot read the plugin {}: {e}", plugin.display()))
         })?;
-        let options = SshOptions::from_config(config, selection.host_keys.accept_new_host_keys);
+        let options = SshOptions::from_config(config, selection.accept_new_host_keys);
         let ssh = Ssh::new(options).map_err(Failure::Run)?;
         let mut cluster = Cluster {
             ssh,
@@ -232,15 +233,18 @@ impl Cluster {
         let mut pending = Vec::new();
         for (k, node) in self.nodes.iter().enumerate() {
             let remote_plugin = node.facts.plugin_path(&self.sha256);
-            let command = WorkerCommand {
-                plugin: Path::new(&remote_plugin),
-                threads: shape.threads,
-                params,
-                load,
-            };
             for (j, share) in shares[k * per_node..(k + 1) * per_node].iter().enumerate() {
-                let mut args = command.arguments(*share);
-                args.push(format!("--plugin-sha256={}", self.sha256));
+                let spec = WorkerSpec {
+                    plugin_sha256: Some(self.sha256.clone()),
+                    ..WorkerSpec::new(
+                        Path::new(&remote_plugin),
+                        shape.threads,
+                        params,
+                        load,
+                        *share,
+                    )
+                };
+                let args = spec.arguments().map_err(Failure::Run)?;
                 let name = format!("worker {} of {per_node} on node {}", j + 1, node.name());
                 let (session, handle2) = (node.connection.session.clone(), handle.clone());
                 let (node_name, program) =
@@ -271,16 +275,11 @@ impl Cluster {
             }
         }
         if self.local {
-            let command = WorkerCommand {
-                plugin: &self.plugin,
-                threads: shape.threads,
-                params,
-                load,
-            };
             let offset = self.nodes.len() * per_node;
             for (j, share) in shares[offset..offset + per_node].iter().enumerate() {
                 let name = format!("worker {} of {per_node} on node {LOCAL}", j + 1);
-                match LocalLink::spawn(name, &command, *share) {
+                let spec = WorkerSpec::new(&self.plugin, shape.threads, params, load, *share);
+                match LocalLink::spawn(name, &spec) {
                     Ok(link) => links.push(Box::new(OnNode {
                         link: Box::new(link),
                         node: LOCAL.to_string(),
@@ -319,9 +318,10 @@ impl Cluster {
         }
     }
 
-    /// Adds the skipped nodes to the report.
-    pub fn annotate(&self, report: &mut Report) {
-        report.skipped_nodes = self.skipped.clone();
+    /// One sentence per node left out by `--skip-unreachable`, for the
+    /// report.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
     }
 }
 

@@ -10,14 +10,14 @@
 //! - [`distribute`]: checking nodes, uploading the plugin and starting
 //!   every node's share of a run;
 //! - [`commands`]: `cluster add|list|remove|check|setup`;
-//! - [`arch`], [`checksum`]: can this code run there, is this the file.
+//! - [`arch`]: can this code run there ([`crate::checksum`]: is this the
+//!   file).
 //!
 //! docs/cluster.md is the user's guide.
 //!
 //! [`Link`]: crate::collect::Link
 
 pub mod arch;
-pub mod checksum;
 mod commands;
 pub mod distribute;
 mod edit;
@@ -25,122 +25,73 @@ pub mod node;
 mod remote_link;
 mod ssh;
 
-use std::num::NonZeroU16;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
-
 use crate::exit::{Code, Failure};
-use node::{Host, NodeName, RemotePath, User};
+use node::NodeName;
 
 pub use distribute::Cluster;
+pub use edit::NodeFields;
 
-/// `gorgon cluster …`.
-#[derive(Debug, Args)]
-pub struct ClusterArgs {
-    #[command(subcommand)]
-    pub command: ClusterCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClusterCommand {
-    /// Add a node to gorgon.toml, or update the fields given.
-    Add(AddArgs),
-    /// Show the nodes in gorgon.toml.
+/// A `gorgon cluster …` command, its flags read.
+#[derive(Debug)]
+pub enum Command {
+    Add {
+        name: NodeName,
+        fields: NodeFields,
+    },
     List,
-    /// Remove a node from gorgon.toml.
     Remove {
-        /// The node's name.
         name: NodeName,
     },
-    /// Connect to nodes and tell whether they are ready for a run.
-    Check(CheckArgs),
-    /// Install this gorgon on nodes where it is missing or another build.
-    Setup(SetupArgs),
+    Check {
+        names: Vec<NodeName>,
+        /// Also tell whether this plugin can run on each node.
+        plugin: Option<PathBuf>,
+        accept_new_host_keys: bool,
+    },
+    Setup {
+        names: Vec<NodeName>,
+        accept_new_host_keys: bool,
+    },
 }
 
-#[derive(Debug, Args)]
-pub struct AddArgs {
-    /// The node's name (letters, digits, '-', '_', '.').
-    pub name: NodeName,
-    /// Host name or address to connect to (required for a new node).
-    #[arg(long)]
-    pub host: Option<Host>,
-    /// Remote user [default: ssh's choice, usually yours].
-    #[arg(long)]
-    pub user: Option<User>,
-    /// SSH port [default: 22, or the ssh config's].
-    #[arg(long)]
-    pub port: Option<NonZeroU16>,
-    /// Private key file, by path (it is never copied).
-    #[arg(long, value_name = "PATH")]
-    pub key: Option<PathBuf>,
-    /// Where gorgon is on the node [default: ~/.local/bin/gorgon].
-    #[arg(long, value_name = "PATH")]
-    pub gorgon_path: Option<RemotePath>,
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The nodes to check [default: all].
+/// The nodes a run goes to.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Every node in gorgon.toml.
+    pub all: bool,
+    /// These nodes of gorgon.toml (when not `all`).
     pub names: Vec<NodeName>,
-    /// Also tell whether this plugin can run on each node.
-    #[arg(long, value_name = "PATH")]
-    pub plugin: Option<PathBuf>,
-    #[command(flatten)]
-    pub host_keys: HostKeyArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct SetupArgs {
-    /// The nodes to set up [default: all].
-    pub names: Vec<NodeName>,
-    #[command(flatten)]
-    pub host_keys: HostKeyArgs,
-}
-
-#[derive(Debug, Args, Default)]
-pub struct HostKeyArgs {
-    /// Accept (and record in known_hosts) the host key of a node contacted
-    /// for the first time; a changed key is refused regardless.
-    #[arg(long)]
+    /// This machine too, as one more node.
+    pub local: bool,
+    /// Leave out nodes that cannot be reached instead of stopping.
+    pub skip_unreachable: bool,
+    /// Accept and record the host key of a node seen for the first time.
     pub accept_new_host_keys: bool,
 }
 
-/// The nodes `gorgon run` uses (flattened into its flags).
-#[derive(Debug, Args, Default)]
-pub struct NodeSelection {
-    /// Run on every node in gorgon.toml.
-    #[arg(long, conflicts_with = "nodes")]
-    pub cluster: bool,
-    /// Run on these nodes of gorgon.toml.
-    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
-    pub nodes: Vec<NodeName>,
-    /// With --cluster or --nodes: run on this machine too, as one more node.
-    #[arg(long)]
-    pub local: bool,
-    /// With --cluster or --nodes: leave out nodes that cannot be reached
-    /// instead of stopping.
-    #[arg(long)]
-    pub skip_unreachable: bool,
-    #[command(flatten)]
-    pub host_keys: HostKeyArgs,
-}
-
-impl NodeSelection {
+impl Selection {
     /// Whether the run goes to nodes at all.
     pub fn is_cluster(&self) -> bool {
-        self.cluster || !self.nodes.is_empty()
+        self.all || !self.names.is_empty()
     }
 }
 
 /// Runs `gorgon cluster …`.
-pub fn execute(args: ClusterArgs, config: Option<&Path>) -> Result<Code, Failure> {
-    match args.command {
-        ClusterCommand::Add(add) => commands::add(add, config),
-        ClusterCommand::List => commands::list(config),
-        ClusterCommand::Remove { name } => commands::remove(&name, config),
-        ClusterCommand::Check(check) => commands::check(check, config),
-        ClusterCommand::Setup(setup) => commands::setup(setup, config),
+pub fn execute(command: Command, config: Option<&Path>) -> Result<Code, Failure> {
+    match command {
+        Command::Add { name, fields } => commands::add(&name, fields, config),
+        Command::List => commands::list(config),
+        Command::Remove { name } => commands::remove(&name, config),
+        Command::Check {
+            names,
+            plugin,
+            accept_new_host_keys,
+        } => commands::check(&names, plugin.as_deref(), accept_new_host_keys, config),
+        Command::Setup {
+            names,
+            accept_new_host_keys,
+        } => commands::setup(&names, accept_new_host_keys, config),
     }
 }

@@ -11,8 +11,8 @@ use maud::{html, Markup, PreEscaped, Render, DOCTYPE};
 
 use super::model::{NamedSummary, Report, RunReport};
 use super::svg::Chart;
-use super::units::{duration, rate, thousands};
 use crate::stats::Summary;
+use crate::units::{duration, rate, thousands};
 
 const STYLE: &str = r#"
 :root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa; --accent: #4e79a7; }

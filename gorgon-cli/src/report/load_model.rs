@@ -11,11 +11,12 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::model::{by_count, named, NamedSummary, Report};
-use super::units::{duration, rate, thousands};
-use crate::collect::RunResult;
-use crate::shape::{LoadPlan, Success, Warmup};
+use crate::outcome::RunResult;
+use crate::plan::LoadPlan;
+use crate::shape::{Success, Warmup};
 use crate::stats::{Summary, LATE_AFTER_NS};
 use crate::threshold::{self, ThresholdReport};
+use crate::units::{duration, rate, thousands};
 
 /// How the load was applied to every run of the suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -221,8 +222,8 @@ pub fn rate_per_sec(per_sec: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::RunLoad;
-    use crate::plan::RunShape;
+    use crate::outcome::RunLoad;
+    use crate::shape::RunShape;
     use crate::stats::{new_histogram, Stats};
 
     fn open_run() -> RunResult {

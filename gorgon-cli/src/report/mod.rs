@@ -1,7 +1,7 @@
 //! Reports: one model ([`model::Report`]), and one file per way of showing
 //! it (table, json, csv, svg, html). [`output`] sends a report where the
 //! command line asked, [`snapshot`] saves a partial one during a run, and
-//! [`execute`] is `gorgon report`, which shows a saved one again.
+//! [`show`] is `gorgon report`, which shows a saved one again.
 
 pub mod csv;
 pub mod html;
@@ -13,17 +13,17 @@ pub mod shape_table;
 pub mod snapshot;
 pub mod svg;
 pub mod table;
-pub mod units;
 
 pub use model::Report;
 
-use crate::cli::ReportArgs;
+use std::path::Path;
+
 use crate::exit::{self, Code, Failure};
 
 /// `gorgon report FILE.json`: the saved result in the asked formats.
-pub fn execute(args: ReportArgs) -> Result<Code, Failure> {
-    let report = json::read(&args.file).map_err(Failure::usage)?;
-    let outputs = output::Outputs::prepare(&args.output, None)?;
+pub fn show(file: &Path, destinations: output::Destinations) -> Result<Code, Failure> {
+    let report = json::read(file).map_err(Failure::usage)?;
+    let outputs = output::Outputs::prepare(destinations)?;
     outputs.emit(&report)?;
     Ok(Code(exit::OK))
 }

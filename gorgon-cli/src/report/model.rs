@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::load_model::{self, LoadSettings, OpenModel};
-use crate::collect::{NodeResult, RunResult, TimelinePoint};
+use crate::outcome::{NodeResult, RunResult, TimelinePoint};
 use crate::plan::Param;
 use crate::shape::Success;
 use crate::stats::{histogram_map, PanicSample, Summary};
@@ -254,8 +254,8 @@ impl RunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::NodeResult;
-    use crate::plan::RunShape;
+    use crate::outcome::NodeResult;
+    use crate::shape::RunShape;
     use crate::stats::{new_histogram, Stats};
     use std::path::Path;
 

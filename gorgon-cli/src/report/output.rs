@@ -9,25 +9,40 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{OutputArgs, OutputFormat};
 use crate::exit::Failure;
 
 use super::model::Report;
 use super::{csv, html, json, svg, table};
 
+/// The format of what goes to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Where one command's report goes, as asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destinations {
+    pub format: Format,
+    /// The whole result as JSON (`--save`).
+    pub save: Option<PathBuf>,
+    /// A directory for SVG charts (`--svg`).
+    pub svg: Option<PathBuf>,
+    /// One HTML page (`--html`).
+    pub html: Option<PathBuf>,
+}
+
 /// The destinations of one command's report, checked.
 #[derive(Debug)]
-pub struct Outputs {
-    format: OutputFormat,
-    save: Option<PathBuf>,
-    svg: Option<PathBuf>,
-    html: Option<PathBuf>,
-}
+pub struct Outputs(Destinations);
 
 impl Outputs {
     /// Checks that every destination can be written (creating the chart
     /// directory), without touching a file that already exists.
-    pub fn prepare(args: &OutputArgs, save: Option<&Path>) -> Result<Outputs, Failure> {
+    pub fn prepare(args: Destinations) -> Result<Outputs, Failure> {
+        let save = args.save.as_deref();
         if let (Some(save), Some(html)) = (save, &args.html) {
             if save == html {
                 return Err(Failure::usage(format!(
@@ -42,22 +57,18 @@ impl Outputs {
         if let Some(dir) = &args.svg {
             check_dir(dir).map_err(Failure::usage)?;
         }
-        Ok(Outputs {
-            format: args.output,
-            save: save.map(Path::to_path_buf),
-            svg: args.svg.clone(),
-            html: args.html.clone(),
-        })
+        Ok(Outputs(args))
     }
 
     /// Prints the report on stdout in the chosen format, then writes the
     /// files. Stdout comes first, so a person sees the result even if a
     /// file cannot be written any more (a full disk).
     pub fn emit(&self, report: &Report) -> Result<(), Failure> {
-        let text = match self.format {
-            OutputFormat::Table => table::render(report),
-            OutputFormat::Json => json::render(report),
-            OutputFormat::Csv => csv::render(report),
+        let Outputs(to) = self;
+        let text = match to.format {
+            Format::Table => table::render(report),
+            Format::Json => json::render(report),
+            Format::Csv => csv::render(report),
         };
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (`gorgon run … | head`) is not worth a failure.
@@ -66,20 +77,20 @@ impl Outputs {
             .and_then(|()| stdout.flush());
         drop(stdout);
 
-        if let Some(path) = &self.save {
+        if let Some(path) = &to.save {
             write_file(path, json::render(report).as_bytes())?;
         }
-        let charts = if self.svg.is_some() || self.html.is_some() {
+        let charts = if to.svg.is_some() || to.html.is_some() {
             svg::render(report).map_err(Failure::usage)?
         } else {
             Vec::new()
         };
-        if let Some(dir) = &self.svg {
+        if let Some(dir) = &to.svg {
             for chart in &charts {
                 write_file(&dir.join(&chart.file_name), chart.svg.as_bytes())?;
             }
         }
-        if let Some(path) = &self.html {
+        if let Some(path) = &to.html {
             write_file(path, html::render(report, &charts).as_bytes())?;
         }
         Ok(())

@@ -9,7 +9,7 @@ use comfy_table::CellAlignment;
 use super::load_model::{rate_per_sec, short_duration};
 use super::model::{Report, RunReport};
 use super::table::{named_row, new_table, summary_row, HEADER};
-use super::units::thousands;
+use crate::units::thousands;
 
 /// Lines under a run's heading, before its table.
 pub fn run_notes(out: &mut String, run: &RunReport) {

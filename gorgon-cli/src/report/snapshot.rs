@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::collect::{Live, Observer, RunResult};
+use crate::collect::{Live, Observer};
+use crate::outcome::RunResult;
 use crate::plan::Param;
 
 use super::json;

@@ -14,8 +14,8 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::model::{Report, RunReport};
-use super::units::rate;
 use crate::stats::histogram_map;
+use crate::units::rate;
 
 /// One chart, ready to be written to a file or inlined in a page.
 pub struct Chart {

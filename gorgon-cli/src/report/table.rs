@@ -7,8 +7,8 @@ use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
 use super::model::{NamedSummary, Report, RunReport};
 use super::shape_table;
-use super::units::{duration, rate, thousands};
 use crate::stats::Summary;
+use crate::units::{duration, rate, thousands};
 
 pub(super) const HEADER: [&str; 9] = [
     "", "count", "ops/s", "avg", "p50", "p90", "p99", "max", "min",

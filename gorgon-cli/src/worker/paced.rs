@@ -14,9 +14,8 @@
 use gorgon_plugin_api::Recorder;
 
 use super::ThreadRun;
-use crate::plan::UNBOUNDED;
+use crate::plan::{Schedule, UNBOUNDED};
 use crate::recorder::Outcome;
-use crate::shape::Schedule;
 use crate::stats::LATE_AFTER_NS;
 
 pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule) {

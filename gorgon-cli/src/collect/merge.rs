@@ -1,0 +1,197 @@
+//! The result of a run as its frames arrive: what each worker has said so
+//! far, the merged statistics (per run and per node), and the timeline.
+//! No threads and no I/O here: the loop in [`super::run`] feeds it.
+
+use std::time::{Duration, Instant};
+
+use super::observer::Live;
+use super::timeline::Timeline;
+use super::Link;
+use crate::footprint::{self, Footprint};
+use crate::outcome::{NodeResult, RunLoad, RunResult};
+use crate::protocol::Frame;
+use crate::shape::RunShape;
+use crate::stats::Stats;
+
+/// Where one worker is, once the run has started.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WorkerState {
+    Running,
+    /// It sent `done`: its share is complete.
+    Done,
+    /// Its stream ended.
+    Closed,
+}
+
+pub struct Merge {
+    result: RunResult,
+    states: Vec<WorkerState>,
+    /// Each worker's index in `result.nodes`, if it runs on a node.
+    node_of: Vec<Option<usize>>,
+    timeline: Timeline,
+    /// The longest `elapsed` a worker reported in its `done`.
+    worker_elapsed: Duration,
+    /// The earliest start of a measured part (after any warm-up).
+    measured_from: Duration,
+}
+
+impl Merge {
+    pub fn new(shape: RunShape, planned: Option<u64>, links: &[Box<dyn Link>]) -> Merge {
+        let (nodes, node_of) = group_by_node(links);
+        Merge {
+            result: RunResult {
+                shape,
+                planned,
+                workers: links.iter().map(|l| l.name().to_string()).collect(),
+                stats: Stats::default(),
+                timeline: Vec::new(),
+                elapsed: Duration::ZERO,
+                failures: Vec::new(),
+                interrupted: false,
+                load: RunLoad::default(),
+                nodes,
+                footprint: Footprint::default(),
+            },
+            states: vec![WorkerState::Running; links.len()],
+            node_of,
+            timeline: Timeline::default(),
+            worker_elapsed: Duration::ZERO,
+            measured_from: Duration::MAX,
+        }
+    }
+
+    /// The result of a run interrupted before its workers were all ready:
+    /// nothing ran.
+    pub fn interrupted_before_start(mut self) -> RunResult {
+        self.result.interrupted = true;
+        self.result
+    }
+
+    /// Whether a worker's stream is still open.
+    pub fn any_open(&self) -> bool {
+        self.states.iter().any(|s| *s != WorkerState::Closed)
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.result.interrupted
+    }
+
+    /// The run was interrupted: workers are told to stop, and one that
+    /// ends early then is no failure.
+    pub fn stop(&mut self) {
+        self.result.interrupted = true;
+    }
+
+    pub fn live(&self, started: Instant) -> Live<'_> {
+        Live::new(&self.result, &self.timeline, started)
+    }
+
+    /// Takes one frame of worker `i`; true when the merged figures changed.
+    pub fn frame(&mut self, i: usize, name: &str, frame: Frame) -> bool {
+        match frame {
+            Frame::Interval { index, stats } => {
+                self.result.stats.merge(&stats);
+                if let Some(node) = self.node_of[i] {
+                    self.result.nodes[node].stats.merge(&stats);
+                }
+                self.timeline.add(index, &stats);
+                true
+            }
+            Frame::Done {
+                elapsed_ns,
+                measured_from_ns,
+                warmup_calls,
+                peak_rss_bytes,
+                ..
+            } => {
+                self.states[i] = WorkerState::Done;
+                let elapsed = Duration::from_nanos(elapsed_ns);
+                self.result.footprint.add_worker(peak_rss_bytes);
+                self.worker_elapsed = self.worker_elapsed.max(elapsed);
+                self.measured_from = self
+                    .measured_from
+                    .min(Duration::from_nanos(measured_from_ns));
+                self.result.load.warmup_calls += warmup_calls;
+                if let Some(node) = self.node_of[i] {
+                    let node = &mut self.result.nodes[node];
+                    node.elapsed = node.elapsed.max(elapsed);
+                }
+                false
+            }
+            Frame::Error { message } => {
+                self.result
+                    .fail(&self.node_of, i, format!("{name}: {message}"));
+                false
+            }
+            Frame::Ready { .. } | Frame::InputError { .. } => false,
+        }
+    }
+
+    /// Worker `i`'s stream ended; `how` says how the process ended, and
+    /// `reason` why its stream could not be read, if so.
+    pub fn closed(&mut self, i: usize, name: &str, how: &str, reason: Option<String>) {
+        if self.states[i] != WorkerState::Done && !self.result.interrupted {
+            let detail = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+            let failure = format!(
+                "{name} {how}{detail} before finishing its share; the results it had sent are kept"
+            );
+            self.result.fail(&self.node_of, i, failure);
+        }
+        self.states[i] = WorkerState::Closed;
+    }
+
+    /// The result once every stream has ended.
+    pub fn finish(mut self, started: Instant) -> RunResult {
+        // The workers' own clocks exclude the time frames spend in transit;
+        // when none finished cleanly the parent's clock is all there is.
+        let since_go = if self.worker_elapsed.is_zero() {
+            started.elapsed()
+        } else {
+            self.worker_elapsed
+        };
+        // After a warm-up, the run's time is that of its measured part; the
+        // timeline keeps counting from the start.
+        let measured_from = self.measured_from;
+        let result = &mut self.result;
+        result.elapsed = since_go.saturating_sub(measured_from.min(since_go));
+        result.timeline = self.timeline.finish(since_go);
+        for node in &mut result.nodes {
+            node.elapsed = if node.elapsed.is_zero() {
+                result.elapsed
+            } else {
+                // As for the run: only the measured part, after any warm-up.
+                node.elapsed.saturating_sub(measured_from.min(node.elapsed))
+            };
+        }
+        result.footprint.parent_peak_rss_bytes = footprint::peak_rss_bytes();
+        self.result
+    }
+}
+
+/// Groups links by node: the nodes in order of first appearance, and
+/// each link's index among them.
+fn group_by_node(links: &[Box<dyn Link>]) -> (Vec<NodeResult>, Vec<Option<usize>>) {
+    let mut nodes: Vec<NodeResult> = Vec::new();
+    let node_of = links
+        .iter()
+        .map(|link| {
+            let name = link.node()?;
+            let index = match nodes.iter().position(|n| n.name == name) {
+                Some(index) => index,
+                None => {
+                    nodes.push(NodeResult {
+                        name: name.to_string(),
+                        workers: Vec::new(),
+                        stats: Stats::default(),
+                        elapsed: Duration::ZERO,
+                        failures: Vec::new(),
+                    });
+                    nodes.len() - 1
+                }
+            };
+            nodes[index].workers.push(link.name().to_string());
+            Some(index)
+        })
+        .collect();
+    (nodes, node_of)
+}

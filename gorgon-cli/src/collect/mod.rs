@@ -1,0 +1,186 @@
+//! The collector: runs one run over its workers, merges their frames, and
+//! notices the ones that die.
+//!
+//! A worker is reached through a [`Link`]: a local child process, an SSH
+//! channel to a cluster node, or (in tests) a script. All carry the same
+//! frames, so this one loop merges every result however it travelled.
+//!
+//! - [`link`]: the [`Link`] seam and the local child process;
+//! - [`observer`]: who watches a run while it goes, and what they see;
+//! - [`timeline`]: interval deltas summed into a bounded timeline;
+//! - [`merge`]: the result being built, frame by frame.
+
+mod link;
+mod merge;
+mod observer;
+mod timeline;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::{BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Instant;
+
+use crate::exit::Failure;
+use crate::outcome::RunResult;
+use crate::protocol::{self, Frame, PROTOCOL_VERSION};
+use crate::shape::RunShape;
+
+pub use link::{describe_exit, signal_name, Link, LocalLink};
+use merge::Merge;
+pub use observer::{Live, Observer, TICK};
+
+/// What the reader threads tell the collector.
+enum Event {
+    Frame(usize, Frame),
+    /// The worker's stream ended; with a reason when it was not a clean end.
+    Closed(usize, Option<String>),
+}
+
+/// Runs one run over `links` and merges what they send.
+///
+/// Returns `Err` only when the run could not start (a worker refused the
+/// plugin or its setup failed); failures after the start are in the result.
+pub fn run(
+    shape: RunShape,
+    planned: Option<u64>,
+    mut links: Vec<Box<dyn Link>>,
+    interrupted: &AtomicBool,
+    observer: &mut dyn Observer,
+) -> Result<RunResult, Failure> {
+    let events = read_all(&mut links);
+    let mut merge = Merge::new(shape, planned, &links);
+    if !wait_until_ready(&mut links, &events, interrupted)? {
+        stop_all(&mut links);
+        let result = merge.interrupted_before_start();
+        observer.finished(&result);
+        return Ok(result);
+    }
+    for link in &mut links {
+        let _ = writeln!(link.control(), "{}", protocol::GO);
+    }
+    let started = Instant::now();
+    observer.started(&merge.live(started));
+    while merge.any_open() {
+        if !merge.stopping() && interrupted.load(Ordering::Relaxed) {
+            merge.stop();
+            for link in &mut links {
+                let _ = writeln!(link.control(), "{}", protocol::STOP);
+            }
+        }
+        match events.recv_timeout(TICK) {
+            Ok(Event::Frame(i, frame)) => {
+                if merge.frame(i, links[i].name(), frame) {
+                    observer.update(&merge.live(started));
+                }
+            }
+            Ok(Event::Closed(i, reason)) => {
+                if reason.is_some() {
+                    // Its stream is garbled: nothing more it says can be read.
+                    links[i].kill();
+                }
+                let how = links[i].wait();
+                merge.closed(i, links[i].name(), &how, reason);
+            }
+            Err(RecvTimeoutError::Timeout) => observer.update(&merge.live(started)),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let result = merge.finish(started);
+    observer.finished(&result);
+    Ok(result)
+}
+
+/// Starts one reader thread per link; their frames arrive on one channel.
+fn read_all(links: &mut [Box<dyn Link>]) -> Receiver<Event> {
+    let (sender, events) = mpsc::channel();
+    for (index, link) in links.iter_mut().enumerate() {
+        let frames = link.take_frames();
+        let sender = sender.clone();
+        std::thread::spawn(move || read_frames(index, frames, &sender));
+    }
+    events
+}
+
+/// Waits until every worker is ready, so the run's clock measures the
+/// operations and not process start-up. `Ok(false)`: interrupted first.
+/// A worker that cannot start stops them all (the caller's `Err`).
+fn wait_until_ready(
+    links: &mut [Box<dyn Link>],
+    events: &Receiver<Event>,
+    interrupted: &AtomicBool,
+) -> Result<bool, Failure> {
+    let mut ready = vec![false; links.len()];
+    while ready.contains(&false) {
+        if interrupted.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let refusal = match events.recv_timeout(TICK) {
+            Ok(Event::Frame(i, Frame::Ready { protocol, .. })) if protocol == PROTOCOL_VERSION => {
+                ready[i] = true;
+                continue;
+            }
+            Ok(Event::Frame(i, Frame::Ready { protocol, .. })) => Failure::usage(format!(
+                "{} speaks worker protocol {protocol}, this gorgon speaks {PROTOCOL_VERSION}: \
+                 install the same gorgon version there",
+                links[i].name()
+            )),
+            Ok(Event::Frame(i, Frame::Error { message })) => {
+                Failure::Run(anyhow::anyhow!("{}: {message}", links[i].name()))
+            }
+            // Every worker gets the same input, so the sentence names the
+            // input, not the worker.
+            Ok(Event::Frame(_, Frame::InputError { message })) => Failure::usage(message),
+            Ok(Event::Closed(i, reason)) => {
+                stop_all(links);
+                let how = reason.unwrap_or_else(|| links[i].wait());
+                return Err(Failure::Run(anyhow::anyhow!(
+                    "{} {how} before it was ready",
+                    links[i].name()
+                )));
+            }
+            Ok(Event::Frame(..)) | Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Ok(true),
+        };
+        stop_all(links);
+        return Err(refusal);
+    }
+    Ok(true)
+}
+
+/// Ends every worker of a run that has not started: nothing they did is
+/// worth keeping, and one stuck in the plugin's setup would not read a
+/// `stop`, so they are told and then ended outright.
+fn stop_all(links: &mut [Box<dyn Link>]) {
+    for link in links.iter_mut() {
+        let _ = writeln!(link.control(), "{}", protocol::STOP);
+        link.kill();
+    }
+    for link in links.iter_mut() {
+        link.wait();
+    }
+}
+
+fn read_frames(index: usize, frames: Box<dyn Read + Send>, sender: &mpsc::Sender<Event>) {
+    let mut reader = BufReader::new(frames);
+    let mut line = String::new();
+    loop {
+        match protocol::read_frame(&mut reader, &mut line) {
+            Ok(Some(frame)) => {
+                if sender.send(Event::Frame(index, frame)).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {
+                let _ = sender.send(Event::Closed(index, None));
+                return;
+            }
+            Err(error) => {
+                let _ = sender.send(Event::Closed(index, Some(error.to_string())));
+                return;
+            }
+        }
+    }
+}

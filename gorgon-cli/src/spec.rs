@@ -1,0 +1,186 @@
+//! What the parent tells a worker, in one typed value: the [`WorkerSpec`].
+//!
+//! The parent builds one spec per worker slot and passes it as the single
+//! argument `gorgon worker --spec=TOKEN`, where TOKEN is the spec as JSON
+//! in URL-safe base64 without padding. The token's alphabet
+//! (`A-Z a-z 0-9 - _`) means nothing to any shell, so it reaches a worker
+//! on a node unchanged through SSH, which joins a command's words into one
+//! line for the remote shell: no quoting layer can bend it, whatever the
+//! plugin path or the `--set` values hold. Stdin is not used for it
+//! because it already carries the control lines (`go`, `stop`), and a
+//! worker that cannot read its spec must say so before anything else.
+//!
+//! A worker refuses a field it does not know (`deny_unknown_fields`): an
+//! older gorgon on a node that would silently ignore, say, a new load
+//! setting says so in one sentence instead. Fields a newer spec added with
+//! a default are taken as their default from an older parent.
+//!
+//! docs/protocol.md describes the spec for people; this module and
+//! [`crate::protocol`] are the truth.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{LoadPlan, Param, Share, WorkerLoad};
+use crate::protocol::INTERVAL;
+
+/// Everything one worker process needs to play its part in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSpec {
+    /// The plugin, as a path on the worker's machine.
+    pub plugin: PathBuf,
+    /// The plugin's SHA-256: the worker checks the file against it before
+    /// loading it (a plugin uploaded to a node). `None` for a local worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_sha256: Option<String>,
+    pub threads: u32,
+    /// This worker's numbers (`count` = [`crate::plan::UNBOUNDED`]: no
+    /// count limit).
+    pub share: Share,
+    /// How often partial results are sent, in milliseconds.
+    pub interval_ms: u64,
+    /// The plugin's parameters (`--set` over gorgon.toml's `[params]`).
+    #[serde(default)]
+    pub params: Vec<Param>,
+    /// This worker's piece of the load shape.
+    #[serde(default)]
+    pub load: WorkerLoad,
+}
+
+impl WorkerSpec {
+    /// The spec of the worker that runs `share` of a run of `threads`
+    /// threads under `plan` (a local plugin: no checksum to verify).
+    pub fn new(
+        plugin: &Path,
+        threads: u32,
+        params: &[Param],
+        plan: &LoadPlan,
+        share: Share,
+    ) -> WorkerSpec {
+        WorkerSpec {
+            plugin: plugin.to_path_buf(),
+            plugin_sha256: None,
+            threads,
+            share,
+            interval_ms: INTERVAL.as_millis() as u64,
+            params: params.to_vec(),
+            load: plan.worker_load(share, threads),
+        }
+    }
+
+    /// The `gorgon worker` arguments that carry this spec.
+    pub fn arguments(&self) -> anyhow::Result<Vec<String>> {
+        Ok(vec![
+            "worker".to_string(),
+            format!("--spec={}", self.encode()?),
+        ])
+    }
+
+    /// The spec as one shell-inert token; fails only for a path that is
+    /// not UTF-8, which JSON cannot carry.
+    pub fn encode(&self) -> anyhow::Result<String> {
+        let json = serde_json::to_vec(self).with_context(|| {
+            format!(
+                "cannot pass the plugin path {} to a worker",
+                self.plugin.display()
+            )
+        })?;
+        Ok(URL_SAFE_NO_PAD.encode(json))
+    }
+
+    /// Reads a token made by [`WorkerSpec::encode`]; the error is one
+    /// sentence for the user, naming what this worker did not understand.
+    pub fn decode(token: &str) -> Result<WorkerSpec, String> {
+        let json = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|e| {
+            format!("this gorgon worker cannot read the spec it was given (not base64: {e})")
+        })?;
+        serde_json::from_slice(&json).map_err(|e| {
+            format!(
+                "this gorgon worker ({}) cannot read the spec it was given ({e}): \
+                 the parent is another gorgon version; install the same version here",
+                env!("CARGO_PKG_VERSION")
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> WorkerSpec {
+        WorkerSpec {
+            plugin: PathBuf::from("/tmp/a plugin/it's \"here\".so"),
+            plugin_sha256: Some("ab".repeat(32)),
+            threads: 4,
+            share: Share {
+                offset: 1,
+                stride: 3,
+                count: crate::plan::UNBOUNDED,
+            },
+            interval_ms: 1000,
+            params: vec![
+                "url=http://h/?a=b&c=$HOME".parse().unwrap(),
+                "body=line one\nline 'two'".parse().unwrap(),
+            ],
+            load: WorkerLoad {
+                duration_ns: Some(5_000_000_000),
+                warmup_calls: 7,
+                rate_per_sec: Some(333.25),
+                phase_ns: 12,
+                batch_scheduling: true,
+                fibers: 16,
+                ..WorkerLoad::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_spec_survives_the_round_trip() {
+        let spec = spec();
+        let token = spec.encode().unwrap();
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{token}"
+        );
+        assert_eq!(WorkerSpec::decode(&token), Ok(spec.clone()));
+        assert_eq!(
+            spec.arguments().unwrap(),
+            ["worker".to_string(), format!("--spec={token}")]
+        );
+    }
+
+    #[test]
+    fn a_field_the_worker_does_not_know_is_refused_by_name() {
+        let mut json = serde_json::to_value(spec()).unwrap();
+        json["load"]["jitter_ns"] = 5.into();
+        let token = URL_SAFE_NO_PAD.encode(json.to_string());
+        let error = WorkerSpec::decode(&token).unwrap_err();
+        assert!(error.contains("unknown field `jitter_ns`"), "{error}");
+        assert!(error.contains("install the same version"), "{error}");
+
+        let mut json = serde_json::to_value(spec()).unwrap();
+        json["priority"] = 1.into();
+        let token = URL_SAFE_NO_PAD.encode(json.to_string());
+        let error = WorkerSpec::decode(&token).unwrap_err();
+        assert!(error.contains("unknown field `priority`"), "{error}");
+    }
+
+    #[test]
+    fn fields_an_older_parent_leaves_out_take_their_defaults() {
+        let json = r#"{"plugin":"/p.so","threads":1,"share":{"offset":0,"stride":1,"count":5},"interval_ms":1000}"#;
+        let spec = WorkerSpec::decode(&URL_SAFE_NO_PAD.encode(json)).unwrap();
+        assert_eq!(spec.load, WorkerLoad::default());
+        assert!(spec.params.is_empty() && spec.plugin_sha256.is_none());
+        assert!(WorkerSpec::decode("not base64!")
+            .unwrap_err()
+            .contains("not base64"));
+    }
+}
