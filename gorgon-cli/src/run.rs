@@ -32,17 +32,19 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     if args.debug {
         return run_debug(args, &config);
     }
-    let suite = Suite::resolve(&args, &config)?;
-    let session = Session::open(&suite, &config)?;
-    let results = run_suite(&suite, &session)?;
-    let report = build_report(&suite, &session, &results);
+    let plan = RunPlan::resolve(&args, &config)?;
+    let session = Session::open(&plan, &config)?;
+    let results = run_suite(&plan, &session)?;
+    let report = build_report(&plan, &session, &results);
+    // The nodes' connections close before the report is written: a
+    // finished run has no more use for them.
     drop(session.cluster);
     emit(&report, &session.outputs)
 }
 
 /// `gorgon run`'s flags and gorgon.toml as plain, checked values: what
-/// the rest of the run reads.
-struct Suite {
+/// the rest of the run reads. The suite is `shapes`, one run each.
+struct RunPlan {
     /// The plugin as given, for the report.
     plugin: PathBuf,
     /// The plugin as loaded and checked, for the workers.
@@ -57,8 +59,8 @@ struct Suite {
     quiet: bool,
 }
 
-impl Suite {
-    fn resolve(args: &RunArgs, config: &Config) -> Result<Suite, Failure> {
+impl RunPlan {
+    fn resolve(args: &RunArgs, config: &Config) -> Result<RunPlan, Failure> {
         let load = args.load.resolve(args.operations, &config.defaults);
         let thresholds = if args.load.thresholds.is_empty() {
             config.thresholds.clone()
@@ -75,7 +77,7 @@ impl Suite {
                 threads: args.threads.or(config.defaults.threads).unwrap_or(1),
             }]
         });
-        Ok(Suite {
+        Ok(RunPlan {
             plugin: args.plugin.clone(),
             loaded,
             params: args.params.clone(),
@@ -101,12 +103,12 @@ struct Session {
 }
 
 impl Session {
-    fn open(suite: &Suite, config: &Config) -> Result<Session, Failure> {
+    fn open(plan: &RunPlan, config: &Config) -> Result<Session, Failure> {
         // Every output file is checked now, not after an hour of load.
-        let outputs = Outputs::prepare(suite.destinations.clone())?;
+        let outputs = Outputs::prepare(plan.destinations.clone())?;
         // Nodes are reached and checked before the first call; an
         // unreachable one stops the run here, naming it.
-        let cluster = Cluster::prepare(&suite.nodes, config, &suite.loaded)?;
+        let cluster = Cluster::prepare(&plan.nodes, config, &plan.loaded)?;
         Ok(Session {
             outputs,
             cluster,
@@ -121,46 +123,46 @@ impl Session {
     }
 
     /// Starts one run's workers, on the nodes or here.
-    fn spawn(&self, suite: &Suite, shape: RunShape) -> Result<Vec<Box<dyn Link>>, Failure> {
+    fn spawn(&self, plan: &RunPlan, shape: RunShape) -> Result<Vec<Box<dyn Link>>, Failure> {
         match &self.cluster {
-            Some(cluster) => cluster.spawn(shape, &suite.load, &suite.params),
-            None => spawn_local(suite, shape),
+            Some(cluster) => cluster.spawn(shape, &plan.load, &plan.params),
+            None => spawn_local(plan, shape),
         }
     }
 }
 
 /// Runs the suite's runs in order, watched by the progress display and
 /// the snapshot writer; stops after an interrupt or a failed run.
-fn run_suite(suite: &Suite, session: &Session) -> Result<Vec<RunResult>, Failure> {
+fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failure> {
     let mut progress = Progress::new(
-        progress::Mode::detect(suite.quiet),
-        suite.shapes.len(),
-        suite.load.success.clone(),
-        suite.load.fibers,
+        progress::Mode::detect(plan.quiet),
+        plan.shapes.len(),
+        plan.load.success.clone(),
+        plan.load.fibers,
     );
-    let mut snapshots = match (&suite.destinations.save, suite.snapshot_every) {
+    let mut snapshots = match (&plan.destinations.save, plan.snapshot_every) {
         (Some(path), Some(every)) => Some(Snapshots::new(
             path.clone(),
             every,
-            suite.plugin.clone(),
-            suite.params.clone(),
+            plan.plugin.clone(),
+            plan.params.clone(),
             session.started_at,
             session.started,
         )),
         _ => None,
     };
     let mut results: Vec<RunResult> = Vec::new();
-    for &shape in &suite.shapes {
+    for &shape in &plan.shapes {
         if session.interrupted() {
             // Stopped between two runs of a suite: start no more.
             break;
         }
-        let links = session.spawn(suite, shape)?;
+        let links = session.spawn(plan, shape)?;
         let mut observer = (&mut progress, &mut snapshots);
-        let planned = suite.load.operations;
+        let planned = plan.load.operations;
         let mut result = collect::run(shape, planned, links, &session.interrupted, &mut observer)?;
-        result.load.rate = suite.load.rate;
-        result.load.fibers = suite.load.fibers;
+        result.load.rate = plan.load.rate;
+        result.load.fibers = plan.load.fibers;
         if let Some(cluster) = &session.cluster {
             cluster.explain_losses(&mut result);
         }
@@ -174,17 +176,17 @@ fn run_suite(suite: &Suite, session: &Session) -> Result<Vec<RunResult>, Failure
 }
 
 /// The report of the suite, with its load model, thresholds and nodes.
-fn build_report(suite: &Suite, session: &Session, results: &[RunResult]) -> Report {
+fn build_report(plan: &RunPlan, session: &Session, results: &[RunResult]) -> Report {
     let mut report = Report::new(
-        &suite.plugin,
-        &suite.params,
+        &plan.plugin,
+        &plan.params,
         session.started_at,
         session.started.elapsed(),
         results,
     );
     report.interrupted |= session.interrupted();
-    let verdicts = threshold::evaluate(&suite.thresholds, results, &suite.load.success);
-    load_model::annotate(&mut report, &suite.load, results, verdicts);
+    let verdicts = threshold::evaluate(&plan.thresholds, results, &plan.load.success);
+    load_model::annotate(&mut report, &plan.load, results, verdicts);
     if let Some(cluster) = &session.cluster {
         report.skipped_nodes = cluster.skipped().to_vec();
     }
@@ -259,21 +261,16 @@ fn exit_code(report: &Report, undelivered: bool) -> Result<Code, Failure> {
 }
 
 /// Starts `shape.processes` workers here, each with its own share.
-fn spawn_local(suite: &Suite, shape: RunShape) -> Result<Vec<Box<dyn Link>>, Failure> {
-    let shares = suite.load.shares(shape.processes);
+fn spawn_local(plan: &RunPlan, shape: RunShape) -> Result<Vec<Box<dyn Link>>, Failure> {
+    let shares = plan.load.shares(shape.processes);
     let count = shares.len();
     shares
         .into_iter()
         .enumerate()
         .map(|(i, share)| {
             let name = format!("worker {} of {count}", i + 1);
-            let spec = WorkerSpec::new(
-                &suite.loaded,
-                shape.threads,
-                &suite.params,
-                &suite.load,
-                share,
-            );
+            let spec =
+                WorkerSpec::new(&plan.loaded, shape.threads, &plan.params, &plan.load, share);
             LocalLink::spawn(name, &spec)
                 .map(|link| Box::new(link) as Box<dyn Link>)
                 .map_err(Failure::Run)

@@ -95,3 +95,53 @@ fn summarise(index: u64, stats: &Stats, length: Duration) -> TimelinePoint {
         max_ns: all.max_ns,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::new_histogram;
+
+    fn calls(n: u64) -> Stats {
+        let mut stats = Stats::default();
+        let histogram = stats
+            .results
+            .entry("OK".into())
+            .or_insert_with(new_histogram);
+        histogram.record_n(1_000, n).unwrap();
+        stats
+    }
+
+    fn counts(points: &[TimelinePoint]) -> Vec<(u64, u64)> {
+        points.iter().map(|p| (p.start_ms, p.calls)).collect()
+    }
+
+    #[test]
+    fn old_intervals_close_and_a_straggler_joins_the_oldest_open_one() {
+        let mut timeline = Timeline::default();
+        for index in 0..5 {
+            timeline.add(index, &calls(10));
+        }
+        // Intervals 0 and 1 are summarised: 2, 3 and 4 stay open.
+        assert_eq!(timeline.closed.len(), 2);
+        assert_eq!(timeline.newest(), Some(4));
+        timeline.add(0, &calls(1));
+        let points = timeline.finish(Duration::from_millis(4_500));
+        assert_eq!(
+            counts(&points),
+            [(0, 10), (1000, 10), (2000, 11), (3000, 10), (4000, 10)]
+        );
+        // The last interval is as long as the part of it the run lasted.
+        assert_eq!(points[4].duration_ms, 500);
+        assert_eq!(points[4].ops_per_sec, 20.0);
+    }
+
+    #[test]
+    fn points_so_far_match_what_finish_gives() {
+        let mut timeline = Timeline::default();
+        timeline.add(0, &calls(4));
+        timeline.add(1, &calls(2));
+        let elapsed = Duration::from_millis(1_250);
+        let now = timeline.points(elapsed);
+        assert_eq!(now, timeline.finish(elapsed));
+    }
+}
