@@ -1,5 +1,6 @@
 //! The crate's module graph, checked: the top-level modules form layers,
-//! each using only its own layer and those below, and no import cycle.
+//! each using only its own layer and those below, with no import cycle,
+//! and only the command line knows clap.
 //!
 //! The test reads the source files rather than trusting a picture in a
 //! comment: every `crate::<module>` path in a module's files (its own
@@ -211,6 +212,29 @@ fn each_module_uses_only_its_layer_and_those_below() {
         }
     }
     assert!(wrong.is_empty(), "layering broken: {}", wrong.join("; "));
+}
+
+/// Clap's types stop at the command line: every other module takes plain
+/// values, so it can be used (and tested) without one.
+#[test]
+fn only_the_command_line_knows_clap() {
+    let src = source_dir();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let knowing: Vec<String> = files
+        .iter()
+        .filter(|file| {
+            let module = module_of(file.strip_prefix(&src).expect("under src/"));
+            !["cli", "main", "architecture"].contains(&module.as_str())
+        })
+        .filter(|file| {
+            std::fs::read_to_string(file)
+                .expect("a readable source file")
+                .contains("clap")
+        })
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(knowing.is_empty(), "clap outside cli: {knowing:?}");
 }
 
 /// A tolerated edge that is gone must leave the list, so the check
