@@ -73,6 +73,15 @@ impl WorkerSpec {
         }
     }
 
+    /// The same spec for a plugin uploaded to a node: the worker checks
+    /// the file against `sha256` before loading it.
+    pub fn checked_against(self, sha256: &str) -> WorkerSpec {
+        WorkerSpec {
+            plugin_sha256: Some(sha256.to_string()),
+            ..self
+        }
+    }
+
     /// The `gorgon worker` arguments that carry this spec.
     pub fn arguments(&self) -> anyhow::Result<Vec<String>> {
         Ok(vec![

@@ -234,17 +234,11 @@ impl Cluster {
         for (k, node) in self.nodes.iter().enumerate() {
             let remote_plugin = node.facts.plugin_path(&self.sha256);
             for (j, share) in shares[k * per_node..(k + 1) * per_node].iter().enumerate() {
-                let spec = WorkerSpec {
-                    plugin_sha256: Some(self.sha256.clone()),
-                    ..WorkerSpec::new(
-                        Path::new(&remote_plugin),
-                        shape.threads,
-                        params,
-                        load,
-                        *share,
-                    )
-                };
-                let args = spec.arguments().map_err(Failure::Run)?;
+                let plugin = Path::new(&remote_plugin);
+                let args = WorkerSpec::new(plugin, shape.threads, params, load, *share)
+                    .checked_against(&self.sha256)
+                    .arguments()
+                    .map_err(Failure::Run)?;
                 let name = format!("worker {} of {per_node} on node {}", j + 1, node.name());
                 let (session, handle2) = (node.connection.session.clone(), handle.clone());
                 let (node_name, program) =
