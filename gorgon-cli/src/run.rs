@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::debug;
 use crate::exit::{self, Code, Failure};
 use crate::outcome::RunResult;
-use crate::plan::{LoadPlan, Param};
+use crate::plan::{split_unbounded, LoadPlan, Param};
 use crate::plugin::Plugin;
 use crate::progress::{self, Progress};
 use crate::report::output::{Destinations, Outputs};
@@ -71,6 +71,10 @@ impl RunPlan {
         // that would each refuse it.
         let loaded = Plugin::load(&args.plugin).map_err(Failure::usage)?.path;
         load.check().map_err(Failure::usage)?;
+        // Parameters too large for a worker's command line are bad input.
+        WorkerSpec::new(&loaded, 1, &args.params, &load, split_unbounded(1)[0])
+            .arguments()
+            .map_err(Failure::usage)?;
         let shapes = args.runs.clone().map(|suite| suite.0).unwrap_or_else(|| {
             vec![RunShape {
                 processes: args.processes.or(config.defaults.processes).unwrap_or(1),

@@ -28,6 +28,12 @@ use serde::{Deserialize, Serialize};
 use crate::plan::{LoadPlan, Param, Share, WorkerLoad};
 use crate::protocol::INTERVAL;
 
+/// The longest `--spec=TOKEN` argument: Linux passes no argument longer
+/// than 128 KiB (`MAX_ARG_STRLEN`), and over SSH the whole remote command
+/// is one argument of the remote shell, so 4 KiB are left for the program's
+/// path and the rest of the line.
+const LONGEST_SPEC: usize = 124 * 1024;
+
 /// Everything one worker process needs to play its part in a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,12 +88,19 @@ impl WorkerSpec {
         }
     }
 
-    /// The `gorgon worker` arguments that carry this spec.
+    /// The `gorgon worker` arguments that carry this spec; refused when
+    /// it is too long for one argument (the plugin's parameters, mostly).
     pub fn arguments(&self) -> anyhow::Result<Vec<String>> {
-        Ok(vec![
-            "worker".to_string(),
-            format!("--spec={}", self.encode()?),
-        ])
+        let spec = format!("--spec={}", self.encode()?);
+        if spec.len() > LONGEST_SPEC {
+            anyhow::bail!(
+                "the plugin parameters are too large to hand to a worker ({} KiB as its \
+                 spec, at most {} KiB): put large values in a file the plugin reads",
+                spec.len() / 1024,
+                LONGEST_SPEC / 1024
+            );
+        }
+        Ok(vec!["worker".to_string(), spec])
     }
 
     /// The spec as one shell-inert token; fails only for a path that is
@@ -180,6 +193,22 @@ mod tests {
         let token = URL_SAFE_NO_PAD.encode(json.to_string());
         let error = WorkerSpec::decode(&token).unwrap_err();
         assert!(error.contains("unknown field `priority`"), "{error}");
+    }
+
+    #[test]
+    fn a_spec_too_long_for_one_argument_is_refused_in_a_sentence() {
+        let mut spec = spec();
+        spec.params = vec![Param {
+            key: "body".into(),
+            value: "x".repeat(100_000),
+        }];
+        let error = spec.arguments().unwrap_err().to_string();
+        assert!(
+            error.contains("too large to hand to a worker (130 KiB"),
+            "{error}"
+        );
+        spec.params[0].value.truncate(50_000);
+        assert!(spec.arguments().is_ok());
     }
 
     #[test]

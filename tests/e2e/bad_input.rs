@@ -106,3 +106,17 @@ fn a_setup_that_refuses_its_input_is_bad_input() {
     gorgon(&[&["run", "--plugin", lib, "--debug"], &set[..]].concat())
         .assert_usage_error("fail_setup=input says the input is bad");
 }
+
+#[test]
+fn parameters_too_large_for_a_worker_are_refused_before_it_starts() {
+    // A worker is told its parameters in one command-line argument; a
+    // value too large for that (from gorgon.toml, as the command line
+    // itself could not hold it either) is bad input, said in a sentence.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gorgon.toml");
+    let body = "x".repeat(150_000);
+    std::fs::write(&config, format!("[params]\nbody = \"{body}\"\n")).unwrap();
+    let config = config.to_str().unwrap();
+    gorgon(&["--config", config, "run", "--plugin", &noop(), "-n", "1"])
+        .assert_usage_error("too large to hand to a worker");
+}
