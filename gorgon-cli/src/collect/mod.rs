@@ -52,7 +52,7 @@ pub fn run(
 ) -> Result<RunResult, Failure> {
     let events = read_all(&mut links);
     let mut merge = Merge::new(shape, planned, &links);
-    if !wait_until_ready(&mut links, &events, interrupted)? {
+    if wait_until_ready(&mut links, &events, interrupted)? == Start::Interrupted {
         stop_all(&mut links);
         let result = merge.interrupted_before_start();
         observer.finished(&result);
@@ -104,18 +104,25 @@ fn read_all(links: &mut [Box<dyn Link>]) -> Receiver<Event> {
     events
 }
 
+/// How the wait for the workers' `ready` ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Start {
+    Ready,
+    Interrupted,
+}
+
 /// Waits until every worker is ready, so the run's clock measures the
-/// operations and not process start-up. `Ok(false)`: interrupted first.
-/// A worker that cannot start stops them all (the caller's `Err`).
+/// operations and not process start-up. A worker that cannot start stops
+/// them all and is the run's `Err`.
 fn wait_until_ready(
     links: &mut [Box<dyn Link>],
     events: &Receiver<Event>,
     interrupted: &AtomicBool,
-) -> Result<bool, Failure> {
+) -> Result<Start, Failure> {
     let mut ready = vec![false; links.len()];
     while ready.contains(&false) {
         if interrupted.load(Ordering::Relaxed) {
-            return Ok(false);
+            return Ok(Start::Interrupted);
         }
         let refusal = match events.recv_timeout(TICK) {
             Ok(Event::Frame(i, Frame::Ready { protocol, .. })) if protocol == PROTOCOL_VERSION => {
@@ -142,12 +149,12 @@ fn wait_until_ready(
                 )));
             }
             Ok(Event::Frame(..)) | Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return Ok(true),
+            Err(RecvTimeoutError::Disconnected) => return Ok(Start::Ready),
         };
         stop_all(links);
         return Err(refusal);
     }
-    Ok(true)
+    Ok(Start::Ready)
 }
 
 /// Ends every worker of a run that has not started: nothing they did is
