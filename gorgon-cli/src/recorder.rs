@@ -141,11 +141,17 @@ impl ThreadRecorder {
     pub fn record_outcome(&mut self, outcome: &Outcome<'_>, nanos: u64) {
         match outcome {
             Outcome::Label(label) => self.results.record(label, nanos),
-            Outcome::Panic(message) => {
-                self.results.record(PANIC_LABEL.as_bytes(), nanos);
-                add_panic(&mut self.panics, &String::from_utf8_lossy(message), 1);
-            }
+            Outcome::Panic(message) => self.record_panic(message, nanos),
         }
+    }
+
+    /// Kept out of line: the hot path of a call that returned a label
+    /// should not carry the copying of a panic's message.
+    #[cold]
+    #[inline(never)]
+    fn record_panic(&mut self, message: &[u8], nanos: u64) {
+        self.results.record(PANIC_LABEL.as_bytes(), nanos);
+        add_panic(&mut self.panics, &String::from_utf8_lossy(message), 1);
     }
 
     /// Counts a finished call of the open model: `latency` runs from its

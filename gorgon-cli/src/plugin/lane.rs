@@ -175,6 +175,19 @@ impl<'t> PluginLane<'t> {
         }
     }
 
+    /// Holds the lane for a loop of calls that does nothing else with it
+    /// (the closed loop): what each call needs is copied out, so that the
+    /// loop keeps it in registers across the plugin call.
+    #[inline(always)]
+    pub fn caller(&mut self) -> Caller<'_> {
+        Caller {
+            operation: self.operation,
+            rec: &mut self.rec,
+            recorder: self.recorder,
+            _lane: PhantomData,
+        }
+    }
+
     /// Runs the plugin's teardown, then hands `then` the thread's
     /// recorder, which now holds what the teardown measured. A failing
     /// teardown has nothing left to spoil: the lane's calls are all
@@ -237,6 +250,30 @@ impl<'t> PluginLane<'t> {
     fn host_mut(&mut self) -> &mut LaneHost {
         // SAFETY: as in `host`, and `&mut self` makes this the only borrow.
         unsafe { &mut *self.host.ptr() }
+    }
+}
+
+/// A lane held for a loop of calls (see [`PluginLane::caller`]).
+pub struct Caller<'l> {
+    operation: OperationFn,
+    rec: *mut Recorder,
+    recorder: *mut ThreadRecorder,
+    /// Holds the lane's `&mut` borrow: nothing else uses it meanwhile.
+    _lane: PhantomData<&'l mut ()>,
+}
+
+impl Caller<'_> {
+    /// As [`PluginLane::call`].
+    #[inline(always)]
+    pub fn call(&mut self, number: u64) -> Returned<'_> {
+        // SAFETY: as in `PluginLane::call`: `rec` is the lane's, borrowed
+        // from it for as long as this caller lives.
+        let raw = unsafe { (self.operation)(number, self.rec) };
+        Returned {
+            raw,
+            recorder: self.recorder,
+            _lane: PhantomData,
+        }
     }
 }
 

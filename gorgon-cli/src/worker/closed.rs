@@ -65,7 +65,7 @@ fn calls(t: &mut LaneRun<'_>, source: &Source, until_ns: u64) -> Ended {
     let clock = t.clock;
     let origin = t.origin;
     let measuring = t.lane.measuring();
-    let lane = &mut t.lane;
+    let mut lane = t.lane.caller();
     let intervals = &mut t.intervals;
     let mut calls = 0u64;
     let mut end_ns = t.end_ns;
