@@ -9,8 +9,9 @@
 //! and so is every `unsafe` it takes: the plugin reaches the lane through
 //! raw pointers (its `Recorder` holds one across calls), so the lane's
 //! state lives behind raw pointers too, and the rest of gorgon sees only
-//! [`PluginLane`], [`SharedRecorder`] and [`Returned`], which are safe to
-//! use. Their rules, checked by the borrow checker:
+//! [`PluginLane`] (with [`Caller`], the lane held for a loop of calls),
+//! [`SharedRecorder`] and [`Returned`], which are safe to use. Their
+//! rules, checked by the borrow checker:
 //!
 //! - a lane borrows its plugin and its thread's recorder, so neither can
 //!   go while the lane is alive;
