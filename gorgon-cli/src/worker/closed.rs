@@ -9,8 +9,10 @@
 
 use std::sync::atomic::Ordering;
 
+use super::intervals::Intervals;
 use super::lanes::LaneRun;
 use super::numbers::Source;
+use crate::recorder::ThreadRecorder;
 
 /// Why a phase of calls ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,13 +84,8 @@ fn calls(t: &mut LaneRun<'_>, source: &Source, until_ns: u64) -> Ended {
             let t1 = clock.raw();
             end_ns = clock.delta_as_nanos(origin, t1);
             let past_deadline = end_ns >= next_check_ns && {
-                // The interval that just ended is handed over before this
-                // call lands in the next one.
-                if end_ns >= intervals.next_ns {
-                    intervals.flush(returned.recorder(), end_ns);
-                }
-                next_check_ns = intervals.next_ns.min(until_ns);
-                end_ns >= until_ns
+                let recorder = returned.recorder();
+                check(intervals, recorder, end_ns, until_ns, &mut next_check_ns)
             };
             // Warm-up calls are counted, not recorded.
             if measuring {
@@ -110,4 +107,25 @@ fn calls(t: &mut LaneRun<'_>, source: &Source, until_ns: u64) -> Ended {
         t.warmup_calls += calls;
     }
     ended
+}
+
+/// What a call that ended at `end_ns`, at or past the loop's next check,
+/// does before it is recorded: hands the interval that just ended over
+/// (so the call lands in the next one), sets the next check, and says
+/// whether the phase's time is up. Out of line, so that the loop's usual
+/// path runs straight through.
+#[cold]
+#[inline(never)]
+fn check(
+    intervals: &mut Intervals<'_>,
+    recorder: &mut ThreadRecorder,
+    end_ns: u64,
+    until_ns: u64,
+    next_check_ns: &mut u64,
+) -> bool {
+    if end_ns >= intervals.next_ns {
+        intervals.flush(recorder, end_ns);
+    }
+    *next_check_ns = intervals.next_ns.min(until_ns);
+    end_ns >= until_ns
 }
