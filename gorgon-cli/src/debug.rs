@@ -6,13 +6,12 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use gorgon_plugin_api::abi::{STATUS_BAD_INPUT, STATUS_OK};
-
 use crate::cli::RunArgs;
 use crate::exit::{self, Code, Failure};
 use crate::outcome::{RunResult, TimelinePoint};
+use crate::plugin::lane::{PluginLane, SetupFailed, SharedRecorder};
 use crate::plugin::Plugin;
-use crate::recorder::{plugin_recorder, LaneHost, Outcome, Params, ThreadRecorder};
+use crate::recorder::{Outcome, Params, ThreadRecorder};
 use crate::report::{table, Report};
 use crate::shape::RunShape;
 use crate::stats::Stats;
@@ -24,59 +23,36 @@ const DEFAULT_CALLS: u64 = 10;
 pub fn run(args: &RunArgs) -> Result<Code, Failure> {
     let plugin = Plugin::load(&args.plugin).map_err(Failure::usage)?;
     let calls = args.operations.unwrap_or(DEFAULT_CALLS);
-    let mut owner = Box::new(ThreadRecorder::tracing(Arc::new(Params::new(&args.params))));
-    let host: *mut ThreadRecorder = &mut *owner;
-    // Debug mode has no warm-up: every call's measurements are shown.
-    let mut lane = Box::new(LaneHost {
-        measuring: true,
-        ..LaneHost::new(host)
-    });
-    // SAFETY: `owner` and `lane` outlive the recorder; all of this runs on
-    // one thread.
-    let mut rec = unsafe { plugin_recorder(&mut *lane) };
-    if let Some(start) = plugin.thread_start {
-        // SAFETY: the hook was checked at load.
-        let raw = unsafe { start(&mut rec) };
-        if raw.status != STATUS_OK {
-            // SAFETY: just returned on this thread.
-            let text = unsafe { Outcome::from_raw(&raw) }.text();
-            if raw.status == STATUS_BAD_INPUT {
-                return Err(Failure::usage(text));
-            }
-            return Err(Failure::Run(anyhow::anyhow!(
-                "the plugin's thread setup failed: {text}"
-            )));
+    let recorder =
+        SharedRecorder::new(ThreadRecorder::tracing(Arc::new(Params::new(&args.params))));
+    let mut lane = PluginLane::start(&plugin, &recorder).map_err(|failed| match failed {
+        SetupFailed::BadInput(text) => Failure::usage(text),
+        SetupFailed::Failed(text) => {
+            Failure::Run(anyhow::anyhow!("the plugin's thread setup failed: {text}"))
         }
-    }
+    })?;
+    // Debug mode has no warm-up: every call's measurements are shown.
+    lane.start_measuring();
     let started_at = std::time::SystemTime::now();
     let started = Instant::now();
     let mut out = std::io::stdout().lock();
     let mut made = 0;
     for number in 0..calls {
         let t0 = Instant::now();
-        // SAFETY: the plugin's ABI was checked at load.
-        let raw = unsafe { (plugin.operation)(number, &mut rec) };
+        let mut returned = lane.call(number);
         let nanos = t0.elapsed().as_nanos() as u64;
-        // SAFETY: `raw` was just returned; the plugin holds no borrow now.
-        let (outcome, trace) = unsafe {
-            let outcome = Outcome::from_raw(&raw);
-            (*host).record_outcome(&outcome, nanos);
-            (outcome, (*host).take_trace())
-        };
+        returned.record(nanos);
+        let trace = returned.recorder().take_trace();
         made += 1;
-        if print_call(&mut out, number, &outcome, nanos, &trace).is_err() {
+        if print_call(&mut out, number, &returned.outcome(), nanos, &trace).is_err() {
             // Nobody reads any more (`gorgon run --debug … | head`): what
             // was asked for has been seen, so stop calling, quietly.
             break;
         }
     }
-    if let Some(stop) = plugin.thread_stop {
-        // SAFETY: as above.
-        let _ = unsafe { stop(&mut rec) };
-    }
+    lane.stop(|_| {});
     let elapsed = started.elapsed();
-    // SAFETY: the plugin is done with the recorder.
-    let stats: Stats = unsafe { (*host).take_delta() };
+    let stats: Stats = recorder.into_inner().take_delta();
     let result = RunResult {
         shape: RunShape {
             processes: 1,

@@ -11,7 +11,8 @@
 //!   [`spec`] (what a worker is told);
 //! - the worker side: [`worker`] runs a share of the calls, with
 //!   [`recorder`] as the host side of the plugin's `Recorder`, [`plugin`]
-//!   loading it and [`clock`] timing it;
+//!   loading it (one safe lane type owns every call into it), [`fibers`]
+//!   running several calls at once on one thread, and [`clock`] timing it;
 //! - the parent side: [`config`] (gorgon.toml), [`collect`] (merging the
 //!   workers' frames), [`cluster`] (SSH nodes), [`progress`];
 //! - reports: [`report`];
@@ -40,6 +41,7 @@ mod collect;
 mod config;
 mod debug;
 mod exit;
+mod fibers;
 mod footprint;
 mod outcome;
 mod plan;

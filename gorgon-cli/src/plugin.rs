@@ -1,4 +1,8 @@
 //! Loading a plugin and checking it speaks our ABI before anything calls it.
+//! Calling it is [`lane`]'s business: the entry points are private to
+//! this module, so every call into the plugin goes through a lane.
+
+pub mod lane;
 
 use std::path::{Path, PathBuf};
 
@@ -48,9 +52,9 @@ pub enum PluginError {
 /// is as long as this value lives.
 pub struct Plugin {
     pub path: PathBuf,
-    pub operation: OperationFn,
-    pub thread_start: Option<ThreadHookFn>,
-    pub thread_stop: Option<ThreadHookFn>,
+    operation: OperationFn,
+    thread_start: Option<ThreadHookFn>,
+    thread_stop: Option<ThreadHookFn>,
     _library: Library,
 }
 

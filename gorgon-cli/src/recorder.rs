@@ -4,26 +4,23 @@
 //! with other threads, so the hot path takes no lock and touches no atomic.
 //! The thread hands its histograms over once per interval. Its lanes (the
 //! thread itself, or each of its fibers with `--fibers`) record into it
-//! one at a time, each through a [`LaneHost`] of its own: a thousand fibers
-//! share one set of histograms, not a thousand.
+//! one at a time, each through a lane of its own
+//! ([`crate::plugin::lane`]): a thousand fibers share one set of
+//! histograms, not a thousand.
 
 use std::collections::BTreeMap;
-use std::ffi::c_void;
 use std::sync::Arc;
 
-use gorgon_plugin_api::abi::{HostVTable, RawOutcome, STATUS_OK, WAIT_TIMED_OUT};
-use gorgon_plugin_api::Recorder;
 use hdrhistogram::Histogram;
 
 use crate::plan::Param;
 use crate::stats::{add_panic, new_histogram, PanicSample, Stats, PANIC_LABEL};
-use crate::worker::fibers::{FiberHandle, Wake};
 
 /// Histograms by name, found by a linear scan that tries the last name
 /// first: a plugin returns one label most of the time, and a handful at
 /// most, where a scan of a few byte slices beats hashing.
 #[derive(Default)]
-pub struct Tally {
+struct Tally {
     names: Vec<Box<[u8]>>,
     histograms: Vec<Histogram<u64>>,
     last: usize,
@@ -31,7 +28,7 @@ pub struct Tally {
 
 impl Tally {
     #[inline]
-    pub fn record(&mut self, name: &[u8], nanos: u64) {
+    fn record(&mut self, name: &[u8], nanos: u64) {
         let index = self.index_of(name);
         let histogram = &mut self.histograms[index];
         // Auto-resizing histograms grow to fit; `saturating_record` would
@@ -63,7 +60,7 @@ impl Tally {
 
     /// Hands over what was recorded since the last call and starts afresh,
     /// keeping the histograms' memory for the next interval.
-    pub fn take(&mut self) -> BTreeMap<String, Histogram<u64>> {
+    fn take(&mut self) -> BTreeMap<String, Histogram<u64>> {
         let mut taken = BTreeMap::new();
         for (name, histogram) in self.names.iter().zip(&mut self.histograms) {
             if !histogram.is_empty() {
@@ -103,8 +100,8 @@ impl Params {
 
 /// One thread's results since its last hand-over.
 pub struct ThreadRecorder {
-    pub results: Tally,
-    pub measurements: Tally,
+    results: Tally,
+    measurements: Tally,
     /// Open model: service times by label, beside the corrected latencies
     /// in `results`.
     service: Tally,
@@ -115,29 +112,6 @@ pub struct ThreadRecorder {
     trace: Option<Vec<(String, u64)>>,
     /// The interval (its index) the results held now belong to.
     pub interval: u64,
-}
-
-/// What a plugin's `Recorder` points to: one lane's way to its thread's
-/// recorder.
-pub struct LaneHost {
-    /// The thread's recorder, shared by the thread's lanes; one lane runs
-    /// at a time, and none holds a borrow of it across a fiber switch.
-    pub recorder: *mut ThreadRecorder,
-    /// False while the lane warms up: its calls' measurements are left out.
-    pub measuring: bool,
-    /// Set while the lane runs on a fiber: where the plugin's waits
-    /// suspend to (see [`crate::worker::fibers`]).
-    pub fiber: Option<FiberHandle>,
-}
-
-impl LaneHost {
-    pub fn new(recorder: *mut ThreadRecorder) -> LaneHost {
-        LaneHost {
-            recorder,
-            measuring: false,
-            fiber: None,
-        }
-    }
 }
 
 impl ThreadRecorder {
@@ -167,11 +141,17 @@ impl ThreadRecorder {
     pub fn record_outcome(&mut self, outcome: &Outcome<'_>, nanos: u64) {
         match outcome {
             Outcome::Label(label) => self.results.record(label, nanos),
-            Outcome::Panic(message) => {
-                self.results.record(PANIC_LABEL.as_bytes(), nanos);
-                add_panic(&mut self.panics, &String::from_utf8_lossy(message), 1);
-            }
+            Outcome::Panic(message) => self.record_panic(message, nanos),
         }
+    }
+
+    /// Kept out of line: the hot path of a call that returned a label
+    /// should not carry the copying of a panic's message.
+    #[cold]
+    #[inline(never)]
+    fn record_panic(&mut self, message: &[u8], nanos: u64) {
+        self.results.record(PANIC_LABEL.as_bytes(), nanos);
+        add_panic(&mut self.panics, &String::from_utf8_lossy(message), 1);
     }
 
     /// Counts a finished call of the open model: `latency` runs from its
@@ -205,38 +185,33 @@ impl ThreadRecorder {
         }
     }
 
+    /// A measurement the plugin took inside a call (`Recorder::record`).
+    pub fn record_measurement(&mut self, name: &[u8], nanos: u64) {
+        self.measurements.record(name, nanos);
+        if let Some(trace) = &mut self.trace {
+            trace.push((String::from_utf8_lossy(name).into_owned(), nanos));
+        }
+    }
+
+    /// A run parameter, for `Recorder::param`.
+    pub fn param(&self, key: &[u8]) -> Option<&str> {
+        self.params.get(key)
+    }
+
     /// The measurements of the last call (debug mode), emptied.
     pub fn take_trace(&mut self) -> Vec<(String, u64)> {
         self.trace.as_mut().map(std::mem::take).unwrap_or_default()
     }
 }
 
-/// What a call returned, read from the plugin's [`RawOutcome`].
+/// What a call returned, read from the plugin's `RawOutcome` (see
+/// [`crate::plugin::lane`]).
 pub enum Outcome<'a> {
     Label(&'a [u8]),
     Panic(&'a [u8]),
 }
 
 impl Outcome<'_> {
-    /// Reads the outcome's text.
-    ///
-    /// # Safety
-    /// `raw` must come straight from a plugin call on this thread: its text
-    /// is valid until the next call.
-    #[inline]
-    pub unsafe fn from_raw(raw: &RawOutcome) -> Outcome<'_> {
-        let text = if raw.text.is_null() {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(raw.text, raw.len)
-        };
-        if raw.status == STATUS_OK {
-            Outcome::Label(text)
-        } else {
-            Outcome::Panic(text)
-        }
-    }
-
     pub fn text(&self) -> String {
         match self {
             Outcome::Label(text) | Outcome::Panic(text) => String::from_utf8_lossy(text).into(),
@@ -244,72 +219,95 @@ impl Outcome<'_> {
     }
 }
 
-static VTABLE: HostVTable = HostVTable {
-    record_measurement,
-    param,
-    wait,
-    cooperative,
-};
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A plugin `Recorder` whose callbacks land in `host`.
-///
-/// # Safety
-/// `host` and its recorder must outlive the plugin's recorder and be used
-/// only on this thread, and only through it while a plugin call is running.
-pub unsafe fn plugin_recorder(host: *mut LaneHost) -> Recorder {
-    Recorder::from_raw(host.cast::<c_void>(), &VTABLE)
-}
-
-unsafe extern "C" fn record_measurement(
-    host: *mut c_void,
-    name: *const u8,
-    len: usize,
-    nanos: u64,
-) {
-    let lane = &*host.cast::<LaneHost>();
-    if !lane.measuring {
-        return;
+    fn counts(taken: &BTreeMap<String, Histogram<u64>>) -> Vec<(&str, u64)> {
+        taken
+            .iter()
+            .map(|(name, histogram)| (name.as_str(), histogram.len()))
+            .collect()
     }
-    let host = &mut *lane.recorder;
-    let name = std::slice::from_raw_parts(name, len);
-    host.measurements.record(name, nanos);
-    if let Some(trace) = &mut host.trace {
-        trace.push((String::from_utf8_lossy(name).into_owned(), nanos));
-    }
-}
 
-unsafe extern "C" fn param(
-    host: *mut c_void,
-    key: *const u8,
-    len: usize,
-    out_len: *mut usize,
-) -> *const u8 {
-    let host = &*(*host.cast::<LaneHost>()).recorder;
-    let key = std::slice::from_raw_parts(key, len);
-    match host.params.get(key) {
-        Some(value) => {
-            *out_len = value.len();
-            value.as_ptr()
+    #[test]
+    fn a_tally_keeps_one_histogram_per_name_whatever_the_order() {
+        let mut tally = Tally::default();
+        for name in ["OK", "OK", "ERR", "OK", "TIMEOUT", "ERR", "OK"] {
+            tally.record(name.as_bytes(), 1_000);
         }
-        None => std::ptr::null(),
+        assert_eq!(tally.names.len(), 3, "one entry per distinct label");
+        assert_eq!(
+            counts(&tally.take()),
+            [("ERR", 2), ("OK", 4), ("TIMEOUT", 1)]
+        );
     }
-}
 
-unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns: u64) -> i32 {
-    let timeout = (timeout_ns != u64::MAX).then(|| std::time::Duration::from_nanos(timeout_ns));
-    // Copied out, so no borrow of the recorder is held while suspended.
-    let fiber = (*host.cast::<LaneHost>()).fiber;
-    let woke = match fiber {
-        Some(fiber) => fiber.wait_fd(fd, writable != 0, timeout),
-        None => crate::worker::fibers::poll_fd(fd, writable != 0, timeout),
-    };
-    match woke {
-        Wake::Ready => 0,
-        Wake::TimedOut => WAIT_TIMED_OUT,
-        Wake::Failed(errno) => errno,
+    #[test]
+    fn taking_empties_the_tally_and_leaves_out_quiet_labels() {
+        let mut tally = Tally::default();
+        tally.record(b"OK", 10);
+        tally.record(b"ERR", 20);
+        tally.take();
+        tally.record(b"ERR", 30);
+        assert_eq!(counts(&tally.take()), [("ERR", 1)]);
+        assert!(tally.take().is_empty());
     }
-}
 
-unsafe extern "C" fn cooperative(host: *mut c_void) -> u32 {
-    u32::from((*host.cast::<LaneHost>()).fiber.is_some())
+    #[test]
+    fn panics_count_under_their_own_label_with_the_message_kept() {
+        let mut recorder = ThreadRecorder::new(Arc::new(Params::default()));
+        assert!(recorder.is_empty());
+        recorder.record_outcome(&Outcome::Label(b"OK"), 5);
+        recorder.record_outcome(&Outcome::Panic(b"boom"), 7);
+        assert!(!recorder.is_empty());
+        let delta = recorder.take_delta();
+        assert_eq!(counts(&delta.results), [("OK", 1), (PANIC_LABEL, 1)]);
+        assert_eq!(delta.panics.len(), 1);
+        assert!(recorder.is_empty(), "a hand-over starts afresh");
+    }
+
+    #[test]
+    fn paced_calls_keep_service_times_and_count_late_starts() {
+        let mut recorder = ThreadRecorder::new(Arc::new(Params::default()));
+        recorder.record_paced(&Outcome::Label(b"OK"), 900, 100, true);
+        recorder.record_paced(&Outcome::Label(b"OK"), 100, 100, false);
+        let delta = recorder.take_delta();
+        assert_eq!(counts(&delta.service), [("OK", 2)]);
+        assert_eq!(delta.late, 1);
+        assert_eq!(
+            delta.results["OK"].max(),
+            900,
+            "latency from when it was due"
+        );
+    }
+
+    #[test]
+    fn measurements_are_traced_only_when_debugging() {
+        let params = Arc::new(Params::default());
+        let mut quiet = ThreadRecorder::new(params.clone());
+        quiet.record_measurement(b"connect", 40);
+        assert!(quiet.take_trace().is_empty());
+        let mut tracing = ThreadRecorder::tracing(params);
+        tracing.record_measurement(b"connect", 40);
+        assert_eq!(tracing.take_trace(), [("connect".to_string(), 40)]);
+        assert!(
+            tracing.take_trace().is_empty(),
+            "one call's trace at a time"
+        );
+        assert_eq!(counts(&tracing.take_delta().measurements), [("connect", 1)]);
+    }
+
+    #[test]
+    fn the_last_setting_of_a_parameter_wins() {
+        let param = |key: &str, value: &str| Param {
+            key: key.into(),
+            value: value.into(),
+        };
+        let params = Params::new(&[param("a", "1"), param("b", "2"), param("a", "3")]);
+        let recorder = ThreadRecorder::new(Arc::new(params));
+        assert_eq!(recorder.param(b"a"), Some("3"));
+        assert_eq!(recorder.param(b"b"), Some("2"));
+        assert_eq!(recorder.param(b"c"), None);
+    }
 }

@@ -145,7 +145,9 @@ pub unsafe fn call(
     operation: impl FnOnce(u64, &mut Recorder) -> RawOutcome,
 ) -> RawOutcome {
     install_quiet_panic_hook();
-    let rec = &mut *rec;
+    // SAFETY: the caller's promise: a live recorder, borrowed by no one
+    // else for this call.
+    let rec = unsafe { &mut *rec };
     // The label is made inside the guard too: a `Display` that panics is
     // the operation's panic, not the worker's.
     match catch_unwind(AssertUnwindSafe(|| operation(number, rec))) {
@@ -168,12 +170,17 @@ pub unsafe fn call_with_state<S, E>(
 ) -> RawOutcome {
     // No hook to install here: `thread_start` installed it before the
     // state this call needs could exist.
-    let rec = &mut *rec;
+    // SAFETY: as in `call`.
+    let rec = unsafe { &mut *rec };
     let state = rec.state as *mut S;
     if state.is_null() {
         return outcome(STATUS_ERROR, "the thread's setup did not run");
     }
-    let state = &mut *state;
+    // SAFETY: a non-null state was made by `thread_start` from a `Box<S>`
+    // of this very `S` (`_setup` makes the compiler check that it is the
+    // setup's type), and is freed only by `thread_stop`, after the last
+    // call; it lives in this recorder, which no one else borrows.
+    let state = unsafe { &mut *state };
     match catch_unwind(AssertUnwindSafe(|| operation(number, rec, state))) {
         Ok(done) => done,
         Err(payload) => panic_outcome(payload),
@@ -189,7 +196,8 @@ pub unsafe fn thread_start<S, E: Into<SetupError>>(
     setup: impl FnOnce(&Recorder) -> Result<S, E>,
 ) -> RawOutcome {
     install_quiet_panic_hook();
-    let rec = &mut *rec;
+    // SAFETY: as in `call`.
+    let rec = unsafe { &mut *rec };
     match catch_unwind(AssertUnwindSafe(|| setup(rec))) {
         Ok(Ok(state)) => {
             rec.state = Box::into_raw(Box::new(state)) as *mut c_void;
@@ -218,12 +226,16 @@ pub unsafe fn thread_stop<S, E>(
     _setup: impl FnOnce(&Recorder) -> Result<S, E>,
     teardown: impl FnOnce(S),
 ) -> RawOutcome {
-    let rec = &mut *rec;
+    // SAFETY: as in `call`.
+    let rec = unsafe { &mut *rec };
     let state = std::mem::replace(&mut rec.state, std::ptr::null_mut()) as *mut S;
     if state.is_null() {
         return outcome(STATUS_OK, "");
     }
-    let state = *Box::from_raw(state);
+    // SAFETY: made by `thread_start` with `Box::into_raw` from a `Box<S>`
+    // of this `S` (checked through `_setup`, as in `call_with_state`);
+    // the recorder's pointer was cleared above, so it is freed once.
+    let state = *unsafe { Box::from_raw(state) };
     match catch_unwind(AssertUnwindSafe(|| teardown(state))) {
         Ok(()) => outcome(STATUS_OK, ""),
         Err(payload) => panic_outcome(payload),

@@ -467,13 +467,17 @@ macro_rules! export {
                 number: u64,
                 rec: *mut $crate::Recorder,
             ) -> $crate::abi::RawOutcome {
-                $crate::__private::call(number, rec, |number, rec| {
-                    #[allow(unused_imports)]
-                    use $crate::__private::{
-                        DisplayLabel as _, StaticLabel as _, StringLabel as _,
-                    };
-                    (&&$crate::__private::Label($operation(number, rec))).into_outcome()
-                })
+                // SAFETY: gorgon calls this with its live recorder for the
+                // calling thread, which nothing else borrows meanwhile.
+                unsafe {
+                    $crate::__private::call(number, rec, |number, rec| {
+                        #[allow(unused_imports)]
+                        use $crate::__private::{
+                            DisplayLabel as _, StaticLabel as _, StringLabel as _,
+                        };
+                        (&&$crate::__private::Label($operation(number, rec))).into_outcome()
+                    })
+                }
             }
         };
     };
@@ -490,32 +494,41 @@ macro_rules! export {
                 number: u64,
                 rec: *mut $crate::Recorder,
             ) -> $crate::abi::RawOutcome {
-                $crate::__private::call_with_state(
-                    number,
-                    rec,
-                    |number, rec, state| {
-                        #[allow(unused_imports)]
-                        use $crate::__private::{
-                            DisplayLabel as _, StaticLabel as _, StringLabel as _,
-                        };
-                        (&&$crate::__private::Label($operation(number, rec, state))).into_outcome()
-                    },
-                    $setup,
-                )
+                // SAFETY: as for the stateless operation above; gorgon
+                // calls it only after `gorgon_thread_start` succeeded on
+                // this recorder.
+                unsafe {
+                    $crate::__private::call_with_state(
+                        number,
+                        rec,
+                        |number, rec, state| {
+                            #[allow(unused_imports)]
+                            use $crate::__private::{
+                                DisplayLabel as _, StaticLabel as _, StringLabel as _,
+                            };
+                            (&&$crate::__private::Label($operation(number, rec, state)))
+                                .into_outcome()
+                        },
+                        $setup,
+                    )
+                }
             }
 
             #[export_name = "gorgon_thread_start"]
             unsafe extern "C" fn gorgon_thread_start(
                 rec: *mut $crate::Recorder,
             ) -> $crate::abi::RawOutcome {
-                $crate::__private::thread_start(rec, $setup)
+                // SAFETY: gorgon calls this with its live recorder for the
+                // calling thread, which nothing else borrows meanwhile.
+                unsafe { $crate::__private::thread_start(rec, $setup) }
             }
 
             #[export_name = "gorgon_thread_stop"]
             unsafe extern "C" fn gorgon_thread_stop(
                 rec: *mut $crate::Recorder,
             ) -> $crate::abi::RawOutcome {
-                $crate::__private::thread_stop(rec, $setup, $teardown)
+                // SAFETY: as for `gorgon_thread_start`.
+                unsafe { $crate::__private::thread_stop(rec, $setup, $teardown) }
             }
         };
     };

@@ -49,8 +49,11 @@ fn main() {
     };
     let count: u64 = count.parse().expect("N is a number");
     let plugin = std::fs::canonicalize(plugin).expect("the plugin exists");
-    // SAFETY: a benchmark of our own noop plugin.
+    // SAFETY: loading runs the library's initialisers; this is a benchmark
+    // of our own noop plugin.
     let library = unsafe { libloading::Library::new(&plugin) }.expect("the plugin loads");
+    // SAFETY: `operation` has the type the export! macro gives it, and
+    // `library` stays loaded until the end of `main`.
     let operation = *unsafe { library.get::<OperationFn>(SYMBOL_OPERATION) }.expect("operation");
     // SAFETY: the vtable ignores every callback, so the null host is never read.
     let mut rec = unsafe { Recorder::from_raw(std::ptr::null_mut(), &VTABLE) };

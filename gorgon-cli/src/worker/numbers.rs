@@ -1,7 +1,7 @@
-//! Handing out a worker's numbers to its threads, each exactly once.
+//! Handing out a worker's numbers to its lanes, each exactly once.
 //!
 //! A worker runs the indices `k` of its share (the number is
-//! `offset + k·stride`, see [`crate::plan`]). Threads take them from one
+//! `offset + k·stride`, see [`crate::plan`]). Lanes take them from one
 //! atomic counter: in chunks in the closed loop, one by one in the open
 //! model, where an index is also an operation's place in the schedule.
 //! A phase of the closed loop says how far it may go with a [`Source`].
@@ -9,8 +9,8 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The largest chunk of numbers a thread takes at once. Chunks amortise the
-/// shared counter; the cap bounds how unevenly threads can finish.
+/// The largest chunk of numbers a lane takes at once. Chunks amortise the
+/// shared counter; the cap bounds how unevenly lanes can finish.
 pub const MAX_CHUNK: u64 = 1024;
 
 /// Where one phase of the closed loop takes its indices from.
@@ -29,14 +29,15 @@ pub enum Source {
 /// The shared index counter of one worker.
 pub struct Numbers {
     next: AtomicU64,
-    threads: u64,
+    /// How many lanes take from it: the chunks are cut for them.
+    lanes: u64,
 }
 
 impl Numbers {
-    pub fn new(threads: u32) -> Numbers {
+    pub fn new(lanes: u32) -> Numbers {
         Numbers {
             next: AtomicU64::new(0),
-            threads: u64::from(threads.max(1)),
+            lanes: u64::from(lanes.max(1)),
         }
     }
 
@@ -47,13 +48,13 @@ impl Numbers {
     }
 
     /// The next chunk from `source`, or `None` when it has none left.
-    /// Chunks shrink towards the end (guided scheduling), so threads finish
+    /// Chunks shrink towards the end (guided scheduling), so lanes finish
     /// close together.
     pub fn take(&self, source: &Source) -> Option<Range<u64>> {
         match source {
             Source::Endless => Some(self.fetch(MAX_CHUNK)),
             Source::Counted(left) => {
-                let chunk = take_guided(left, self.threads)?;
+                let chunk = take_guided(left, self.lanes)?;
                 Some(self.fetch(chunk))
             }
             Source::UpTo(limit) => {
@@ -83,18 +84,18 @@ impl Numbers {
     }
 
     fn guided(&self, left: u64) -> u64 {
-        (left / (self.threads * 8)).clamp(1, MAX_CHUNK)
+        (left / (self.lanes * 8)).clamp(1, MAX_CHUNK)
     }
 }
 
 /// Takes a guided chunk off a remaining count.
-fn take_guided(left: &AtomicU64, threads: u64) -> Option<u64> {
+fn take_guided(left: &AtomicU64, lanes: u64) -> Option<u64> {
     let mut now = left.load(Ordering::Relaxed);
     loop {
         if now == 0 {
             return None;
         }
-        let chunk = (now / (threads * 8)).clamp(1, MAX_CHUNK);
+        let chunk = (now / (lanes * 8)).clamp(1, MAX_CHUNK);
         match left.compare_exchange_weak(now, now - chunk, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return Some(chunk),
             Err(seen) => now = seen,
@@ -129,7 +130,7 @@ mod tests {
     }
 
     #[test]
-    fn threads_sharing_a_source_take_each_index_once() {
+    fn lanes_sharing_a_source_take_each_index_once() {
         let numbers = Numbers::new(4);
         let counted = Source::Counted(AtomicU64::new(50_000));
         let taken: Vec<Vec<u64>> = std::thread::scope(|scope| {
@@ -147,5 +148,35 @@ mod tests {
         let mut all: Vec<u64> = taken.into_iter().flatten().collect();
         all.sort_unstable();
         assert_eq!(all, (0..100_000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn chunks_shrink_towards_the_end_so_lanes_finish_together() {
+        let numbers = Numbers::new(2);
+        let sizes: Vec<u64> = std::iter::from_fn(|| numbers.take(&Source::UpTo(100_000)))
+            .map(|chunk| chunk.end - chunk.start)
+            .collect();
+        assert_eq!(sizes.iter().sum::<u64>(), 100_000);
+        assert_eq!(sizes[0], MAX_CHUNK, "capped while much is left");
+        assert!(sizes.windows(2).all(|w| w[1] <= w[0]), "never growing");
+        assert_eq!(*sizes.last().unwrap(), 1, "single numbers at the very end");
+    }
+
+    #[test]
+    fn a_count_after_a_timed_warmup_starts_where_the_warmup_stopped() {
+        let numbers = Numbers::new(1);
+        assert_eq!(numbers.take(&Source::Endless), Some(0..MAX_CHUNK));
+        let counted = Source::Counted(AtomicU64::new(10));
+        assert_eq!(
+            drain(&numbers, &counted),
+            (MAX_CHUNK..MAX_CHUNK + 10).collect::<Vec<_>>()
+        );
+        assert_eq!(numbers.take(&counted), None);
+    }
+
+    #[test]
+    fn the_open_model_takes_one_index_at_a_time_in_order() {
+        let numbers = Numbers::new(8);
+        assert_eq!([numbers.next(), numbers.next(), numbers.next()], [0, 1, 2]);
     }
 }

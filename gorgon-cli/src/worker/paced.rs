@@ -1,9 +1,9 @@
 //! The paced loop of the open model: operations start on a schedule,
 //! whatever the latency of the ones before.
 //!
-//! The worker's operations are due at [`Schedule::at`]`(k)`. Its threads
+//! The worker's operations are due at [`Schedule::at`]`(k)`. Its lanes
 //! take the next due operation from a shared counter, wait for its time,
-//! and call it; a thread that is still busy when an operation falls due
+//! and call it; a lane that is still busy when an operation falls due
 //! leaves it to a free one, and when none is free the operation starts
 //! late. Its latency is then measured from when it was *due*, not from
 //! when it could start, so a stall shows in the percentiles instead of
@@ -11,14 +11,11 @@
 //! omission, corrected as wrk2 does). The service time, from the actual
 //! start to the end, is kept beside it.
 
-use gorgon_plugin_api::Recorder;
-
-use super::ThreadRun;
+use super::lanes::LaneRun;
 use crate::plan::{Schedule, UNBOUNDED};
-use crate::recorder::Outcome;
 use crate::stats::LATE_AFTER_NS;
 
-pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule) {
+pub(super) fn run(t: &mut LaneRun<'_>, schedule: &Schedule) {
     let shared = t.shared;
     let load = &shared.load;
     let share = shared.share;
@@ -33,8 +30,6 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule
         (count, Some(_)) => first.saturating_add(count),
         (count, None) => count,
     };
-    let operation = t.plugin.operation;
-    let host = t.host;
     let clock = t.clock;
     let origin = t.origin;
     let mut deadline = u64::MAX;
@@ -43,36 +38,30 @@ pub(super) fn run(t: &mut ThreadRun<'_>, rec: &mut Recorder, schedule: &Schedule
         if k >= end {
             break;
         }
-        if k >= first && !t.measuring() {
+        if k >= first && !t.lane.measuring() {
             deadline = t.start_measuring(measured_from);
         }
         let due = schedule.at(k);
         if due >= deadline || !t.wait_until(due) {
             break;
         }
+        let measuring = t.lane.measuring();
         let t0 = clock.raw();
-        // SAFETY: the plugin's ABI was checked at load; `rec` is this
-        // thread's recorder.
-        let raw = unsafe { operation(share.number(k), rec) };
+        let mut returned = t.lane.call(share.number(k));
         let t1 = clock.raw();
         let started = clock.delta_as_nanos(origin, t0);
         let end_ns = clock.delta_as_nanos(origin, t1);
-        if end_ns >= t.next_flush_ns {
+        if end_ns >= t.intervals.next_ns {
             // The interval that just ended is handed over before this call
             // lands in the one it ended in.
-            t.flush(end_ns);
+            t.intervals.flush(returned.recorder(), end_ns);
         }
-        if t.measuring() {
-            // SAFETY: `raw` was just returned on this thread; `host` is
-            // not borrowed by the plugin between calls.
-            unsafe {
-                (*host).record_paced(
-                    &Outcome::from_raw(&raw),
-                    end_ns.saturating_sub(due),
-                    clock.delta_as_nanos(t0, t1),
-                    started > due.saturating_add(LATE_AFTER_NS),
-                )
-            };
+        if measuring {
+            returned.record_paced(
+                end_ns.saturating_sub(due),
+                clock.delta_as_nanos(t0, t1),
+                started > due.saturating_add(LATE_AFTER_NS),
+            );
             t.calls += 1;
         } else {
             // Warm-up calls are counted, not recorded.

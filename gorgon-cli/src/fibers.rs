@@ -10,7 +10,8 @@
 //!
 //! With fibers, each worker thread runs N lanes, each with a stack of its
 //! own (corosensei) and its own plugin state, running the same closed or
-//! paced loop as a thread does and recording into the thread's recorder. A plugin that waits
+//! paced loop as a lane on a thread of its own does, and recording into
+//! the thread's recorder. A plugin that waits
 //! through [`Recorder::wait`](gorgon_plugin_api::Recorder::wait) suspends
 //! its fiber; the thread's scheduler below then runs the fibers that are
 //! ready, and when none is, makes one `epoll_wait` for all of them. The
@@ -23,11 +24,17 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
+use nix::errno::Errno;
 use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
 /// Each fiber's stack. It is reserved, not committed: pages are taken as
 /// they are touched, so a thousand fibers cost their real depth, not
@@ -49,7 +56,7 @@ pub enum Wake {
 #[derive(Debug, Clone, Copy)]
 pub enum Suspend {
     Io {
-        fd: i32,
+        fd: RawFd,
         writable: bool,
         deadline: Option<Instant>,
     },
@@ -65,10 +72,11 @@ pub struct FiberHandle(*const FiberYielder);
 
 impl FiberHandle {
     /// Suspends the fiber until `fd` is ready or `timeout` has passed.
-    pub fn wait_fd(self, fd: i32, writable: bool, timeout: Option<Duration>) -> Wake {
+    pub fn wait_fd(self, fd: RawFd, writable: bool, timeout: Option<Duration>) -> Wake {
         let deadline = timeout.map(|t| Instant::now() + t);
         // SAFETY: the yielder lives as long as the fiber's body, which is
-        // the only place this handle is used from.
+        // the only place this handle is used from (its lane's callbacks
+        // and sleeps, all on the fiber).
         unsafe {
             (*self.0).suspend(Suspend::Io {
                 fd,
@@ -86,46 +94,60 @@ impl FiberHandle {
 }
 
 /// A wait off fibers: `poll(2)` on the calling thread.
-pub fn poll_fd(fd: i32, writable: bool, timeout: Option<Duration>) -> Wake {
+pub fn poll_fd(fd: RawFd, writable: bool, timeout: Option<Duration>) -> Wake {
     let deadline = timeout.map(|t| Instant::now() + t);
-    let mut entry = libc::pollfd {
-        fd,
-        events: if writable {
-            libc::POLLOUT
-        } else {
-            libc::POLLIN
-        },
-        revents: 0,
+    let fd = match lend(fd) {
+        Ok(fd) => fd,
+        Err(errno) => return Wake::Failed(errno as i32),
+    };
+    let events = if writable {
+        PollFlags::POLLOUT
+    } else {
+        PollFlags::POLLIN
     };
     loop {
-        let ms = deadline.map_or(-1, |d| {
-            millis_up(d.saturating_duration_since(Instant::now()))
+        let timeout = deadline.map_or(PollTimeout::NONE, |d| {
+            poll_timeout(d.saturating_duration_since(Instant::now()))
         });
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut entry, 1, ms) };
-        match n {
-            0 => match deadline {
+        let mut entry = [PollFd::new(fd, events)];
+        match nix::poll::poll(&mut entry, timeout) {
+            Ok(0) => match deadline {
                 Some(d) if Instant::now() < d => continue,
                 _ => return Wake::TimedOut,
             },
-            n if n > 0 => {
-                if entry.revents & libc::POLLNVAL != 0 {
+            Ok(_) => {
+                if entry[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLNVAL))
+                {
                     return Wake::Failed(libc::EBADF);
                 }
                 return Wake::Ready;
             }
-            _ => match nix::errno::Errno::last_raw() {
-                libc::EINTR => continue,
-                errno => return Wake::Failed(errno),
-            },
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Wake::Failed(errno as i32),
         }
     }
 }
 
-/// A duration in whole milliseconds, rounded up, for `poll`/`epoll_wait`.
-fn millis_up(d: Duration) -> i32 {
+/// A plugin's descriptor, lent for the length of one wait.
+fn lend<'a>(fd: RawFd) -> Result<BorrowedFd<'a>, Errno> {
+    if fd < 0 {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: the plugin lends its descriptor for the wait it asked for,
+    // and the borrow ends with the wait (the caller drops it, or, on a
+    // fiber, drops it once epoll is armed). `poll` and `epoll_ctl` only
+    // name the descriptor: one closed meanwhile fails with EBADF, which
+    // goes back to the plugin, and touches no memory of ours.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// A duration as a `poll`/`epoll_wait` timeout: whole milliseconds, rounded
+/// up, so that a wait never ends before its deadline.
+fn poll_timeout(d: Duration) -> PollTimeout {
     let ms = d.as_nanos().div_ceil(1_000_000);
-    i32::try_from(ms).unwrap_or(i32::MAX)
+    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
 /// A fiber's body: its lane's whole part of the run. It gets the handle
@@ -226,10 +248,10 @@ fn run_all(bodies: Vec<Body<'_>>) -> Result<(), String> {
 
 /// One thread's fibers: which are ready, which wait on what.
 struct Scheduler {
-    epoll: std::os::fd::OwnedFd,
+    epoll: Epoll,
     /// Wakes the epoll wait for a near deadline, to the microsecond:
     /// `epoll_wait`'s own timeout is in whole milliseconds.
-    timer: std::os::fd::OwnedFd,
+    timer: TimerFd,
     /// The deadline `timer` is set for, if any.
     timer_set: Option<Instant>,
     ready: VecDeque<(usize, Wake)>,
@@ -248,7 +270,7 @@ struct Scheduler {
 #[derive(Clone, Copy)]
 struct Waiting {
     id: u64,
-    fd: Option<i32>,
+    fd: Option<RawFd>,
 }
 
 /// A deadline nearer than this is timed by the timerfd; a farther one (an
@@ -263,39 +285,12 @@ type Fiber = Coroutine<Wake, Suspend, (), DefaultStack>;
 
 impl Scheduler {
     fn new(fibers: usize) -> std::io::Result<Scheduler> {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        let owned = |fd: i32| {
-            if fd < 0 {
-                Err(std::io::Error::last_os_error())
-            } else {
-                // SAFETY: a fresh descriptor nothing else owns.
-                Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-            }
-        };
-        // SAFETY: plain system calls; the descriptors are owned at once.
-        let epoll = owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        let timer = owned(unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        })?;
-        let mut event = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: TIMER_EVENT,
-        };
-        // SAFETY: both descriptors are valid; `event` is a valid event.
-        let added = unsafe {
-            libc::epoll_ctl(
-                epoll.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                timer.as_raw_fd(),
-                &mut event,
-            )
-        };
-        if added != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        epoll.add(&timer, EpollEvent::new(EpollFlags::EPOLLIN, TIMER_EVENT))?;
         Ok(Scheduler {
             epoll,
             timer,
@@ -310,7 +305,7 @@ impl Scheduler {
 
     fn drive(&mut self, fibers: &mut [Fiber]) -> std::io::Result<()> {
         let mut live = fibers.len();
-        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; fibers.len().min(1024)];
+        let mut events = vec![EpollEvent::empty(); fibers.len().min(1024)];
         while live > 0 {
             while let Some((index, wake)) = self.ready.pop_front() {
                 match fibers[index].resume(wake) {
@@ -342,7 +337,7 @@ impl Scheduler {
                     return;
                 }
                 if let Err(errno) = self.arm(fd, writable) {
-                    self.ready.push_back((index, Wake::Failed(errno)));
+                    self.ready.push_back((index, Wake::Failed(errno as i32)));
                     return;
                 }
                 self.set_waiter(fd, Some(index));
@@ -369,7 +364,7 @@ impl Scheduler {
         }
     }
 
-    fn set_waiter(&mut self, fd: i32, fiber: Option<usize>) {
+    fn set_waiter(&mut self, fd: RawFd, fiber: Option<usize>) {
         let slot = fd as usize;
         if slot >= self.by_fd.len() {
             self.by_fd.resize(slot + 1, None);
@@ -378,11 +373,11 @@ impl Scheduler {
     }
 
     /// The fiber waiting on `fd`, no longer waiting on it.
-    fn take_waiter(&mut self, fd: i32) -> Option<usize> {
+    fn take_waiter(&mut self, fd: RawFd) -> Option<usize> {
         self.by_fd.get_mut(fd as usize).and_then(Option::take)
     }
 
-    fn waiter(&self, fd: i32) -> Option<usize> {
+    fn waiter(&self, fd: RawFd) -> Option<usize> {
         self.by_fd.get(fd as usize).copied().flatten()
     }
 
@@ -390,71 +385,48 @@ impl Scheduler {
     /// comes only for a wait; re-armed per wait with `EPOLL_CTL_MOD`, or
     /// added when the descriptor is new (or was closed and its number
     /// reused, which removes it from the epoll set).
-    fn arm(&self, fd: i32, writable: bool) -> Result<(), i32> {
-        use std::os::fd::AsRawFd;
+    fn arm(&self, fd: RawFd, writable: bool) -> Result<(), Errno> {
         let interest = if writable {
-            libc::EPOLLOUT
+            EpollFlags::EPOLLOUT
         } else {
-            libc::EPOLLIN | libc::EPOLLRDHUP
+            EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP
         };
-        let mut event = libc::epoll_event {
-            events: (interest | libc::EPOLLONESHOT) as u32,
-            u64: fd as u64,
-        };
-        let epoll = self.epoll.as_raw_fd();
-        // SAFETY: plain system calls with a valid event.
-        unsafe {
-            if libc::epoll_ctl(epoll, libc::EPOLL_CTL_MOD, fd, &mut event) == 0 {
-                return Ok(());
-            }
-            if nix::errno::Errno::last_raw() == libc::ENOENT
-                && libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, &mut event) == 0
-            {
-                return Ok(());
-            }
+        let mut event = EpollEvent::new(interest | EpollFlags::EPOLLONESHOT, fd as u64);
+        let fd = lend(fd)?;
+        match self.epoll.modify(fd, &mut event) {
+            Err(Errno::ENOENT) => self.epoll.add(fd, event),
+            armed => armed,
         }
-        Err(nix::errno::Errno::last_raw())
     }
 
     /// Sleeps until a descriptor is ready or the next timer is due, and
     /// makes the fibers concerned ready.
-    fn wait_for_events(&mut self, events: &mut [libc::epoll_event]) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let timeout_ms = match self.next_timer() {
-            None => -1,
+    fn wait_for_events(&mut self, events: &mut [EpollEvent]) -> std::io::Result<()> {
+        let timeout = match self.next_timer() {
+            None => PollTimeout::NONE,
             Some(due) => {
                 let left = due.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    0
+                    PollTimeout::ZERO
                 } else if left < PRECISE {
                     self.set_timer(due, left)?;
-                    -1
+                    PollTimeout::NONE
                 } else {
-                    millis_up(left)
+                    poll_timeout(left)
                 }
             }
         };
-        // SAFETY: `events` is a valid buffer of its length.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epoll.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as i32,
-                timeout_ms,
-            )
+        let n = match self.epoll.wait(events, timeout) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 0,
+            Err(errno) => return Err(errno.into()),
         };
-        if n < 0 {
-            let error = std::io::Error::last_os_error();
-            if error.kind() != std::io::ErrorKind::Interrupted {
-                return Err(error);
-            }
-        }
-        for event in &events[..n.max(0) as usize] {
-            if event.u64 == TIMER_EVENT {
+        for event in &events[..n] {
+            if event.data() == TIMER_EVENT {
                 self.timer_fired();
                 continue;
             }
-            let fd = event.u64 as i32;
+            let fd = event.data() as RawFd;
             if let Some(index) = self.take_waiter(fd) {
                 self.waits[index] = None;
                 self.ready.push_back((index, Wake::Ready));
@@ -467,44 +439,22 @@ impl Scheduler {
     /// Sets the timerfd to fire `left` from now, for `due`, unless it is
     /// set for that already.
     fn set_timer(&mut self, due: Instant, left: Duration) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
         if self.timer_set == Some(due) {
             return Ok(());
         }
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: left.as_secs() as libc::time_t,
-                tv_nsec: libc::c_long::from(left.subsec_nanos().max(1) as i32),
-            },
-        };
-        // SAFETY: a valid timerfd and timer specification.
-        let set = unsafe {
-            libc::timerfd_settime(self.timer.as_raw_fd(), 0, &spec, std::ptr::null_mut())
-        };
-        if set != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        // A zero expiry would disarm the timer instead.
+        let left = TimeSpec::from_duration(left.max(Duration::from_nanos(1)));
+        self.timer
+            .set(Expiration::OneShot(left), TimerSetTimeFlags::empty())?;
         self.timer_set = Some(due);
         Ok(())
     }
 
     /// Reads the timerfd's expiry count, so that it stops being readable.
     fn timer_fired(&mut self) {
-        use std::os::fd::AsRawFd;
-        let mut expirations = 0u64;
-        // SAFETY: reads 8 bytes into a u64; a failure (EAGAIN) only means
-        // there was nothing to read.
-        let _ = unsafe {
-            libc::read(
-                self.timer.as_raw_fd(),
-                (&mut expirations as *mut u64).cast(),
-                8,
-            )
-        };
+        // Non-blocking: a failure (EAGAIN) only means there was nothing
+        // to read.
+        let _ = self.timer.wait();
         self.timer_set = None;
     }
 
@@ -620,13 +570,9 @@ mod tests {
 
     /// CPU time of the calling thread.
     fn thread_cpu() -> Duration {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid timespec to fill.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+            .unwrap()
+            .into()
     }
 
     #[test]

@@ -1,0 +1,227 @@
+//! The worker's main thread: waits for its threads to be ready, starts
+//! them on the parent's `go`, and forwards their results, one frame per
+//! interval, until every lane has finished.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::control::Start;
+use super::{Message, Shared};
+use crate::clock::Calibration;
+use crate::exit::{self, Code, Failure};
+use crate::protocol::{self, Frame, PROTOCOL_VERSION};
+use crate::spec::WorkerSpec;
+use crate::stats::Stats;
+
+/// Waits for the threads to be ready, starts them on the parent's `go`, and
+/// forwards their results until they finish.
+pub(super) fn supervise(
+    args: &WorkerSpec,
+    shared: &Shared,
+    calibration: Calibration,
+    receiver: &mpsc::Receiver<Message>,
+    go: &mpsc::Receiver<()>,
+    frames: &mut impl Write,
+) -> Result<Code, Failure> {
+    let mut ready = 0;
+    // One `Ready` per thread, once all its lanes are set up.
+    while ready < args.threads {
+        match receiver.recv() {
+            Ok(Message::Ready) => ready += 1,
+            Ok(Message::StartFailed(message)) => {
+                let _ = protocol::write_frame(frames, &Frame::Error { message });
+                return Ok(Code(exit::RUN_FAILED));
+            }
+            Ok(Message::SetupRefusedInput(message)) => {
+                let _ = protocol::write_frame(frames, &Frame::InputError { message });
+                return Ok(Code(exit::USAGE));
+            }
+            _ => return Ok(Code(exit::RUN_FAILED)),
+        }
+    }
+    calibration.settle();
+    let ready = Frame::Ready {
+        protocol: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        threads: args.threads,
+    };
+    if protocol::write_frame(frames, &ready).is_err() || go.recv().is_err() {
+        return Ok(Code(exit::OK));
+    }
+    let clock = calibration.finish();
+    shared.gate.open(Some(Start {
+        origin: clock.raw(),
+        clock,
+    }));
+    forward_results(args, shared, receiver, frames)
+}
+
+fn forward_results(
+    args: &WorkerSpec,
+    shared: &Shared,
+    receiver: &mpsc::Receiver<Message>,
+    frames: &mut impl Write,
+) -> Result<Code, Failure> {
+    let tick = Duration::from_millis(args.interval_ms.max(1));
+    let mut next_tick = Instant::now() + tick;
+    let mut gathered = Gathered::default();
+    let mut send = |gathered: &mut Gathered| -> bool {
+        gathered.take_intervals().into_iter().all(|(index, stats)| {
+            protocol::write_frame(frames, &Frame::Interval { index, stats }).is_ok()
+        })
+    };
+    // One `Finished` per lane: per thread, or per fiber with --fibers.
+    while gathered.finished < shared.lanes {
+        match receiver.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
+            Ok(message) => gathered.absorb(message),
+            Err(RecvTimeoutError::Timeout) => {
+                next_tick += tick;
+                if !send(&mut gathered) {
+                    // The parent is gone: nobody will read the results.
+                    return Ok(Code(exit::RUN_FAILED));
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    send(&mut gathered);
+    let done = gathered.done(shared.measured_from.load(Ordering::Relaxed));
+    let _ = protocol::write_frame(frames, &done);
+    Ok(Code(exit::OK))
+}
+
+/// What the main thread has gathered from the lanes since the run began.
+#[derive(Default)]
+struct Gathered {
+    /// Results not yet sent, by interval: the threads' deltas of one
+    /// interval merged into one.
+    pending: BTreeMap<u64, Stats>,
+    /// Lanes that have finished, and what they counted.
+    finished: u32,
+    calls: u64,
+    warmup_calls: u64,
+    /// When the last lane's last call ended, in ns from the start.
+    elapsed_ns: u64,
+}
+
+impl Gathered {
+    fn absorb(&mut self, message: Message) {
+        match message {
+            Message::Delta { index, stats } => match self.pending.get_mut(&index) {
+                Some(known) => known.merge(&stats),
+                None => {
+                    self.pending.insert(index, stats);
+                }
+            },
+            Message::Finished {
+                calls,
+                warmup_calls,
+                end_ns,
+            } => {
+                self.finished += 1;
+                self.calls += calls;
+                self.warmup_calls += warmup_calls;
+                self.elapsed_ns = self.elapsed_ns.max(end_ns);
+            }
+            Message::Ready | Message::StartFailed(_) | Message::SetupRefusedInput(_) => {}
+        }
+    }
+
+    /// The results gathered since the last call, in interval order.
+    fn take_intervals(&mut self) -> BTreeMap<u64, Stats> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The worker's last frame. `measured_from_ns` is when the first lane
+    /// ended its warm-up (`u64::MAX` if none did).
+    fn done(&self, measured_from_ns: u64) -> Frame {
+        Frame::Done {
+            elapsed_ns: self.elapsed_ns,
+            calls: self.calls,
+            // A worker stopped before its warm-up ended measured nothing:
+            // its measured part is empty, at its end.
+            measured_from_ns: measured_from_ns.min(self.elapsed_ns),
+            warmup_calls: self.warmup_calls,
+            peak_rss_bytes: crate::footprint::peak_rss_bytes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::recorder::{Outcome, Params, ThreadRecorder};
+
+    fn delta(index: u64, calls: u64) -> Message {
+        let mut recorder = ThreadRecorder::new(Arc::new(Params::default()));
+        for _ in 0..calls {
+            recorder.record_outcome(&Outcome::Label(b"OK"), 1_000);
+        }
+        Message::Delta {
+            index,
+            stats: recorder.take_delta(),
+        }
+    }
+
+    #[test]
+    fn deltas_of_one_interval_from_several_threads_merge() {
+        let mut gathered = Gathered::default();
+        gathered.absorb(delta(1, 3));
+        gathered.absorb(delta(0, 2));
+        gathered.absorb(delta(1, 4));
+        let intervals: Vec<(u64, u64)> = gathered
+            .take_intervals()
+            .into_iter()
+            .map(|(index, stats)| (index, stats.results["OK"].len()))
+            .collect();
+        assert_eq!(intervals, [(0, 2), (1, 7)]);
+        assert!(gathered.take_intervals().is_empty(), "each is sent once");
+    }
+
+    #[test]
+    fn the_last_frame_adds_up_the_lanes() {
+        let mut gathered = Gathered::default();
+        for (calls, warmup_calls, end_ns) in [(10, 1, 500), (20, 2, 900), (5, 0, 700)] {
+            gathered.absorb(Message::Finished {
+                calls,
+                warmup_calls,
+                end_ns,
+            });
+        }
+        assert_eq!(gathered.finished, 3);
+        let Frame::Done {
+            elapsed_ns,
+            calls,
+            measured_from_ns,
+            warmup_calls,
+            ..
+        } = gathered.done(100)
+        else {
+            panic!("not a Done frame");
+        };
+        assert_eq!((elapsed_ns, calls, warmup_calls), (900, 35, 3));
+        assert_eq!(measured_from_ns, 100);
+    }
+
+    #[test]
+    fn a_run_stopped_during_its_warmup_measured_nothing_at_its_end() {
+        let mut gathered = Gathered::default();
+        gathered.absorb(Message::Finished {
+            calls: 0,
+            warmup_calls: 8,
+            end_ns: 300,
+        });
+        let Frame::Done {
+            measured_from_ns, ..
+        } = gathered.done(u64::MAX)
+        else {
+            panic!("not a Done frame");
+        };
+        assert_eq!(measured_from_ns, 300);
+    }
+}
