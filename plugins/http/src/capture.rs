@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-/// A path into a JSON document: `id`, `$.data.id`, `items[0].id` or
-/// `items.0.id`.
+/// A path into a JSON document: `id`, `$.data.id`, `items[0].id`,
+/// `items.0.id`, `$['a b'].c`; `$` alone is the whole document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonPath(Vec<Step>);
 
@@ -21,11 +21,21 @@ impl JsonPath {
                 "`{text}` is not a JSON path (expected something like `id` or `data.items[0].id`)"
             )
         };
+        if text == "$" {
+            return Ok(JsonPath(Vec::new()));
+        }
         let body = text.strip_prefix('$').unwrap_or(text);
         let body = body.strip_prefix('.').unwrap_or(body);
         let mut steps = Vec::new();
-        // `[n]` is the same as `.n`.
-        let normalised = body.replace('[', ".").replace(']', "");
+        // `[n]` and `['key']` are the same as `.n` and `.key`.
+        let normalised = body
+            .replace("['", ".")
+            .replace("']", "")
+            .replace("[\"", ".")
+            .replace("\"]", "")
+            .replace('[', ".")
+            .replace(']', "");
+        let normalised = normalised.strip_prefix('.').unwrap_or(&normalised);
         for part in normalised.split('.') {
             if part.is_empty() {
                 return Err(invalid());
@@ -92,6 +102,8 @@ mod tests {
         assert_eq!(find("n"), None);
         assert_eq!(find("missing"), None);
         assert_eq!(find("id.deeper"), None);
+        assert_eq!(find("$['data'].items[0]").as_deref(), Some(r#"{"id":"x"}"#));
+        assert!(find("$").unwrap().starts_with('{'));
     }
 
     #[test]

@@ -28,12 +28,15 @@
 
 mod capture;
 mod client;
+mod handler;
 mod har;
 mod plan;
 mod scheduling;
+mod system;
 mod template;
 mod textfile;
 mod url;
+mod vars;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -59,6 +62,9 @@ pub enum Label {
     Error(client::ErrorKind),
     /// A capture found nothing in a successful response.
     Missing(Arc<str>),
+    /// A captured value with a line break, which would have split the
+    /// request head it goes into.
+    LineBreak(Arc<str>),
 }
 
 impl fmt::Display for Label {
@@ -67,6 +73,7 @@ impl fmt::Display for Label {
             Label::Status(status) => write!(f, "{status}"),
             Label::Error(kind) => f.write_str(kind),
             Label::Missing(name) => write!(f, "missing {name}"),
+            Label::LineBreak(name) => write!(f, "line break in {name}"),
         }
     }
 }
@@ -102,8 +109,13 @@ fn load(rec: &Recorder) -> Result<Plan, SetupError> {
     })?;
     let text = std::fs::read_to_string(file)
         .map_err(|e| SetupError::bad_input(format!("cannot read the requests file {file}: {e}")))?;
-    let raw = if text.trim_start().starts_with('{') {
-        har::parse(file, &text)
+    let param = |key: &str| rec.param(key).map(str::to_string);
+    let raw = if text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('{')
+    {
+        har::parse(file, &text, &param)
     } else {
         textfile::parse(file, &text)
     }
@@ -113,13 +125,7 @@ fn load(rec: &Recorder) -> Result<Plan, SetupError> {
         connect_at_start: bool_param(rec, "connect_at_start", true)?,
         batch_scheduling: bool_param(rec, "batch_scheduling", true)?,
     };
-    plan::compile(
-        file,
-        raw,
-        &|key| rec.param(key).map(str::to_string),
-        options,
-    )
-    .map_err(SetupError::bad_input)
+    plan::compile(file, raw, &param, options).map_err(SetupError::bad_input)
 }
 
 fn number_param(rec: &Recorder, key: &str, default: u64) -> Result<u64, SetupError> {
@@ -144,10 +150,22 @@ fn bool_param(rec: &Recorder, key: &str, default: bool) -> Result<bool, SetupErr
     }
 }
 
+/// Sends the plan's requests in order. A request that fails (an error,
+/// a status of 400 or more, a capture that finds nothing) ends the call
+/// when later requests use a value it captures; otherwise the call goes
+/// on, and its label is the first failure.
 fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
     let Session { plan, client, vars } = session;
     let mut label = Label::Status(0);
+    let mut failed = None;
     for request in &plan.requests {
+        if let Some(slot) = request
+            .head_slots
+            .iter()
+            .find(|slot| vars[**slot].contains(['\r', '\n']))
+        {
+            return Label::LineBreak(plan.var_names[*slot].clone());
+        }
         let result = if request.measured {
             let started = Instant::now();
             let result = client.exchange(rec, plan, request, number, vars);
@@ -156,17 +174,24 @@ fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
         } else {
             client.exchange(rec, plan, request, number, vars)
         };
-        label = match result {
+        let failure = match result {
             Ok(Reply {
                 status,
                 missing: Some(slot),
-            }) if status < 400 => return Label::Missing(plan.var_names[slot].clone()),
-            Ok(Reply { status, .. }) if status < 400 => Label::Status(status),
-            Ok(Reply { status, .. }) => return Label::Status(status),
-            Err(kind) => return Label::Error(kind),
+            }) if status < 400 => Label::Missing(plan.var_names[slot].clone()),
+            Ok(Reply { status, .. }) if status < 400 => {
+                label = Label::Status(status);
+                continue;
+            }
+            Ok(Reply { status, .. }) => Label::Status(status),
+            Err(kind) => Label::Error(kind),
         };
+        if !request.captures.is_empty() {
+            return failed.unwrap_or(failure);
+        }
+        failed.get_or_insert(failure);
     }
-    label
+    failed.unwrap_or(label)
 }
 
 export!(operation, setup = setup);

@@ -1,0 +1,345 @@
+//! The variables a requests file finds beside it: environments, as the
+//! editors' clients keep them, and a `.env` file.
+//!
+//! - `http-client.env.json` and `http-client.private.env.json` (JetBrains
+//!   HTTP Client, httpyac): `{"dev": {"host": "..."}, "prod": {...}}`;
+//! - `.vscode/settings.json`, its `rest-client.environmentVariables`
+//!   (VS Code REST Client), whose `$shared` environment is always there;
+//! - `.env` (`{{$dotenv NAME}}`, and httpyac's plain `{{NAME}}`).
+//!
+//! `--set env=NAME` chooses the environment. Values stay text here: they
+//! may use other variables, which `plan` resolves.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+/// The environment files, in the order their values win: the JetBrains
+/// documentation gives public values precedence over private ones.
+const ENV_FILES: [&str; 2] = ["http-client.env.json", "http-client.private.env.json"];
+const SETTINGS: &str = ".vscode/settings.json";
+
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// The chosen environment's variables.
+    pub env: HashMap<String, String>,
+    /// `$shared`: every environment's.
+    pub shared: HashMap<String, String>,
+    /// Which environment defines what, for messages: environment name and
+    /// the variables it has.
+    known: Vec<(String, BTreeSet<String>)>,
+    dotenv: Option<(PathBuf, HashMap<String, String>)>,
+    dotenv_path: PathBuf,
+}
+
+impl Sources {
+    /// No variables (a HAR file).
+    pub fn none() -> Sources {
+        Sources::default()
+    }
+
+    /// Reads the environment files beside `file` (in `dir`) and chooses
+    /// the one `--set env=NAME` names.
+    pub fn load(
+        file: &str,
+        dir: &Path,
+        param: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Sources, String> {
+        let mut sources = Sources {
+            dotenv_path: dir.join(".env"),
+            ..Sources::default()
+        };
+        let mut environments: Vec<(String, Map<String, Value>)> = Vec::new();
+        for name in ENV_FILES {
+            let path = dir.join(name);
+            if let Some(document) = read_json(&path, false)? {
+                collect(&path, document, &mut environments)?;
+            }
+        }
+        let settings = dir.join(SETTINGS);
+        if let Some(document) = read_json(&settings, true)? {
+            if let Some(found) = document.get("rest-client.environmentVariables") {
+                collect(&settings, found.clone(), &mut environments)?;
+            }
+        }
+        for (name, values) in &environments {
+            let names = values.keys().cloned().collect();
+            sources.known.push((name.clone(), names));
+        }
+        for (name, values) in &environments {
+            if name == "$shared" {
+                merge(&mut sources.shared, values);
+            }
+        }
+        if let Some(chosen) = param("env").map(|e| e.trim().to_string()) {
+            let mut found = false;
+            for (name, values) in &environments {
+                if *name == chosen {
+                    found = true;
+                    merge(&mut sources.env, values);
+                }
+            }
+            if !found {
+                let names = sources.environment_names();
+                return Err(if names.is_empty() {
+                    format!(
+                        "--set env={chosen}: there is no http-client.env.json, \
+                         http-client.private.env.json or .vscode/settings.json beside {file}"
+                    )
+                } else {
+                    format!(
+                        "--set env={chosen}: no such environment beside {file} (there are: {})",
+                        names.join(", ")
+                    )
+                });
+            }
+        }
+        if sources.dotenv_path.is_file() {
+            let mut values = HashMap::new();
+            let entries = dotenvy::from_path_iter(&sources.dotenv_path)
+                .map_err(|e| format!("cannot read {}: {e}", sources.dotenv_path.display()))?;
+            for entry in entries {
+                let (key, value) = entry
+                    .map_err(|e| format!("cannot read {}: {e}", sources.dotenv_path.display()))?;
+                values.insert(key, value);
+            }
+            sources.dotenv = Some((sources.dotenv_path.clone(), values));
+        }
+        Ok(sources)
+    }
+
+    fn environment_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .known
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| n != "$shared")
+            .collect();
+        dedup(&mut names);
+        names
+    }
+
+    /// A `.env` value.
+    pub fn dotenv(&self, name: &str) -> Option<String> {
+        self.dotenv.as_ref()?.1.get(name).cloned()
+    }
+
+    pub fn dotenv_missing(&self, name: &str) -> String {
+        match &self.dotenv {
+            Some((path, _)) => format!("{{{{$dotenv {name}}}}}: {} has no {name}", path.display()),
+            None => format!(
+                "{{{{$dotenv {name}}}}}: there is no {} beside the requests file",
+                self.dotenv_path.display()
+            ),
+        }
+    }
+
+    /// When `name` is in environments that were not chosen: the hint to
+    /// choose one.
+    pub fn environments_defining(&self, name: &str) -> Option<String> {
+        let mut defining: Vec<&str> = self
+            .known
+            .iter()
+            .filter(|(env, names)| env != "$shared" && names.contains(name))
+            .map(|(env, _)| env.as_str())
+            .collect();
+        dedup(&mut defining);
+        let first = defining.first()?;
+        let (which, verb) = match defining.len() {
+            1 => ("environment", "defines"),
+            _ => ("environments", "define"),
+        };
+        Some(format!(
+            "the {which} {} of the environment files {verb} it, and none is chosen: add \
+             --set env={first}",
+            defining.join(", ")
+        ))
+    }
+}
+
+/// Removes repeats, keeping the first of each.
+fn dedup<T: PartialEq + Clone>(items: &mut Vec<T>) {
+    let mut kept: Vec<T> = Vec::with_capacity(items.len());
+    for item in items.drain(..) {
+        if !kept.contains(&item) {
+            kept.push(item);
+        }
+    }
+    *items = kept;
+}
+
+/// The JSON at `path`, or `None` when there is no such file. VS Code's
+/// settings are JSON with comments and trailing commas (`lenient`).
+fn read_json(path: &Path, lenient: bool) -> Result<Option<Value>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let text = text.trim_start_matches('\u{feff}');
+    let text = if lenient {
+        strip_jsonc(text)
+    } else {
+        text.to_string()
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{}:{}: not valid JSON: {e}", path.display(), e.line()))
+}
+
+/// `{"ENV": {"name": "value", ...}, ...}` into `environments`.
+fn collect(
+    path: &Path,
+    document: Value,
+    environments: &mut Vec<(String, Map<String, Value>)>,
+) -> Result<(), String> {
+    let Value::Object(envs) = document else {
+        return Err(format!(
+            "{}: expected an object of environments, such as {{\"dev\": {{\"host\": \"...\"}}}}",
+            path.display()
+        ));
+    };
+    for (name, values) in envs {
+        // JetBrains keeps settings such as SSLConfiguration beside the
+        // variables; only plain values are variables.
+        if let Value::Object(values) = values {
+            environments.push((name, values));
+        }
+    }
+    Ok(())
+}
+
+/// Adds `values` that are text, numbers or booleans, without replacing
+/// those already there.
+fn merge(into: &mut HashMap<String, String>, values: &Map<String, Value>) {
+    for (name, value) in values {
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        into.entry(name.clone()).or_insert(text);
+    }
+}
+
+/// JSON with `//` and `/* */` comments and trailing commas, as plain
+/// JSON.
+fn strip_jsonc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                '\\' => out.extend(chars.next()),
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+            }
+            ('/', Some('/')) => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                    }
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+            }
+            (',', _) => {
+                // A comma before a closing bracket is dropped.
+                let rest: String = chars.clone().collect();
+                let next = strip_jsonc_lead(&rest);
+                if !matches!(next, Some('}' | ']')) {
+                    out.push(',');
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The first character after blanks and comments.
+fn strip_jsonc_lead(rest: &str) -> Option<char> {
+    let mut rest = rest.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("//") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            return rest.chars().next();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vscode_settings_may_have_comments_and_trailing_commas() {
+        let text = "{\n // a comment\n \"a\": \"x // not a comment\", /* b */\n \"b\": [1, 2,],\n}";
+        let value: Value = serde_json::from_str(&strip_jsonc(text)).unwrap();
+        assert_eq!(value["a"], "x // not a comment");
+        assert_eq!(value["b"], serde_json::json!([1, 2]));
+    }
+
+    #[test]
+    fn environments_are_chosen_and_shared_values_always_there() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("http-client.env.json"),
+            r#"{"dev": {"host": "d", "port": 1, "SSLConfiguration": {"x": 1}}, "prod": {"host": "p"}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("http-client.private.env.json"),
+            r#"{"dev": {"host": "ignored", "secret": "s"}}"#,
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join(".vscode")).unwrap();
+        std::fs::write(
+            dir.path().join(".vscode/settings.json"),
+            "{\"rest-client.environmentVariables\": {\"$shared\": {\"v\": \"1\"},},}",
+        )
+        .unwrap();
+        let param = |k: &str| (k == "env").then(|| "dev".to_string());
+        let sources = Sources::load("f.http", dir.path(), &param).unwrap();
+        assert_eq!(sources.env["host"], "d");
+        assert_eq!(sources.env["port"], "1");
+        assert_eq!(sources.env["secret"], "s");
+        assert!(!sources.env.contains_key("SSLConfiguration"));
+        assert_eq!(sources.shared["v"], "1");
+        let none = |_: &str| None;
+        let unchosen = Sources::load("f.http", dir.path(), &none).unwrap();
+        assert!(unchosen
+            .environments_defining("host")
+            .unwrap()
+            .contains("environments dev, prod of the environment files define it, and none is chosen: add --set env=dev"));
+        let wrong = |k: &str| (k == "env").then(|| "qa".to_string());
+        let error = Sources::load("f.http", dir.path(), &wrong).unwrap_err();
+        assert!(error.contains("there are: dev, prod"), "{error}");
+    }
+}
