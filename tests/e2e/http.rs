@@ -2,7 +2,9 @@
 //! text and HAR files, captures, `{number}`, refused connections, timeouts,
 //! and malformed files.
 
+mod dialect;
 mod fibers;
+mod har;
 mod server;
 
 use std::collections::BTreeSet;

@@ -93,8 +93,17 @@ impl Selection {
             .collect::<Result<_, _>>()?;
         let urls = param("urls")
             .map(|pattern| {
-                Regex::new(&pattern)
-                    .map_err(|e| format!("urls={pattern} is not a regular expression: {e}"))
+                Regex::new(&pattern).map_err(|e| {
+                    // The error shows the pattern over several lines; its
+                    // last says what is wrong.
+                    let text = e.to_string();
+                    let why = text
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim_start_matches("error: ");
+                    format!("urls={pattern} is not a regular expression ({why})")
+                })
             })
             .transpose()?;
         let skip_static = match param("skip_static").as_deref().map(str::trim) {
@@ -180,6 +189,17 @@ fn host_of(url: &str) -> &str {
     let after = scheme_end(url).map_or(url, |i| &url[i..]);
     let end = after.find(['/', '?', '#']).unwrap_or(after.len());
     &after[..end]
+}
+
+/// The recorded host for names, without its scheme's default port.
+fn host_label(url: &str) -> String {
+    let host = host_of(url).to_ascii_lowercase();
+    let default = if url[..5].eq_ignore_ascii_case("https") {
+        ":443"
+    } else {
+        ":80"
+    };
+    host.strip_suffix(default).unwrap_or(&host).to_string()
 }
 
 /// An image, font, stylesheet or script: by Chrome's resource type, the
@@ -288,6 +308,7 @@ pub fn parse(
         requests.push(RawRequest {
             name,
             place,
+            host: host_label(recorded_url),
             method,
             url,
             headers,

@@ -45,6 +45,10 @@ pub struct RawRequest {
     pub line: usize,
     /// How messages point at a request that has no line (a HAR entry).
     pub place: String,
+    /// The host the report names when the file talks to several: the
+    /// recorded one for a HAR entry (wherever it is sent now), else empty
+    /// for the host it is sent to.
+    pub host: String,
     pub method: String,
     pub url: String,
     pub headers: Vec<RawHeader>,
@@ -303,21 +307,29 @@ pub fn compile(
     }
 
     let measure = measure_mode(param, requests.len())?;
-    let several_hosts = servers.len() > 1;
+    let hosts: Vec<&str> = requests
+        .iter()
+        .zip(&raw.requests)
+        .map(|(request, raw)| match raw.host.as_str() {
+            "" => servers[request.target].server.authority.as_str(),
+            recorded => recorded,
+        })
+        .collect();
+    let several_hosts = hosts.iter().any(|h| *h != hosts[0]);
     let mut names_seen: HashMap<String, usize> = HashMap::new();
     for (index, (request, raw_request)) in requests.iter_mut().zip(&raw.requests).enumerate() {
         request.keep_body = request
             .captures
             .iter()
             .any(|c| matches!(c.from, CaptureFrom::Json(_)));
-        let authority = &servers[request.target].server.authority;
+        let authority = hosts[index];
         request.measured = match measure {
             Measure::Requests => raw.requests.len() > 1 || !raw_request.name.is_empty(),
             Measure::Hosts => true,
             Measure::None => false,
         };
         request.name = match measure {
-            Measure::Hosts => authority.clone(),
+            Measure::Hosts => authority.to_string(),
             _ if !raw_request.name.is_empty() => unique(raw_request.name.clone(), &mut names_seen),
             _ => {
                 let path = &paths[index];
@@ -562,6 +574,7 @@ impl Resolver<'_> {
             return Ok(argument.to_string());
         };
         (self.param)(name)
+            .or_else(|| self.file_vars.get(name).map(|v| v.value.clone()))
             .or_else(|| self.sources.env.get(name).cloned())
             .or_else(|| self.sources.shared.get(name).cloned())
             .ok_or_else(|| format!("%{name} names no variable of the chosen environment or --set"))

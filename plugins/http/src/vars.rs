@@ -31,6 +31,8 @@ pub struct Sources {
     known: Vec<(String, BTreeSet<String>)>,
     dotenv: Option<(PathBuf, HashMap<String, String>)>,
     dotenv_path: PathBuf,
+    /// `--set env=NAME`.
+    chosen: Option<String>,
 }
 
 impl Sources {
@@ -72,7 +74,8 @@ impl Sources {
                 merge(&mut sources.shared, values);
             }
         }
-        if let Some(chosen) = param("env").map(|e| e.trim().to_string()) {
+        sources.chosen = param("env").map(|e| e.trim().to_string());
+        if let Some(chosen) = sources.chosen.clone() {
             let mut found = false;
             for (name, values) in &environments {
                 if *name == chosen {
@@ -150,9 +153,12 @@ impl Sources {
             1 => ("environment", "defines"),
             _ => ("environments", "define"),
         };
+        let chosen = match &self.chosen {
+            Some(chosen) => format!("env={chosen} is chosen: choose another with"),
+            None => "none is chosen: add".to_string(),
+        };
         Some(format!(
-            "the {which} {} of the environment files {verb} it, and none is chosen: add \
-             --set env={first}",
+            "the {which} {} of the environment files {verb} it, and {chosen} --set env={first}",
             defining.join(", ")
         ))
     }

@@ -13,6 +13,8 @@
 //! | `GET /chunked` | 200, `{"token": "t-SEQ"}` in chunks |
 //! | `GET /close` | 200 with `Connection: close`, then closes |
 //! | `GET /slow` | 200 after 2 s |
+//! | `POST /login` | 200, `{"token": "tok-SEQ", "user": {"id": SEQ}}` and `X-Session: s-SEQ` |
+//! | `GET /evil` | 200, `{"token": "a\r\nX-Injected: yes"}`: a value with a line break |
 //! | anything else | 404 |
 
 use std::collections::HashSet;
@@ -186,6 +188,16 @@ fn answer(seen: &Seen, state: &State) -> (Vec<u8>, bool) {
             let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
             (format!("{head}{body}").into_bytes(), false)
         }
+        ("POST", ["login"]) => {
+            let seq = state.next_id.fetch_add(1, Ordering::SeqCst);
+            let headers = format!("Content-Type: application/json\r\nX-Session: s-{seq}\r\n");
+            let body = format!("{{\"token\": \"tok-{seq}\", \"user\": {{\"id\": {seq}}}}}");
+            (response(200, &headers, &body), false)
+        }
+        ("GET", ["evil"]) => (
+            response(200, "", "{\"token\": \"a\\r\\nX-Injected: yes\"}"),
+            false,
+        ),
         ("GET", ["close"]) => (response(200, "Connection: close\r\n", "bye"), true),
         ("GET", ["slow"]) => {
             std::thread::sleep(Duration::from_secs(2));
