@@ -249,6 +249,11 @@ pub fn compile(
             } else {
                 Template::text(header.value.as_str())
             };
+            let value = if raw.templated && header.name.eq_ignore_ascii_case("authorization") {
+                authorization(value).map_err(|m| format!("{}: {m}", at(header.line)))?
+            } else {
+                value
+            };
             if value.has_line_break() {
                 return Err(format!(
                     "{}: the value of header {} has a line break (CR or LF), which would split \
@@ -348,6 +353,43 @@ pub fn compile(
         var_names: resolver.var_names,
         options,
     })
+}
+
+/// An `Authorization` value as the editors' clients send it: REST
+/// Client's `Basic user:password` (or `Basic user password`) is encoded
+/// as Basic authentication requires. Schemes that need more than a
+/// header (Digest's challenge, AWS signatures) are refused.
+fn authorization(value: Template) -> Result<Template, String> {
+    let Some(text) = value
+        .as_static()
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+    else {
+        return Ok(value);
+    };
+    let (scheme, rest) = text.split_once(' ').unwrap_or((&text, ""));
+    let rest = rest.trim();
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" if rest.contains([':', ' ']) => {
+            use base64::Engine;
+            let credentials = match rest.split_once(':') {
+                Some(_) => rest.to_string(),
+                None => rest.replacen(' ', ":", 1),
+            };
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            Ok(Template::text(format!("Basic {encoded}")))
+        }
+        "digest" if !rest.contains('=') => Err(
+            "Digest authentication answers a challenge from the server, which the plugin does \
+             not do; send a token in the header instead"
+                .to_string(),
+        ),
+        "aws" => Err(
+            "AWS signatures are computed per request, which the plugin does not do; send a \
+             token in the header instead"
+                .to_string(),
+        ),
+        _ => Ok(value),
+    }
 }
 
 /// `FILE:LINE`, or `FILE: entry N of log.entries` for a HAR.
@@ -918,6 +960,28 @@ GET {{base}}/items/{{create.response.body.$.id}}
         );
         // In a body it is only text.
         plan("POST http://h/\n\n{{t}}\n", &[("t", "a\r\nb")]).unwrap();
+    }
+
+    #[test]
+    fn basic_credentials_are_encoded_and_challenges_refused() {
+        let basic = plan(
+            "GET http://h/\nAuthorization: Basic {{user}}:pw\n###\nGET http://h/\nauthorization: basic u pw\n###\nGET http://h/\nAuthorization: Basic dTpwdw==\n",
+            &[("user", "u")],
+        )
+        .unwrap();
+        for request in &basic.requests {
+            let head = render(request, 0, &[]);
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("authorization: basic dtpwdw==\r\n"),
+                "{head}"
+            );
+        }
+        let error = plan("GET http://h/\nAuthorization: Digest u pw\n", &[]).unwrap_err();
+        assert!(
+            error.starts_with("f.http:2: Digest authentication"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -148,8 +148,7 @@ impl<'a> Block<'a> {
                 }
             }
         }
-        block.finish(parsed);
-        Ok(())
+        block.finish(parsed)
     }
 
     /// Handlers, saved responses and scripts, wherever they are: `Some`
@@ -181,6 +180,13 @@ impl<'a> Block<'a> {
                 ));
             }
             return Ok(None);
+        }
+        if trimmed.starts_with("??") {
+            return Err(
+                "assertions (`?? ...`) do not run in Gorgon: the report counts each status, and \
+                 a status of 400 or more is a failed call"
+                    .to_string(),
+            );
         }
         if trimmed.starts_with("<>") || trimmed.starts_with(">>") {
             // A saved response (`<> file`) or where to save this one
@@ -240,6 +246,13 @@ impl<'a> Block<'a> {
                     ));
                 }
                 self.reference = Some(name.to_string());
+            }
+            if directive(comment, "loop").is_some() {
+                return Err(
+                    "`@loop` repeats a request inside one call, which Gorgon does not do: \
+                     the number of calls (-n) is the loop"
+                        .to_string(),
+                );
             }
             return Ok(());
         }
@@ -332,11 +345,16 @@ impl<'a> Block<'a> {
         }
     }
 
-    fn finish(self, parsed: &mut RawFile) {
+    fn finish(self, parsed: &mut RawFile) -> Result<(), String> {
         let Some(mut request) = self.request else {
-            return;
+            return Ok(());
         };
-        let _ = self.file;
+        // REST Client's `X-REQUEST-TYPE: GraphQL`, JetBrains' `GRAPHQL URL`.
+        let graphql = request.method == "GRAPHQL"
+            || request.headers.iter().any(|h| {
+                h.name.eq_ignore_ascii_case("x-request-type")
+                    && h.value.eq_ignore_ascii_case("graphql")
+            });
         let multipart = request.headers.iter().any(|h| {
             h.name.eq_ignore_ascii_case("content-type")
                 && h.value
@@ -367,18 +385,75 @@ impl<'a> Block<'a> {
             }
         }
         request.body = parts;
-        // `GET /path` with a `Host:` header, as REST Client allows.
+        // `GET /path` with a `Host:` header, as REST Client allows, or
+        // after httpyac's `{{host}}`.
         if request.url.starts_with('/') {
-            if let Some(host) = request
+            request.url = match request
                 .headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("host"))
             {
-                request.url = format!("http://{}{}", host.value.trim(), request.url);
-            }
+                Some(host) => format!("http://{}{}", host.value.trim(), request.url),
+                None => format!("{{{{host}}}}{}", request.url),
+            };
+        }
+        if graphql {
+            graphql_body(self.file, &mut request)?;
         }
         parsed.requests.push(request);
+        Ok(())
     }
+}
+
+/// A GraphQL query (and, after a blank line, its variables) as the JSON
+/// body a GraphQL server expects, sent with POST.
+fn graphql_body(file: &str, request: &mut RawRequest) -> Result<(), String> {
+    let place = format!("{file}:{}", request.line);
+    let mut text = String::new();
+    for part in &request.body {
+        match part {
+            BodyPart::Text { text: t, .. } => text.push_str(t),
+            BodyPart::Bytes(_) => {
+                return Err(format!(
+                    "{place}: a GraphQL query is written in the file, not put in with `<`"
+                ))
+            }
+        }
+    }
+    let text = text.replace("\r\n", "\n");
+    let (query, variables) = match text.split_once("\n\n") {
+        Some((query, variables)) if !variables.trim().is_empty() => (query, Some(variables.trim())),
+        _ => (text.as_str(), None),
+    };
+    let mut body = format!(
+        "{{\"query\": {}",
+        serde_json::to_string(query.trim()).expect("a string serialises")
+    );
+    if let Some(variables) = variables {
+        body.push_str(&format!(", \"variables\": {variables}"));
+    }
+    body.push('}');
+    let line = match request.body.first() {
+        Some(BodyPart::Text { line, .. }) => *line,
+        _ => request.line,
+    };
+    request.body = vec![BodyPart::Text { text: body, line }];
+    request.method = "POST".to_string();
+    request
+        .headers
+        .retain(|h| !h.name.eq_ignore_ascii_case("x-request-type"));
+    if !request
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("content-type"))
+    {
+        request.headers.push(RawHeader {
+            name: "Content-Type".to_string(),
+            value: "application/json".to_string(),
+            line: request.line,
+        });
+    }
+    Ok(())
 }
 
 /// Adds text to the body, joining it to the text before it (so a
@@ -420,7 +495,8 @@ fn script_text(first: &str, lines: &[&str], next: usize, end: usize) -> Option<(
 /// line, which may end a body.
 fn is_handler_line(line: &str) -> bool {
     let trimmed = line.trim_start();
-    trimmed.starts_with("<>")
+    trimmed.starts_with("??")
+        || trimmed.starts_with("<>")
         || trimmed.starts_with(">>")
         || trimmed
             .strip_prefix('>')
@@ -463,13 +539,20 @@ const METHODS: [&str; 9] = [
 ];
 
 /// Request kinds of the JetBrains client that are not HTTP requests.
-const OTHER_PROTOCOLS: [&str; 3] = ["GRAPHQL", "WEBSOCKET", "GRPC"];
+const OTHER_PROTOCOLS: [&str; 2] = ["WEBSOCKET", "GRPC"];
 
 fn request_line(request: &mut RawRequest, line: &str) -> Result<(), String> {
     let (first, rest) = line
         .split_once(char::is_whitespace)
         .map(|(f, r)| (f, r.trim()))
         .unwrap_or((line, ""));
+    if first == "curl" {
+        return Err(
+            "cURL commands are not read: write the request as `METHOD URL`, its headers, a blank \
+             line and its body"
+                .to_string(),
+        );
+    }
     if OTHER_PROTOCOLS.contains(&first) {
         return Err(format!(
             "{first} requests are not supported: the plugin sends HTTP requests"
@@ -486,16 +569,10 @@ fn request_line(request: &mut RawRequest, line: &str) -> Result<(), String> {
             "expected a request line such as `GET http://127.0.0.1:8080/`, found `{line}`"
         ));
     };
-    let url = match target.rsplit_once(char::is_whitespace) {
-        Some((url, version)) if version.starts_with("HTTP/") => {
-            if !matches!(version, "HTTP/1.1" | "HTTP/1.0") {
-                return Err(format!(
-                    "`{version}`: the plugin speaks HTTP/1.1 (leave the version out or write \
-                     HTTP/1.1)"
-                ));
-            }
-            url.trim()
-        }
+    // `HTTP/1.1`, `HTTP/2`, JetBrains' `HTTP/2 (Prior Knowledge)`: the
+    // request is the same whatever the version, and goes as HTTP/1.1.
+    let url = match target.find(" HTTP/") {
+        Some(at) if is_version(target[at + 1..].trim()) => target[..at].trim(),
         _ => target,
     };
     if method == "CONNECT" {
@@ -504,6 +581,16 @@ fn request_line(request: &mut RawRequest, line: &str) -> Result<(), String> {
     request.method = method;
     request.url = url.to_string();
     Ok(())
+}
+
+fn is_version(text: &str) -> bool {
+    let version = text
+        .strip_suffix("(Prior Knowledge)")
+        .unwrap_or(text)
+        .trim();
+    version
+        .strip_prefix("HTTP/")
+        .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 fn looks_like_url(line: &str) -> bool {
@@ -673,10 +760,6 @@ Content-Type: application/json\r
                 "### a\nGET http://h/\n@capture id json x\n",
                 "f:3: expected `@capture",
             ),
-            (
-                "### a\nGET http://h/ HTTP/2\n",
-                "f:2: `HTTP/2`: the plugin speaks HTTP/1.1",
-            ),
             ("@x http://h\n", "f:1: expected a file variable"),
             ("# nothing\n###\n\n", "f: no request found"),
             (
@@ -700,10 +783,6 @@ Content-Type: application/json\r
                 "f:3: cannot read ./nope.json",
             ),
             (
-                "GRAPHQL http://h/\n",
-                "f:1: GRAPHQL requests are not supported",
-            ),
-            (
                 "{{\n  exports.a = 1;\n}}\nGET http://h/\n",
                 "f:1: script blocks",
             ),
@@ -715,8 +794,55 @@ Content-Type: application/json\r
     }
 
     #[test]
-    fn a_path_with_a_host_header_is_a_url() {
-        let file = parse("f", "GET /a HTTP/1.1\nHost: h:81\n").unwrap();
+    fn a_path_is_a_url_with_a_host_header_or_httpyacs_host_variable() {
+        let file = parse("f", "GET /a HTTP/1.1\nHost: h:81\n###\nGET /b\n").unwrap();
         assert_eq!(file.requests[0].url, "http://h:81/a");
+        assert_eq!(file.requests[1].url, "{{host}}/b");
+    }
+
+    #[test]
+    fn any_http_version_is_read_and_the_request_goes_as_http_1_1() {
+        for line in [
+            "GET http://h/a HTTP/2",
+            "GET http://h/a HTTP/2 (Prior Knowledge)",
+            "GET http://h/a HTTP/1.0",
+        ] {
+            let file = parse("f", line).unwrap();
+            assert_eq!(file.requests[0].url, "http://h/a", "{line}");
+        }
+    }
+
+    #[test]
+    fn graphql_queries_become_json_posts() {
+        for text in [
+            "POST http://h/graphql\nX-Request-Type: GraphQL\n\nquery Q($id: ID) {\n  item(id: $id) { name }\n}\n\n{\"id\": \"{{id}}\"}\n",
+            "GRAPHQL http://h/graphql\n\nquery Q($id: ID) {\n  item(id: $id) { name }\n}\n\n{\"id\": \"{{id}}\"}\n",
+        ] {
+            let file = parse("f", text).unwrap();
+            let request = &file.requests[0];
+            assert_eq!(request.method, "POST");
+            assert_eq!(
+                body_text(request),
+                "{\"query\": \"query Q($id: ID) {\\n  item(id: $id) { name }\\n}\", \"variables\": {\"id\": \"{{id}}\"}}"
+            );
+            let names: Vec<&str> = request.headers.iter().map(|h| h.name.as_str()).collect();
+            assert_eq!(names, ["Content-Type"]);
+        }
+    }
+
+    #[test]
+    fn what_other_tools_run_is_refused() {
+        for (text, expected) in [
+            ("curl http://h/\n", "f:1: cURL commands are not read"),
+            ("GET http://h/\n\n?? status == 200\n", "f:3: assertions"),
+            ("# @loop for 3\nGET http://h/\n", "f:1: `@loop`"),
+            (
+                "WEBSOCKET ws://h/\n",
+                "f:1: WEBSOCKET requests are not supported",
+            ),
+        ] {
+            let error = parse("f", text).unwrap_err();
+            assert!(error.starts_with(expected), "{text:?}: {error}");
+        }
     }
 }

@@ -16,8 +16,13 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 /// The environment files, in the order their values win: the JetBrains
-/// documentation gives public values precedence over private ones.
-const ENV_FILES: [&str; 2] = ["http-client.env.json", "http-client.private.env.json"];
+/// documentation gives public values precedence over private ones;
+/// Visual Studio adds a per-user file.
+const ENV_FILES: [&str; 3] = [
+    "http-client.env.json",
+    "http-client.private.env.json",
+    "http-client.env.json.user",
+];
 const SETTINGS: &str = ".vscode/settings.json";
 
 #[derive(Debug, Default)]
@@ -53,8 +58,9 @@ impl Sources {
             ..Sources::default()
         };
         let mut environments: Vec<(String, Map<String, Value>)> = Vec::new();
+        let env_dir = env_dir(dir);
         for name in ENV_FILES {
-            let path = dir.join(name);
+            let path = env_dir.join(name);
             if let Some(document) = read_json(&path, false)? {
                 collect(&path, document, &mut environments)?;
             }
@@ -98,16 +104,21 @@ impl Sources {
                 });
             }
         }
-        if sources.dotenv_path.is_file() {
-            let mut values = HashMap::new();
-            let entries = dotenvy::from_path_iter(&sources.dotenv_path)
-                .map_err(|e| format!("cannot read {}: {e}", sources.dotenv_path.display()))?;
-            for entry in entries {
-                let (key, value) = entry
-                    .map_err(|e| format!("cannot read {}: {e}", sources.dotenv_path.display()))?;
-                values.insert(key, value);
-            }
-            sources.dotenv = Some((sources.dotenv_path.clone(), values));
+        // httpyac also reads `NAME.env` for the chosen environment; its
+        // values win over `.env`'s.
+        let mut files = vec![sources.dotenv_path.clone()];
+        files.extend(
+            sources
+                .chosen
+                .as_ref()
+                .map(|env| dir.join(format!("{env}.env"))),
+        );
+        for path in files.into_iter().filter(|p| p.is_file()) {
+            let values = &mut sources
+                .dotenv
+                .get_or_insert_with(|| (path.clone(), HashMap::new()))
+                .1;
+            read_dotenv(&path, values)?;
         }
         Ok(sources)
     }
@@ -162,6 +173,34 @@ impl Sources {
             defining.join(", ")
         ))
     }
+}
+
+/// The folder of the environment files: the requests file's, or as
+/// Visual Studio looks, the nearest above it that has one (not past the
+/// top of a git work tree).
+fn env_dir(dir: &Path) -> PathBuf {
+    let mut at = Some(dir);
+    while let Some(candidate) = at {
+        if ENV_FILES.iter().any(|name| candidate.join(name).is_file()) {
+            return candidate.to_path_buf();
+        }
+        if candidate.join(".git").exists() {
+            break;
+        }
+        at = candidate.parent();
+    }
+    dir.to_path_buf()
+}
+
+/// Adds the `KEY=VALUE` lines of a `.env` file to `values`.
+fn read_dotenv(path: &Path, values: &mut HashMap<String, String>) -> Result<(), String> {
+    let entries = dotenvy::from_path_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    for entry in entries {
+        let (key, value) = entry.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        values.insert(key, value);
+    }
+    Ok(())
 }
 
 /// Removes repeats, keeping the first of each.

@@ -457,3 +457,60 @@ fn request_files_beside_the_requests_file_are_found_from_anywhere() {
     run_http(&file, &["--set", &base(&server), "-n", "2"]).ok();
     assert!(server.seen().iter().all(|s| s.body == "payload"));
 }
+
+#[test]
+fn graphql_basic_credentials_and_a_visual_studio_layout() {
+    let server = TestServer::start();
+    // Visual Studio finds the environment file in a folder above the
+    // requests file; `$shared` is in every environment.
+    let env = format!(
+        r#"{{"$shared": {{"user": "ann"}}, "dev": {{"HostAddress": "{}"}}}}"#,
+        server.base()
+    );
+    let text = "\
+@WebApplication1_HostAddress = {{HostAddress}}
+
+GET {{WebApplication1_HostAddress}}/n/1
+Accept: application/json
+Authorization: Basic {{user}}:secret
+
+###
+
+POST {{WebApplication1_HostAddress}}/status/201
+X-Request-Type: GraphQL
+
+query Item($id: ID!) {
+  item(id: $id) { name }
+}
+
+{\"id\": \"{{$number}}\"}
+
+###
+";
+    let file = fixture(&[
+        ("WebApplication1/WebApplication1.http", text),
+        ("http-client.env.json", &env),
+    ]);
+    let run = run_http(&file, &["--set", "env=dev", "-n", "3"]).ok();
+    assert_eq!(run.count("201"), 3, "{}", run.stdout);
+    let seen = server.seen();
+    let get = seen.iter().find(|s| s.method == "GET").unwrap();
+    // ann:secret
+    assert_eq!(get.header("Authorization"), Some("Basic YW5uOnNlY3JldA=="));
+    let query = seen.iter().find(|s| s.method == "POST").unwrap();
+    assert_eq!(query.header("Content-Type"), Some("application/json"));
+    assert!(query.header("X-Request-Type").is_none());
+    let body: serde_json::Value = serde_json::from_str(&query.body).unwrap();
+    assert_eq!(
+        body["query"],
+        "query Item($id: ID!) {\n  item(id: $id) { name }\n}"
+    );
+    assert!(
+        body["variables"]["id"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            < 3
+    );
+}
