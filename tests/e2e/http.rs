@@ -390,17 +390,30 @@ fn the_example_request_files_run() {
     let server = TestServer::start();
     let base = format!("base={}", server.base());
     let examples = workspace().join("examples/requests");
-    for (name, steps) in [
-        ("seed-get.http", &[][..]),
-        ("subcalls.http", &["http call 1<", "http call 2<"][..]),
-        ("create-then-get.http", &["create<", "get<"][..]),
+    for (name, label, steps) in [
+        ("seed-get.http", "200", &[][..]),
+        (
+            "subcalls.http",
+            "200",
+            &["http call 1<", "http call 2<"][..],
+        ),
+        ("create-then-get.http", "200", &["create<", "get<"][..]),
+        (
+            "item-lifecycle.http",
+            "204",
+            &[
+                "create<",
+                "read it back where the server said it is<",
+                "delete<",
+            ][..],
+        ),
     ] {
         let file = RequestsFile {
             _dir: tempfile::tempdir().unwrap(),
             path: examples.join(name),
         };
         let run = run_http(&file, &["--set", &base, "-n", "40", "-p", "2", "-t", "2"]).ok();
-        assert_eq!(run.count("200"), 40, "{name}: {}", run.stdout);
+        assert_eq!(run.count(label), 40, "{name}: {}", run.stdout);
         for step in steps {
             assert_eq!(run.count(step), 40, "{name}: {}", run.stdout);
         }

@@ -30,7 +30,10 @@ pub fn captures(script: &str) -> Result<Vec<(String, CaptureFrom)>, String> {
             continue;
         }
         let capture = set_call(&statement).ok_or_else(|| {
-            let shown: String = statement.chars().take(60).collect();
+            let mut shown: String = statement.chars().take(60).collect();
+            if shown.len() < statement.len() {
+                shown.push('…');
+            }
             format!(
                 "response handler scripts do not run in Gorgon and `{shown}` is more than \
                  keeping a value of the response: {INSTEAD}"

@@ -10,6 +10,7 @@
 //! | `GET /n/N` | 200 (the log keeps N) |
 //! | `POST /items` | 201, `{"id": ID}` and `Location: /items/ID` (ids from 1000) |
 //! | `GET /items/ID` | 200 for a created ID, else 404 |
+//! | `DELETE /items/ID` | 204 for a created ID, else 404 |
 //! | `GET /chunked` | 200, `{"token": "t-SEQ"}` in chunks |
 //! | `GET /close` | 200 with `Connection: close`, then closes |
 //! | `GET /slow` | 200 after 2 s |
@@ -175,6 +176,16 @@ fn answer(seen: &Seen, state: &State) -> (Vec<u8>, bool) {
                 .parse::<u64>()
                 .is_ok_and(|id| state.items.lock().unwrap().contains(&id));
             plain(if known { 200 } else { 404 })
+        }
+        ("DELETE", ["items", id]) => {
+            let known = id
+                .parse::<u64>()
+                .is_ok_and(|id| state.items.lock().unwrap().remove(&id));
+            if known {
+                (response(204, "", ""), false)
+            } else {
+                plain(404)
+            }
         }
         ("GET", ["chunked"]) => {
             let seq = state.next_id.fetch_add(1, Ordering::SeqCst);
