@@ -9,7 +9,7 @@
 //! ```
 //!
 //! which is exactly a capture. Each statement must be such a `set` from
-//! `response.body.PATH` (`response.body.json.PATH` too) or
+//! `response.body.PATH` (the parsed JSON body) or
 //! `response.headers.valueOf("NAME")`; logging is ignored; anything else
 //! (tests, conditions, computed values) is refused, since skipping it
 //! would run a different flow than the file describes.
@@ -65,8 +65,9 @@ fn source_of(source: &str) -> Option<CaptureFrom> {
     {
         return Some(CaptureFrom::Header(unquote(header.trim())?.to_string()));
     }
+    // `response.body` is the parsed JSON body: in `response.body.json.token`
+    // (httpbin's echo) `json` is a key like any other.
     let path = source.strip_prefix("response.body")?;
-    let path = path.strip_prefix(".json").unwrap_or(path);
     // `["a"]` is `.a`.
     let path = path
         .replace("[\"", ".")
@@ -188,13 +189,18 @@ mod tests {
         let script = r#"
             // keep the token
             client.global.set("token", response.body.token);
-            client.global.set('id', response.body.json.data.items[0].id) /* the first */
+            client.global.set('id', response.body.data.items[0].id) /* the first */
             client.global.set("where", response.headers.valueOf("Location"));
             client.log("got it; moving on")
         "#;
         let found = captures(script).unwrap();
         assert_eq!(found.len(), 3);
         assert_eq!(found[0].0, "token");
+        let echoed = captures("client.global.set(\"t\", response.body.json.token)").unwrap();
+        assert_eq!(
+            echoed[0].1,
+            CaptureFrom::Json(JsonPath::parse("json.token").unwrap())
+        );
         assert_eq!(
             found[1].1,
             CaptureFrom::Json(JsonPath::parse("data.items[0].id").unwrap())

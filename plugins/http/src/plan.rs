@@ -649,6 +649,12 @@ impl Resolver<'_> {
             } else {
                 path
             };
+            if path.starts_with('/') {
+                return Some(Err(format!(
+                    "{{{{{expression}}}}}: XPath into XML bodies is not supported; a JSONPath \
+                     such as response.body.$.id reads JSON bodies"
+                )));
+            }
             JsonPath::parse(path).map(CaptureFrom::Json)
         } else if let Some(header) = rest.strip_prefix("response.headers.") {
             Ok(CaptureFrom::Header(header.to_string()))
@@ -936,6 +942,10 @@ GET {{base}}/items/{{create.response.body.$.id}}
             ("@a = {{b}}\n@b = {{a}}\nGET http://h/{{a}}\n", "f.http:3: {{a}} is defined in terms of itself"),
             ("GET http://h/{{login.response.body.$.token}}\n", "f.http:1: {{login.response.body.$.token}}: no request before this one is named `login`"),
             ("GET http://h/{{$nope}}\n", "f.http:1: {{$nope}} is not a system variable"),
+            (
+                "# @name a\nGET http://h/\n###\nGET http://h/{{a.response.body.//reply[1]/@id}}\n",
+                "f.http:4: {{a.response.body.//reply[1]/@id}}: XPath into XML bodies is not supported",
+            ),
             ("GET http://h/{{$aadToken}}\n", "f.http:1: {{$aadToken}} asks an identity provider"),
             ("GET http://h/{{$processEnv GORGON_SURELY_UNSET}}\n", "f.http:1: {{$processEnv GORGON_SURELY_UNSET}}: the environment variable GORGON_SURELY_UNSET is not set"),
             ("GET http://h/\nX: {{a\n", "f.http:2: `{{` opens a variable that is not closed"),

@@ -299,6 +299,13 @@ impl<'a> Block<'a> {
     }
 
     fn body_line(&mut self, line: &str, number: usize) -> Result<(), String> {
+        let trimmed = line.trim();
+        if trimmed == "{{" || trimmed.starts_with("{{@") || trimmed.starts_with("{{+") {
+            return Err(format!(
+                "script blocks (`{{{{` ... `}}}}`) do not run in Gorgon: {}",
+                handler::INSTEAD
+            ));
+        }
         let include = line
             .strip_prefix('<')
             .and_then(|rest| {
@@ -785,6 +792,10 @@ Content-Type: application/json\r
             (
                 "{{\n  exports.a = 1;\n}}\nGET http://h/\n",
                 "f:1: script blocks",
+            ),
+            (
+                "GET http://h/\n\n{{\n  exports.a = 1;\n}}\n",
+                "f:3: script blocks",
             ),
         ];
         for (text, expected) in cases {
