@@ -994,6 +994,120 @@ GET {{base}}/items/{{create.response.body.$.id}}
         );
     }
 
+    /// REST Client's README: file variables, request variables through
+    /// file variables, a form body.
+    const REST_CLIENT: &str = "\
+@baseUrl = http://example.com/api
+
+# @name login
+POST {{baseUrl}}/api/login HTTP/1.1
+Content-Type: application/x-www-form-urlencoded
+
+name=foo&password=bar
+
+###
+
+@authToken = {{login.response.headers.X-AuthToken}}
+
+# @name createComment
+POST {{baseUrl}}/comments HTTP/1.1
+Authorization: {{authToken}}
+Content-Type: application/json
+
+{
+    \"content\": \"fake content\"
+}
+
+###
+
+@commentId = {{createComment.response.body.$.id}}
+
+# @name getCreatedComment
+GET {{baseUrl}}/comments/{{commentId}} HTTP/1.1
+Authorization: {{authToken}}
+";
+
+    /// The JetBrains client's samples: titles, a multipart form, dynamic
+    /// variables, a handler keeping a token, a saved response.
+    const JETBRAINS: &str = "\
+### Send POST request with body as parameters
+POST http://httpbin.org/post
+Content-Type: application/x-www-form-urlencoded
+
+id=999&value=content
+
+### Send request with dynamic variables in request's body
+POST http://httpbin.org/post
+Content-Type: application/json
+
+{
+  \"id\": \"{{$random.uuid}}\",
+  \"price\": {{$random.integer()}},
+  \"ts\": {{$timestamp}},
+  \"value\": \"content\"
+}
+
+<> 2021-04-06T055707.200.json
+
+### Authorization by token, part 1. Retrieve and save token.
+POST http://httpbin.org/post
+Content-Type: application/json
+
+{
+  \"token\": \"my-secret-token\"
+}
+
+> {% client.global.set(\"auth_token\", response.body.json.token); %}
+
+### Authorization by token, part 2. Use token to authorize.
+GET http://httpbin.org/headers
+Authorization: Bearer {{auth_token}}
+";
+
+    #[test]
+    fn the_tools_documentation_samples_compile() {
+        let rest_client = plan(REST_CLIENT, &[]).unwrap();
+        let [login, create, get] = rest_client.requests.as_slice() else {
+            panic!("three requests")
+        };
+        assert_eq!(
+            (login.name.as_str(), create.name.as_str()),
+            ("login", "createComment")
+        );
+        assert!(matches!(&login.captures[0].from, CaptureFrom::Header(h) if h == "X-AuthToken"));
+        assert_eq!(
+            login.captures.len(),
+            1,
+            "one capture however often it is used"
+        );
+        assert!(create.keep_body);
+        let head = render(get, 0, &["tok".into(), "42".into()]);
+        assert!(
+            head.starts_with("GET /api/comments/42 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("Authorization: tok\r\n"), "{head}");
+
+        let jetbrains = plan(JETBRAINS, &[]).unwrap();
+        assert_eq!(jetbrains.requests.len(), 4);
+        assert_eq!(
+            jetbrains.requests[3].name,
+            "Authorization by token, part 2. Use token to authorize."
+        );
+        assert!(matches!(
+            &jetbrains.requests[2].captures[0].from,
+            CaptureFrom::Json(_)
+        ));
+        let mut body = Vec::new();
+        jetbrains.requests[1]
+            .body
+            .as_ref()
+            .unwrap()
+            .render(&mut body, 0, &[]);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(body["price"].as_u64().unwrap() < 1000);
+    }
+
     #[test]
     fn many_requests_are_measured_per_server() {
         let text = "GET http://h/x\n###\n".repeat(MAX_MEASURED_REQUESTS + 1);
