@@ -5,16 +5,21 @@
 //! gorgon run --plugin target/release/libgorgon_http.so --set requests=flow.http -n 10000 -p 2 -t 16
 //! ```
 //!
-//! The file is a plain text list of named requests (see [`textfile`]) or a
-//! HAR file exported by a browser ([`har`]). Each call of the operation
-//! sends the requests in order, filling in `{number}` and the variables
-//! captured from earlier responses of the same call; each request is a
-//! measurement, and the call's result label is the last status code, or a
-//! short error kind (`connect refused`, `timeout`, …). A call stops at the
-//! first error or status of 400 and above. On fibers (`--fibers N`) the
-//! sockets are non-blocking and wait through the recorder, so one thread
-//! keeps a request in flight per fiber ([`client`]). docs/http-plugin.md
-//! is the user's reference.
+//! The file is a request file in the dialect of the editors' REST clients
+//! (VS Code REST Client, the JetBrains HTTP Client, httpyac; see
+//! [`textfile`]) or a HAR file exported by a browser ([`har`]). Each call
+//! of the operation sends the requests in order, filling in `{{variables}}`:
+//! values known at load ([`vars`]), system variables made per call
+//! ([`system`]) and values captured from earlier responses of the same
+//! call. Everything the plugin does not understand is refused when the
+//! file is loaded ([`plan`]), never sent. Each request is a measurement,
+//! and the call's result label is the last status code, or the first
+//! failure: a short error kind (`connect refused`, `timeout`, …) or a
+//! status of 400 and above; a failure ends the call when later requests
+//! use what it captures. On fibers (`--fibers N`) the sockets are
+//! non-blocking and wait through the recorder, so one thread keeps a
+//! request in flight per fiber ([`client`]). docs/http-plugin.md is the
+//! user's reference.
 //!
 //! Parameters (`--set key=value`):
 //!
@@ -24,7 +29,10 @@
 //! | `timeout_ms` | 10000 | connect, read and write timeout |
 //! | `connect_at_start` | `true` | connect to every server in each thread's setup and refuse to start if one is unreachable; `false` counts failed connections as results |
 //! | `batch_scheduling` | `true` | run the threads under `SCHED_BATCH` (see [`scheduling`]) |
-//! | any other | | a `{name}` variable of the file, overriding its `@name = value` |
+//! | `env` | | the environment of `http-client.env.json` and its kin |
+//! | `measure` | `requests` up to 100 requests, else `hosts` | what the measurement lines are |
+//! | `base_url`, `host_map`, `hosts`, `urls`, `skip_static` | | where a HAR recording goes, and which of its requests |
+//! | any other | | a `{{name}}` variable of the file, over any other definition |
 
 mod capture;
 mod client;

@@ -89,6 +89,8 @@ impl Sources {
                     merge(&mut sources.env, values);
                 }
             }
+            // httpyac keeps an environment in `NAME.env` alone.
+            found |= dir.join(format!("{chosen}.env")).is_file();
             if !found {
                 let names = sources.environment_names();
                 return Err(if names.is_empty() {
