@@ -22,6 +22,11 @@ pub const INSTEAD: &str = "name the request (`# @name login`) and use \
                            {{login.response.body.$.token}} or \
                            {{login.response.headers.Location}} in later requests";
 
+/// Why httpyac's `{{ ... }}` script blocks are refused.
+pub fn script_block_refusal() -> String {
+    format!("script blocks (`{{{{` ... `}}}}`) do not run in Gorgon: {INSTEAD}")
+}
+
 /// The captures a handler script makes, or why it cannot be honoured.
 pub fn captures(script: &str) -> Result<Vec<(String, CaptureFrom)>, String> {
     let mut found = Vec::new();
@@ -89,8 +94,9 @@ fn unquote(text: &str) -> Option<&str> {
         .find_map(|q| text.strip_prefix(*q)?.strip_suffix(*q))
 }
 
-/// Drops `//` and `/* */` comments outside strings.
-fn strip_comments(script: &str) -> String {
+/// Drops `//` and `/* */` comments outside strings (of JavaScript, or
+/// of the JSON with comments VS Code's settings are).
+pub fn strip_comments(script: &str) -> String {
     let mut out = String::new();
     let mut chars = script.chars().peekable();
     let mut quote: Option<char> = None;

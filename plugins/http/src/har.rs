@@ -145,10 +145,10 @@ impl Selection {
 
     /// The URL to send: the recorded one, pointed elsewhere if asked.
     fn rewrite(&self, url: &str) -> String {
-        let Some(scheme_end) = scheme_end(url) else {
+        let Some(authority_start) = scheme_end(url) else {
             return url.to_string();
         };
-        let after = &url[scheme_end..];
+        let after = &url[authority_start..];
         let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
         let (authority, rest) = after.split_at(authority_end);
         if let Some(base) = &self.base_url {
@@ -158,10 +158,10 @@ impl Selection {
         let host_only = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
         for (from, to) in &self.host_map {
             if *from == host || from == host_only {
-                return if scheme_end_of(to).is_some() {
+                return if scheme_end(to).is_some() {
                     format!("{}{rest}", to.trim_end_matches('/'))
                 } else {
-                    format!("{}{to}{rest}", &url[..scheme_end])
+                    format!("{}{to}{rest}", &url[..authority_start])
                 };
             }
         }
@@ -171,10 +171,6 @@ impl Selection {
 
 /// The index after `scheme://` of an http or https URL.
 fn scheme_end(url: &str) -> Option<usize> {
-    scheme_end_of(url)
-}
-
-fn scheme_end_of(url: &str) -> Option<usize> {
     let lower = url.get(..8)?.to_ascii_lowercase();
     if lower.starts_with("http://") {
         Some(7)

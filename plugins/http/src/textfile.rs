@@ -174,10 +174,7 @@ impl<'a> Block<'a> {
                 ));
             }
             if trimmed.starts_with("{{") && !trimmed.contains("}}") {
-                return Err(format!(
-                    "script blocks (`{{{{` ... `}}}}`) do not run in Gorgon: {}",
-                    handler::INSTEAD
-                ));
+                return Err(handler::script_block_refusal());
             }
             return Ok(None);
         }
@@ -301,10 +298,7 @@ impl<'a> Block<'a> {
     fn body_line(&mut self, line: &str, number: usize) -> Result<(), String> {
         let trimmed = line.trim();
         if trimmed == "{{" || trimmed.starts_with("{{@") || trimmed.starts_with("{{+") {
-            return Err(format!(
-                "script blocks (`{{{{` ... `}}}}`) do not run in Gorgon: {}",
-                handler::INSTEAD
-            ));
+            return Err(handler::script_block_refusal());
         }
         let include = line
             .strip_prefix('<')

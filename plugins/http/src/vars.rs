@@ -274,71 +274,30 @@ fn merge(into: &mut HashMap<String, String>, values: &Map<String, Value>) {
 /// JSON with `//` and `/* */` comments and trailing commas, as plain
 /// JSON.
 fn strip_jsonc(text: &str) -> String {
+    let text = crate::handler::strip_comments(text);
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
     let mut in_string = false;
+    let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            match c {
-                '\\' => out.extend(chars.next()),
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match (c, chars.peek()) {
-            ('"', _) => {
-                in_string = true;
+        match c {
+            '\\' if in_string => {
                 out.push(c);
+                out.extend(chars.next());
+                continue;
             }
-            ('/', Some('/')) => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        out.push('\n');
-                        break;
-                    }
+            '"' => in_string = !in_string,
+            // A comma before a closing bracket is dropped.
+            ',' if !in_string => {
+                let next = chars.clone().find(|c| !c.is_whitespace());
+                if matches!(next, Some('}' | ']')) {
+                    continue;
                 }
             }
-            ('/', Some('*')) => {
-                chars.next();
-                let mut last = ' ';
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        out.push('\n');
-                    }
-                    if last == '*' && c == '/' {
-                        break;
-                    }
-                    last = c;
-                }
-            }
-            (',', _) => {
-                // A comma before a closing bracket is dropped.
-                let rest: String = chars.clone().collect();
-                let next = strip_jsonc_lead(&rest);
-                if !matches!(next, Some('}' | ']')) {
-                    out.push(',');
-                }
-            }
-            _ => out.push(c),
+            _ => {}
         }
+        out.push(c);
     }
     out
-}
-
-/// The first character after blanks and comments.
-fn strip_jsonc_lead(rest: &str) -> Option<char> {
-    let mut rest = rest.trim_start();
-    loop {
-        if let Some(after) = rest.strip_prefix("//") {
-            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
-        } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
-        } else {
-            return rest.chars().next();
-        }
-    }
 }
 
 #[cfg(test)]
