@@ -207,7 +207,7 @@ pub fn compile(
             Template::text(request.url.as_str())
         };
         let (server, path) = url::split(&url).map_err(|m| format!("{}: {m}", at(request.line)))?;
-        let path = encode_spaces(path);
+        let path = path.for_url();
         let target = match servers.iter().position(|t| t.server == server) {
             Some(known) => known,
             None => {
@@ -761,19 +761,6 @@ fn var(slot: usize) -> Template {
     Template {
         pieces: vec![Piece::Var(slot)],
     }
-}
-
-/// Spaces written in a URL are sent as `%20`, as the editors' clients do.
-fn encode_spaces(mut path: Template) -> Template {
-    for piece in &mut path.pieces {
-        if let Piece::Text(text) = piece {
-            if text.contains(&b' ') {
-                let encoded = String::from_utf8_lossy(text).replace(' ', "%20");
-                *text = encoded.into_bytes();
-            }
-        }
-    }
-    path
 }
 
 /// The path of a URL as written, for a default request name: `/items/{{id}}`.

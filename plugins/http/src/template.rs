@@ -22,6 +22,9 @@ pub enum Piece {
     Var(usize),
     /// A value made afresh for each use (a uuid, the time, …).
     System(Arc<System>),
+    /// A per-call value in a URL: its spaces are sent as `%20`, so a
+    /// date (`Mon, 01 Jan …`) cannot split the request line.
+    InUrl(Box<Piece>),
 }
 
 /// A compiled template: text interleaved with per-call values.
@@ -133,8 +136,31 @@ impl Template {
     pub fn slots(&self) -> impl Iterator<Item = usize> + '_ {
         self.pieces.iter().filter_map(|p| match p {
             Piece::Var(slot) => Some(*slot),
+            Piece::InUrl(inner) => match **inner {
+                Piece::Var(slot) => Some(slot),
+                _ => None,
+            },
             _ => None,
         })
+    }
+
+    /// The same template for a URL: text spaces as `%20` now, per-call
+    /// values' spaces when they are rendered.
+    pub fn for_url(self) -> Template {
+        let pieces = self
+            .pieces
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Text(text) if text.contains(&b' ') => Piece::Text(
+                    String::from_utf8_lossy(&text)
+                        .replace(' ', "%20")
+                        .into_bytes(),
+                ),
+                Piece::Var(_) | Piece::System(_) => Piece::InUrl(Box::new(piece)),
+                other => other,
+            })
+            .collect();
+        Template { pieces }
     }
 
     /// Whether its text (not its per-call values) has a CR or LF.
@@ -148,11 +174,29 @@ impl Template {
     #[inline]
     pub fn render(&self, out: &mut Vec<u8>, number: u64, vars: &[String]) {
         for piece in &self.pieces {
-            match piece {
-                Piece::Text(text) => out.extend_from_slice(text),
-                Piece::Number => push_decimal(out, number),
-                Piece::Var(slot) => out.extend_from_slice(vars[*slot].as_bytes()),
-                Piece::System(system) => system.render(out, number),
+            render_piece(piece, out, number, vars);
+        }
+    }
+}
+
+#[inline]
+fn render_piece(piece: &Piece, out: &mut Vec<u8>, number: u64, vars: &[String]) {
+    match piece {
+        Piece::Text(text) => out.extend_from_slice(text),
+        Piece::Number => push_decimal(out, number),
+        Piece::Var(slot) => out.extend_from_slice(vars[*slot].as_bytes()),
+        Piece::System(system) => system.render(out, number),
+        Piece::InUrl(inner) => {
+            let start = out.len();
+            render_piece(inner, out, number, vars);
+            if out[start..].contains(&b' ') {
+                let value = out.split_off(start);
+                for byte in value {
+                    match byte {
+                        b' ' => out.extend_from_slice(b"%20"),
+                        other => out.push(other),
+                    }
+                }
             }
         }
     }
@@ -234,6 +278,17 @@ mod tests {
         assert!(err.message.contains("not closed"), "{err:?}");
         assert_eq!(err.offset, 2);
         assert!(Template::compile("{{a\n}}", &mut resolve).is_err());
+    }
+
+    #[test]
+    fn spaces_in_urls_are_encoded_when_rendered() {
+        let t = Template::compile("http://h/a b/{{id}}", &mut resolve)
+            .unwrap()
+            .for_url();
+        let mut out = Vec::new();
+        t.render(&mut out, 0, &["x y".to_string()]);
+        assert_eq!(out, b"http://h/a%20b/x%20y");
+        assert_eq!(t.slots().collect::<Vec<_>>(), [0]);
     }
 
     #[test]

@@ -58,14 +58,16 @@ impl Sources {
             ..Sources::default()
         };
         let mut environments: Vec<(String, Map<String, Value>)> = Vec::new();
-        let env_dir = env_dir(dir);
+        let env_dir = find_up(dir, &ENV_FILES).unwrap_or_else(|| dir.to_path_buf());
         for name in ENV_FILES {
             let path = env_dir.join(name);
             if let Some(document) = read_json(&path, false)? {
                 collect(&path, document, &mut environments)?;
             }
         }
-        let settings = dir.join(SETTINGS);
+        let settings = find_up(dir, &[SETTINGS])
+            .unwrap_or_else(|| dir.to_path_buf())
+            .join(SETTINGS);
         if let Some(document) = read_json(&settings, true)? {
             if let Some(found) = document.get("rest-client.environmentVariables") {
                 collect(&settings, found.clone(), &mut environments)?;
@@ -177,21 +179,21 @@ impl Sources {
     }
 }
 
-/// The folder of the environment files: the requests file's, or as
-/// Visual Studio looks, the nearest above it that has one (not past the
-/// top of a git work tree).
-fn env_dir(dir: &Path) -> PathBuf {
+/// The folder of the first of `names` found: the requests file's folder,
+/// or as Visual Studio and VS Code look, the nearest above it that has
+/// one (not past the top of a git work tree).
+fn find_up(dir: &Path, names: &[&str]) -> Option<PathBuf> {
     let mut at = Some(dir);
     while let Some(candidate) = at {
-        if ENV_FILES.iter().any(|name| candidate.join(name).is_file()) {
-            return candidate.to_path_buf();
+        if names.iter().any(|name| candidate.join(name).is_file()) {
+            return Some(candidate.to_path_buf());
         }
         if candidate.join(".git").exists() {
             break;
         }
         at = candidate.parent();
     }
-    dir.to_path_buf()
+    None
 }
 
 /// Adds the `KEY=VALUE` lines of a `.env` file to `values`.

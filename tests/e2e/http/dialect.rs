@@ -239,7 +239,7 @@ fn system_variables_are_made_afresh_for_each_request() {
     let server = TestServer::start();
     let text = "\
 @which = PATH
-GET {{base}}/n/{{$number}}?old={number}
+GET {{base}}/n/{{$number}}?at={{$datetime rfc1123}}&old={number}
 X-Guid: {{$guid}}
 X-Uuid: {{$uuid}}
 X-Random-Uuid: {{$random.uuid}}
@@ -271,7 +271,10 @@ X-Dotenv: {{$dotenv SECRET}}
     let mut numbers = BTreeSet::new();
     for request in &seen {
         let n = request.path.strip_prefix("/n/").unwrap();
-        let (n, old) = n.split_once("?old=").unwrap();
+        let (n, rest) = n.split_once("?at=").unwrap();
+        // A date with spaces in a URL goes as %20, never splitting the line.
+        let (at, old) = rest.split_once("&old=").unwrap();
+        assert!(at.ends_with("%20GMT") && !at.contains(' '), "{at}");
         assert_eq!(n, old);
         assert_eq!(request.body, format!("{{\"n\": {n}}}"));
         numbers.insert(n.parse::<u64>().unwrap());
