@@ -187,6 +187,22 @@ fn host_of(url: &str) -> &str {
     &after[..end]
 }
 
+/// A URL of something a browser records that is not an HTTP request.
+fn is_not_http(url: &str) -> bool {
+    const SCHEMES: [&str; 8] = [
+        "ws:",
+        "wss:",
+        "data:",
+        "blob:",
+        "about:",
+        "file:",
+        "chrome-extension:",
+        "moz-extension:",
+    ];
+    let lower = url.get(..20).unwrap_or(url).to_ascii_lowercase();
+    SCHEMES.iter().any(|scheme| lower.starts_with(scheme))
+}
+
 /// The recorded host for names, without its scheme's default port.
 fn host_label(url: &str) -> String {
     let host = host_of(url).to_ascii_lowercase();
@@ -254,8 +270,14 @@ pub fn parse(
         // to replay.
         let websocket = entry.get("_resourceType").and_then(Value::as_str) == Some("websocket")
             || entry.get("_webSocketMessages").is_some();
-        if method == "CONNECT" || scheme_end(recorded_url).is_none() || websocket {
+        if method == "CONNECT" || websocket || is_not_http(recorded_url) {
             continue;
+        }
+        if scheme_end(recorded_url).is_none() {
+            return Err(error(&format!(
+                "`{recorded_url}` is not an http:// or https:// URL (a tool's template, \
+                 unresolved?)"
+            )));
         }
         if !selection.keeps(recorded_url, entry) {
             continue;
@@ -566,6 +588,10 @@ mod tests {
             (
                 "{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\"}}]}}",
                 "x.har: entry 1 of log.entries: its request has no url",
+            ),
+            (
+                "{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"{{ _.base }}/x\"}}]}}",
+                "x.har: entry 1 of log.entries: `{{ _.base }}/x` is not an http:// or https:// URL",
             ),
         ] {
             let error = parse("x.har", text, &none).unwrap_err();
