@@ -20,6 +20,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::plan::{BodyPart, RawFile, RawHeader, RawRequest};
+use crate::textfile::is_token_byte;
 
 /// Headers of a recorded request that describe the recorded connection,
 /// not the request.
@@ -265,6 +266,9 @@ pub fn parse(
                 .ok_or_else(|| error(&format!("its request has no {name}")))
         };
         let method = text_field("method")?.to_ascii_uppercase();
+        if method.is_empty() || !method.bytes().all(is_token_byte) {
+            return Err(error(&format!("`{method}` is not an HTTP method")));
+        }
         let recorded_url = text_field("url")?;
         // Tunnels, WebSockets, `data:` and `blob:` URLs are not requests
         // to replay.
@@ -299,6 +303,9 @@ pub fn parse(
             let lower = name.to_ascii_lowercase();
             if name.starts_with(':') || DROPPED.contains(&lower.as_str()) {
                 continue;
+            }
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(error(&format!("`{name}` is not a valid header name")));
             }
             // HTTP/2 may send cookies as several fields; HTTP/1.1 wants one.
             if lower == "cookie" {
@@ -588,6 +595,10 @@ mod tests {
             (
                 "{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\"}}]}}",
                 "x.har: entry 1 of log.entries: its request has no url",
+            ),
+            (
+                "{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\\r\\nX: y\", \"url\": \"http://h/\"}}]}}",
+                "x.har: entry 1 of log.entries: `GET\r\nX: Y` is not an HTTP method",
             ),
             (
                 "{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"{{ _.base }}/x\"}}]}}",

@@ -207,6 +207,12 @@ pub fn compile(
             Template::text(request.url.as_str())
         };
         let (server, path) = url::split(&url).map_err(|m| format!("{}: {m}", at(request.line)))?;
+        if path.has_line_break() {
+            return Err(format!(
+                "{}: the URL has a line break (CR or LF), which would split the request",
+                at(request.line)
+            ));
+        }
         let path = path.for_url();
         let target = match servers.iter().position(|t| t.server == server) {
             Some(known) => known,
@@ -320,7 +326,7 @@ pub fn compile(
             recorded => recorded,
         })
         .collect();
-    let several_hosts = hosts.iter().any(|h| *h != hosts[0]);
+    let several_hosts = hosts.windows(2).any(|pair| pair[0] != pair[1]);
     let mut names_seen: HashMap<String, usize> = HashMap::new();
     for (index, (request, raw_request)) in requests.iter_mut().zip(&raw.requests).enumerate() {
         request.keep_body = request
@@ -957,6 +963,18 @@ GET {{base}}/items/{{create.response.body.$.id}}
         );
         // In a body it is only text.
         plan("POST http://h/\n\n{{t}}\n", &[("t", "a\r\nb")]).unwrap();
+        // A recording's own values are checked too.
+        let har = r#"{"log": {"entries": [{"request": {"method": "GET", "url": "http://h/a\r\nX: 1",
+            "headers": [{"name": "A", "value": "b\nc"}]}}]}}"#;
+        let none = |_: &str| None;
+        let error = compile(
+            "x.har",
+            crate::har::parse("x.har", har, &none).unwrap(),
+            &none,
+            options(),
+        )
+        .unwrap_err();
+        assert!(error.contains("line break"), "{error}");
     }
 
     #[test]

@@ -614,8 +614,8 @@ fn header(line: &str, number: usize) -> Result<RawHeader, String> {
     })
 }
 
-/// The characters RFC 9110 allows in a header name.
-fn is_token_byte(b: u8) -> bool {
+/// The characters RFC 9110 allows in a method or header name.
+pub fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
