@@ -59,8 +59,13 @@ pub struct RawRequest {
 /// A piece of a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyPart {
-    /// Text written in the file (with variables), from `line` on.
-    Text { text: String, line: usize },
+    /// Text with variables, written in the requests file from `line` on,
+    /// or read from `file` (a `<@ ./file` on `line`).
+    Text {
+        text: String,
+        line: usize,
+        file: Option<String>,
+    },
     /// Bytes sent as they are: a `< ./file`, a HAR body.
     Bytes(Vec<u8>),
 }
@@ -276,11 +281,27 @@ pub fn compile(
         for part in &request.body {
             match part {
                 BodyPart::Bytes(bytes) => body.push_text(bytes),
-                BodyPart::Text { text, line } if raw.templated => body.append(
+                BodyPart::Text {
+                    text,
+                    line,
+                    file: None,
+                } if raw.templated => body.append(
                     &resolver
                         .compile(&mut requests, text, false)
                         .map_err(|u| resolver.explain(u, text, *line, later, &at))?,
                 ),
+                BodyPart::Text {
+                    text,
+                    line,
+                    file: Some(path),
+                } if raw.templated => {
+                    body.append(&resolver.compile(&mut requests, text, false).map_err(|u| {
+                        let line_in_file = 1 + text[..u.offset].matches('\n').count();
+                        let at_include = Unresolved { offset: 0, ..u };
+                        let message = resolver.explain(at_include, "", *line, later, &at);
+                        message.replacen(": ", &format!(": in {path}, line {line_in_file}: "), 1)
+                    })?)
+                }
                 BodyPart::Text { text, .. } => body.push_text(text.as_bytes()),
             }
         }
@@ -948,6 +969,30 @@ GET {{base}}/items/{{create.response.body.$.id}}
             let error = plan(text, &[]).unwrap_err();
             assert!(error.starts_with(expected), "{text:?}:\n{error}");
         }
+    }
+
+    #[test]
+    fn an_error_in_a_templated_file_says_where_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.json"), "{\n  \"a\": {{nope}}\n}").unwrap();
+        let file = dir.path().join("f.http");
+        let file = file.to_str().unwrap();
+        let text = "POST http://h/\n\nbefore\n<@ ./b.json\n{{also_nope}}\n";
+        let none = |_: &str| None;
+        let error =
+            compile(file, textfile::parse(file, text).unwrap(), &none, options()).unwrap_err();
+        assert!(
+            error.starts_with(&format!("{file}:4: in "))
+                && error.contains("b.json, line 2: {{nope}}"),
+            "{error}"
+        );
+        let text = "POST http://h/\n\nbefore\n< ./b.json\n{{also_nope}}\n";
+        let error =
+            compile(file, textfile::parse(file, text).unwrap(), &none, options()).unwrap_err();
+        assert!(
+            error.starts_with(&format!("{file}:5: {{{{also_nope}}}}")),
+            "{error}"
+        );
     }
 
     #[test]

@@ -94,8 +94,9 @@ struct Block<'a> {
 enum BodyItem {
     Line(String, usize),
     File(Vec<u8>),
-    /// `<@ ./file`: its text, with variables, from the line of the `<@`.
-    Templated(String, usize),
+    /// `<@ ./file`: its text, with variables; the line of the `<@` and
+    /// the file's path, for messages.
+    Templated(String, usize, String),
 }
 
 impl<'a> Block<'a> {
@@ -330,7 +331,7 @@ impl<'a> Block<'a> {
                     path.display()
                 )
             })?;
-            BodyItem::Templated(text, number)
+            BodyItem::Templated(text, number, path.display().to_string())
         } else {
             BodyItem::File(bytes)
         });
@@ -375,13 +376,18 @@ impl<'a> Block<'a> {
             let last = i + 1 == count;
             let end = if last && !multipart { "" } else { separator };
             match item {
-                BodyItem::Line(text, line) => push_text(&mut parts, &(text + end), line),
-                BodyItem::Templated(text, line) => {
-                    push_text(&mut parts, &(text + end), line);
+                BodyItem::Line(text, line) => push_line(&mut parts, &(text + end), line),
+                BodyItem::Templated(text, line, path) => {
+                    parts.push(BodyPart::Text {
+                        text,
+                        line,
+                        file: Some(path),
+                    });
+                    parts.push(BodyPart::Bytes(end.as_bytes().to_vec()));
                 }
                 BodyItem::File(bytes) => {
                     parts.push(BodyPart::Bytes(bytes));
-                    push_text(&mut parts, end, 0);
+                    parts.push(BodyPart::Bytes(end.as_bytes().to_vec()));
                 }
             }
         }
@@ -438,7 +444,11 @@ fn graphql_body(file: &str, request: &mut RawRequest) -> Result<(), String> {
         Some(BodyPart::Text { line, .. }) => *line,
         _ => request.line,
     };
-    request.body = vec![BodyPart::Text { text: body, line }];
+    request.body = vec![BodyPart::Text {
+        text: body,
+        line,
+        file: None,
+    }];
     request.method = "POST".to_string();
     request
         .headers
@@ -457,18 +467,21 @@ fn graphql_body(file: &str, request: &mut RawRequest) -> Result<(), String> {
     Ok(())
 }
 
-/// Adds text to the body, joining it to the text before it (so a
-/// `{{variable}}` is never cut in two); `line` is where it was written.
-fn push_text(parts: &mut Vec<BodyPart>, text: &str, line: usize) {
-    if text.is_empty() {
-        return;
-    }
-    if let Some(BodyPart::Text { text: last, .. }) = parts.last_mut() {
+/// Adds a line written in the file to the body, joined to the lines
+/// right above it; `line` is where it was written.
+fn push_line(parts: &mut Vec<BodyPart>, text: &str, line: usize) {
+    if let Some(BodyPart::Text {
+        text: last,
+        file: None,
+        ..
+    }) = parts.last_mut()
+    {
         last.push_str(text);
     } else {
         parts.push(BodyPart::Text {
             text: text.to_string(),
             line,
+            file: None,
         });
     }
 }
