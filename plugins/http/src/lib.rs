@@ -166,6 +166,10 @@ fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
     let Session { plan, client, vars } = session;
     let mut label = Label::Status(0);
     let mut failed = None;
+    // Each call is a new visitor: no cookies yet.
+    for slot in &plan.cookie_jars {
+        vars[*slot].clear();
+    }
     for request in &plan.requests {
         if let Some(slot) = request
             .head_slots
@@ -194,7 +198,7 @@ fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
             Ok(Reply { status, .. }) => Label::Status(status),
             Err(kind) => Label::Error(kind),
         };
-        if !request.captures.is_empty() {
+        if request.ends_call_on_failure {
             return failed.unwrap_or(failure);
         }
         failed.get_or_insert(failure);

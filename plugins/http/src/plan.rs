@@ -54,6 +54,8 @@ pub struct RawRequest {
     pub headers: Vec<RawHeader>,
     pub body: Vec<BodyPart>,
     pub captures: Vec<RawCapture>,
+    /// `# @no-cookie-jar`: this request neither sends nor keeps cookies.
+    pub no_cookie_jar: bool,
 }
 
 /// A piece of a request body.
@@ -99,6 +101,8 @@ pub struct RawCapture {
 pub enum CaptureFrom {
     Json(JsonPath),
     Header(String),
+    /// The cookies the response sets, kept in a per-server cookie jar.
+    Cookies,
 }
 
 /// Settings from `--set`.
@@ -120,6 +124,9 @@ pub struct Plan {
     pub servers: Vec<Target>,
     /// The names of the captured variables, by slot.
     pub var_names: Vec<Arc<str>>,
+    /// The slots of the cookie jars (one per server), emptied at the
+    /// start of each call.
+    pub cookie_jars: Vec<usize>,
     pub options: Options,
 }
 
@@ -151,6 +158,9 @@ pub struct Request {
     pub captures: Vec<Capture>,
     /// Some capture reads the body (kept whole, not streamed past).
     pub keep_body: bool,
+    /// Later requests use a value this one captures, so its failure ends
+    /// the call.
+    pub ends_call_on_failure: bool,
 }
 
 #[derive(Debug)]
@@ -200,6 +210,10 @@ pub fn compile(
     let mut servers: Vec<Target> = Vec::new();
     let mut requests: Vec<Request> = Vec::new();
     let mut paths = Vec::new();
+    // A file of requests keeps cookies from request to request, as the
+    // editors' clients do; a HAR replays the cookies it recorded.
+    let cookie_jar = raw.templated && raw.requests.len() > 1;
+    let mut jars: HashMap<usize, usize> = HashMap::new();
 
     for (index, request) in raw.requests.iter().enumerate() {
         let at = |line: usize| place(file, line, request);
@@ -277,6 +291,18 @@ pub fn compile(
             head.append(&value);
             head.push_text(b"\r\n");
         }
+        let jar = (cookie_jar && !request.no_cookie_jar).then(|| {
+            *jars
+                .entry(target)
+                .or_insert_with(|| resolver.new_slot(&format!("cookies of {}", server.authority)))
+        });
+        let has_cookie = request
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("cookie"));
+        if let Some(slot) = jar.filter(|_| !has_cookie) {
+            head.pieces.push(Piece::Cookie(slot));
+        }
         let mut body = Template::default();
         for part in &request.body {
             match part {
@@ -332,8 +358,15 @@ pub fn compile(
             head_slots,
             body,
             head_method: request.method == "HEAD",
-            captures: Vec::new(),
+            captures: jar
+                .map(|slot| Capture {
+                    slot,
+                    from: CaptureFrom::Cookies,
+                })
+                .into_iter()
+                .collect(),
             keep_body: false,
+            ends_call_on_failure: false,
         });
         resolver.register(index, request, &mut requests, &at)?;
     }
@@ -354,6 +387,10 @@ pub fn compile(
             .captures
             .iter()
             .any(|c| matches!(c.from, CaptureFrom::Json(_)));
+        request.ends_call_on_failure = request
+            .captures
+            .iter()
+            .any(|c| !matches!(c.from, CaptureFrom::Cookies));
         let authority = hosts[index];
         request.measured = match measure {
             Measure::Requests => raw.requests.len() > 1 || !raw_request.name.is_empty(),
@@ -378,6 +415,7 @@ pub fn compile(
         requests,
         servers,
         var_names: resolver.var_names,
+        cookie_jars: jars.into_values().collect(),
         options,
     })
 }
@@ -855,6 +893,19 @@ mod tests {
         )
     }
 
+    /// Per-call values for `plan`: the named ones set, the others (cookie
+    /// jars) empty.
+    fn vars(plan: &Plan, set: &[(&str, &str)]) -> Vec<String> {
+        plan.var_names
+            .iter()
+            .map(|name| {
+                set.iter()
+                    .find(|(n, _)| **n == **name)
+                    .map_or(String::new(), |(_, v)| v.to_string())
+            })
+            .collect()
+    }
+
     fn render(request: &Request, number: u64, vars: &[String]) -> String {
         let mut out = Vec::new();
         request.head.render(&mut out, number, vars);
@@ -886,20 +937,29 @@ GET {{base}}/items/{{create.response.body.$.id}}
         let plan = plan(FLOW, &[]).unwrap();
         assert_eq!(plan.servers.len(), 1);
         assert_eq!(plan.servers[0].server.port, 8080);
-        assert_eq!(&*plan.var_names[0], "create.response.body.$.id");
+        let id = "create.response.body.$.id";
+        assert_eq!(
+            plan.var_names.iter().map(|n| &**n).collect::<Vec<_>>(),
+            ["cookies of 127.0.0.1:8080", id]
+        );
         let create = &plan.requests[0];
         assert!(create.keep_body);
         assert_eq!(
-            render(create, 7, &[]),
+            render(create, 7, &vars(&plan, &[])),
             "POST /items HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n\
              Content-Length: 8\r\n\r\n{\"n\": 7}"
         );
         let get = &plan.requests[1];
         assert_eq!(
-            render(get, 7, &["42".into()]),
+            render(get, 7, &vars(&plan, &[(id, "42")])),
             "GET /items/42 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
         );
-        assert_eq!(get.head_slots, [0]);
+        assert_eq!(get.head_slots, [1]);
+        // The cookies the server set come back in the next request.
+        let with_cookies = vars(&plan, &[(id, "42"), ("cookies of 127.0.0.1:8080", "s=1")]);
+        assert!(
+            render(get, 7, &with_cookies).ends_with("Host: 127.0.0.1:8080\r\nCookie: s=1\r\n\r\n")
+        );
     }
 
     #[test]
@@ -1030,7 +1090,7 @@ GET {{base}}/items/{{create.response.body.$.id}}
         )
         .unwrap();
         for request in &basic.requests {
-            let head = render(request, 0, &[]);
+            let head = render(request, 0, &vars(&basic, &[]));
             assert!(
                 head.to_ascii_lowercase()
                     .contains("authorization: basic dtpwdw==\r\n"),
@@ -1124,14 +1184,29 @@ Authorization: Bearer {{auth_token}}
             (login.name.as_str(), create.name.as_str()),
             ("login", "createComment")
         );
-        assert!(matches!(&login.captures[0].from, CaptureFrom::Header(h) if h == "X-AuthToken"));
+        let headers: Vec<&CaptureFrom> = login
+            .captures
+            .iter()
+            .map(|c| &c.from)
+            .filter(|from| **from != CaptureFrom::Cookies)
+            .collect();
         assert_eq!(
-            login.captures.len(),
-            1,
+            headers,
+            [&CaptureFrom::Header("X-AuthToken".into())],
             "one capture however often it is used"
         );
         assert!(create.keep_body);
-        let head = render(get, 0, &["tok".into(), "42".into()]);
+        let head = render(
+            get,
+            0,
+            &vars(
+                &rest_client,
+                &[
+                    ("login.response.headers.X-AuthToken", "tok"),
+                    ("createComment.response.body.$.id", "42"),
+                ],
+            ),
+        );
         assert!(
             head.starts_with("GET /api/comments/42 HTTP/1.1\r\n"),
             "{head}"
@@ -1144,10 +1219,10 @@ Authorization: Bearer {{auth_token}}
             jetbrains.requests[3].name,
             "Authorization by token, part 2. Use token to authorize."
         );
-        assert!(matches!(
-            &jetbrains.requests[2].captures[0].from,
-            CaptureFrom::Json(_)
-        ));
+        assert!(jetbrains.requests[2]
+            .captures
+            .iter()
+            .any(|c| matches!(c.from, CaptureFrom::Json(_))));
         let mut body = Vec::new();
         jetbrains.requests[1]
             .body

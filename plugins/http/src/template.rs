@@ -25,6 +25,9 @@ pub enum Piece {
     /// A per-call value in a URL: its spaces are sent as `%20`, so a
     /// date (`Mon, 01 Jan …`) cannot split the request line.
     InUrl(Box<Piece>),
+    /// A `Cookie: …` header line from the cookie jar in this slot, when
+    /// it holds any.
+    Cookie(usize),
 }
 
 /// A compiled template: text interleaved with per-call values.
@@ -186,6 +189,13 @@ fn render_piece(piece: &Piece, out: &mut Vec<u8>, number: u64, vars: &[String]) 
         Piece::Number => push_decimal(out, number),
         Piece::Var(slot) => out.extend_from_slice(vars[*slot].as_bytes()),
         Piece::System(system) => system.render(out, number),
+        Piece::Cookie(slot) => {
+            if !vars[*slot].is_empty() {
+                out.extend_from_slice(b"Cookie: ");
+                out.extend_from_slice(vars[*slot].as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
         Piece::InUrl(inner) => {
             let start = out.len();
             render_piece(inner, out, number, vars);

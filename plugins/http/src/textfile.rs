@@ -86,6 +86,7 @@ struct Block<'a> {
     dir: &'a Path,
     request: Option<RawRequest>,
     reference: Option<String>,
+    no_cookie_jar: bool,
     state: State,
     /// Body items: a line of text, or a file put in.
     body: Vec<BodyItem>,
@@ -116,6 +117,7 @@ impl<'a> Block<'a> {
             dir,
             request: None,
             reference: None,
+            no_cookie_jar: false,
             state: State::Before,
             body: Vec::new(),
         };
@@ -245,6 +247,12 @@ impl<'a> Block<'a> {
                 }
                 self.reference = Some(name.to_string());
             }
+            if comment
+                .strip_prefix('@')
+                .is_some_and(|d| d.trim() == "no-cookie-jar")
+            {
+                self.no_cookie_jar = true;
+            }
             if directive(comment, "loop").is_some() {
                 return Err(
                     "`@loop` repeats a request inside one call, which Gorgon does not do: \
@@ -268,6 +276,7 @@ impl<'a> Block<'a> {
         let name = self.reference.clone().unwrap_or_else(|| title.to_string());
         let mut request = RawRequest::new(&name, number);
         request.reference = self.reference.clone();
+        request.no_cookie_jar = self.no_cookie_jar;
         request_line(&mut request, trimmed)?;
         self.request = Some(request);
         self.state = State::Head;

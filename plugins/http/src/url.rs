@@ -108,7 +108,7 @@ fn render_for_message(url: &Template) -> String {
         .map(|p| match p {
             Piece::Text(text) => String::from_utf8_lossy(text).into_owned(),
             Piece::Number => "{number}".to_string(),
-            Piece::Var(_) | Piece::System(_) | Piece::InUrl(_) => "{…}".to_string(),
+            _ => "{…}".to_string(),
         })
         .collect()
 }

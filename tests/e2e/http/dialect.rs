@@ -517,3 +517,39 @@ query Item($id: ID!) {
             < 3
     );
 }
+
+#[test]
+fn cookies_are_kept_from_request_to_request_within_a_call() {
+    let server = TestServer::start();
+    let text = "\
+### log in
+POST {{base}}/login
+
+### me
+GET {{base}}/n/1
+
+### without the jar
+# @no-cookie-jar
+GET {{base}}/n/2
+";
+    let file = fixture(&[("cookies.http", text)]);
+    let run = run_http(&file, &["--set", &base(&server), "-n", "20", "-t", "2"]).ok();
+    assert_eq!(run.count("200"), 20, "{}", run.stdout);
+    let seen = server.seen();
+    // Each call is a new visitor: its login carries no cookie.
+    assert!(seen
+        .iter()
+        .filter(|s| s.path == "/login")
+        .all(|s| s.header("Cookie").is_none()));
+    let sessions: BTreeSet<&str> = seen
+        .iter()
+        .filter(|s| s.path == "/n/1")
+        .map(|s| s.header("Cookie").unwrap())
+        .collect();
+    assert_eq!(sessions.len(), 20, "{sessions:?}");
+    assert!(sessions.iter().all(|c| c.starts_with("session=s-")));
+    assert!(seen
+        .iter()
+        .filter(|s| s.path == "/n/2")
+        .all(|s| s.header("Cookie").is_none()));
+}

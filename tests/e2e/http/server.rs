@@ -14,7 +14,7 @@
 //! | `GET /chunked` | 200, `{"token": "t-SEQ"}` in chunks |
 //! | `GET /close` | 200 with `Connection: close`, then closes |
 //! | `GET /slow` | 200 after 2 s |
-//! | `POST /login` | 200, `{"token": "tok-SEQ", "user": {"id": SEQ}}` and `X-Session: s-SEQ` |
+//! | `POST /login` | 200, `{"token": "tok-SEQ", "user": {"id": SEQ}}`, `X-Session: s-SEQ` and the cookie `session=s-SEQ` |
 //! | `GET /evil` | 200, `{"token": "a\r\nX-Injected: yes"}`: a value with a line break |
 //! | anything else | 404 |
 
@@ -201,7 +201,10 @@ fn answer(seen: &Seen, state: &State) -> (Vec<u8>, bool) {
         }
         ("POST", ["login"]) => {
             let seq = state.next_id.fetch_add(1, Ordering::SeqCst);
-            let headers = format!("Content-Type: application/json\r\nX-Session: s-{seq}\r\n");
+            let headers = format!(
+                "Content-Type: application/json\r\nX-Session: s-{seq}\r\n\
+                 Set-Cookie: session=s-{seq}; Path=/; HttpOnly\r\n"
+            );
             let body = format!("{{\"token\": \"tok-{seq}\", \"user\": {{\"id\": {seq}}}}}");
             (response(200, &headers, &body), false)
         }
