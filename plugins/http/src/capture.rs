@@ -79,6 +79,13 @@ impl JsonPath {
 /// `Domain`, `Expires`) are not followed: the jar is per server and per
 /// call.
 pub fn keep_cookies(head: &[u8], jar: &mut String) {
+    // Most responses set none: skip parsing them.
+    if !head
+        .windows(b"set-cookie".len())
+        .any(|w| w.eq_ignore_ascii_case(b"set-cookie"))
+    {
+        return;
+    }
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     if response.parse(head).is_err() {

@@ -222,3 +222,32 @@ fn a_recorded_failure_does_not_stop_the_rest_of_the_page() {
     assert_eq!(run.count("404"), 5, "{}", run.stdout);
     assert_eq!(run.count("GET /n/after<"), 5, "{}", run.stdout);
 }
+
+#[test]
+fn a_long_recording_is_measured_per_host() {
+    // A measurement per entry would cost every thread a histogram per
+    // entry; above 100 entries they are per recorded host.
+    let server = TestServer::start();
+    let entries = (0..120)
+        .map(|i| {
+            let host = if i % 2 == 0 {
+                "a.example.com"
+            } else {
+                "b.example.com"
+            };
+            entry("GET", &format!("https://{host}/n/{i}"), json!({}))
+        })
+        .collect();
+    let file = requests_file("long.har", &har(entries));
+    let base_url = format!("base_url={}", server.base());
+    let run = run_http(&file, &["--set", &base_url, "-n", "3", "-t", "2"]).ok();
+    assert_eq!(run.count("a.example.com<"), 180, "{}", run.stdout);
+    assert_eq!(run.count("b.example.com<"), 180, "{}", run.stdout);
+    let run = run_http(
+        &file,
+        &["--set", &base_url, "--set", "measure=requests", "-n", "1"],
+    )
+    .ok();
+    assert_eq!(run.count("GET a.example.com/n/0<"), 1, "{}", run.stdout);
+    assert_eq!(server.seen().len(), 480);
+}
