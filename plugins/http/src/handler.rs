@@ -14,6 +14,8 @@
 //! (tests, conditions, computed values) is refused, since skipping it
 //! would run a different flow than the file describes.
 
+use std::collections::HashMap;
+
 use crate::capture::JsonPath;
 use crate::plan::CaptureFrom;
 
@@ -30,11 +32,17 @@ pub fn script_block_refusal() -> String {
 /// The captures a handler script makes, or why it cannot be honoured.
 pub fn captures(script: &str) -> Result<Vec<(String, CaptureFrom)>, String> {
     let mut found = Vec::new();
+    // `const token = response.body.token;` names a value for a `set`.
+    let mut named: HashMap<String, CaptureFrom> = HashMap::new();
     for statement in statements(&strip_comments(script)) {
         if statement.starts_with("console.log(") || statement.starts_with("client.log(") {
             continue;
         }
-        let capture = set_call(&statement).ok_or_else(|| {
+        if let Some((name, from)) = declaration(&statement) {
+            named.insert(name, from);
+            continue;
+        }
+        let capture = set_call(&statement, &named).ok_or_else(|| {
             let mut shown: String = statement.chars().take(60).collect();
             if shown.len() < statement.len() {
                 shown.push('…');
@@ -49,8 +57,26 @@ pub fn captures(script: &str) -> Result<Vec<(String, CaptureFrom)>, String> {
     Ok(found)
 }
 
-/// `client.global.set("NAME", SOURCE)`.
-fn set_call(statement: &str) -> Option<(String, CaptureFrom)> {
+/// `const NAME = SOURCE` (or `let`, `var`).
+fn declaration(statement: &str) -> Option<(String, CaptureFrom)> {
+    let rest = ["const ", "let ", "var "]
+        .iter()
+        .find_map(|keyword| statement.strip_prefix(keyword))?;
+    let (name, source) = rest.split_once('=')?;
+    let name = name.trim();
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_$".contains(c));
+    plain.then(|| Some((name.to_string(), source_of(source.trim())?)))?
+}
+
+/// `client.global.set("NAME", SOURCE)`, SOURCE possibly a name `named`
+/// gives.
+fn set_call(
+    statement: &str,
+    named: &HashMap<String, CaptureFrom>,
+) -> Option<(String, CaptureFrom)> {
     let inner = statement
         .strip_prefix("client.global.set(")
         .or_else(|| statement.strip_prefix("client.variables.global.set("))?
@@ -60,10 +86,17 @@ fn set_call(statement: &str) -> Option<(String, CaptureFrom)> {
     if !crate::template::is_name(name) {
         return None;
     }
-    Some((name.to_string(), source_of(source.trim())?))
+    let source = source.trim();
+    let from = match named.get(source) {
+        Some(from) => from.clone(),
+        None => source_of(source)?,
+    };
+    Some((name.to_string(), from))
 }
 
 fn source_of(source: &str) -> Option<CaptureFrom> {
+    // The capture is text already.
+    let source = source.strip_suffix(".toString()").unwrap_or(source);
     if let Some(header) = source
         .strip_prefix("response.headers.valueOf(")
         .and_then(|s| s.strip_suffix(')'))
@@ -141,12 +174,14 @@ pub fn strip_comments(script: &str) -> String {
 }
 
 /// Statements, split at `;` and line ends outside brackets and strings,
-/// with their blanks removed outside strings.
+/// with their blanks removed outside strings, but for one between two
+/// words (`const token`).
 fn statements(script: &str) -> Vec<String> {
     let mut all = Vec::new();
     let mut current = String::new();
     let mut depth = 0i32;
     let mut quote: Option<char> = None;
+    let mut space = false;
     let mut chars = script.chars();
     while let Some(c) = chars.next() {
         if let Some(q) = quote {
@@ -176,8 +211,15 @@ fn statements(script: &str) -> Vec<String> {
                     all.push(std::mem::take(&mut current));
                 }
             }
-            c if c.is_whitespace() => {}
-            c => current.push(c),
+            c if c.is_whitespace() => space = true,
+            c => {
+                let word = |c: char| c.is_alphanumeric() || "_$".contains(c);
+                if std::mem::take(&mut space) && current.chars().last().is_some_and(word) && word(c)
+                {
+                    current.push(' ');
+                }
+                current.push(c);
+            }
         }
     }
     if !current.is_empty() {
@@ -201,6 +243,24 @@ mod tests {
         "#;
         let found = captures(script).unwrap();
         assert_eq!(found.len(), 3);
+        let aliased = captures(
+            "const token = response.body.data.token;\nlet id = response.body.id.toString()\n\
+             client.global.set(\"token\", token); client.global.set(\"id\", id);",
+        )
+        .unwrap();
+        assert_eq!(
+            aliased,
+            [
+                (
+                    "token".to_string(),
+                    CaptureFrom::Json(JsonPath::parse("data.token").unwrap())
+                ),
+                (
+                    "id".to_string(),
+                    CaptureFrom::Json(JsonPath::parse("id").unwrap())
+                )
+            ]
+        );
         assert_eq!(found[0].0, "token");
         let echoed = captures("client.global.set(\"t\", response.body.json.token)").unwrap();
         assert_eq!(
