@@ -371,6 +371,14 @@ fn post_data(data: Option<&Value>, headers: &mut Vec<RawHeader>) -> Vec<u8> {
         return Vec::new();
     };
     if let Some(text) = data.get("text").and_then(Value::as_str) {
+        // Some tools keep a binary body in base64, as HAR does for
+        // responses.
+        if data.get("encoding").and_then(Value::as_str) == Some("base64") {
+            use base64::Engine;
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text) {
+                return bytes;
+            }
+        }
         if !text.is_empty() || data.get("params").is_none() {
             return text.as_bytes().to_vec();
         }
@@ -481,7 +489,8 @@ mod tests {
         {"comment": "log in", "request": {"method": "post", "url": "http://127.0.0.1:9/login",
           "headers": [], "postData": {"mimeType": "application/x-www-form-urlencoded",
           "params": [{"name": "user", "value": "a b"}, {"name": "pw", "value": "x&y"}]}}},
-        {"request": {"method": "GET", "url": "https://cdn.example.com/logo.png", "headers": []},
+        {"request": {"method": "GET", "url": "https://cdn.example.com/logo.png", "headers": [],
+          "postData": {"mimeType": "application/octet-stream", "encoding": "base64", "text": "AAEC"}},
          "response": {"content": {"mimeType": "image/png"}}},
         {"request": {"method": "CONNECT", "url": "shop.example.com:443", "headers": []}},
         {"request": {"method": "GET", "url": "wss://shop.example.com/live", "headers": []}},
@@ -511,7 +520,7 @@ mod tests {
     fn entries_become_requests() {
         let file = parse_with(&[]).unwrap();
         assert!(!file.templated);
-        let [get, post, _png, upload] = file.requests.as_slice() else {
+        let [get, post, png, upload] = file.requests.as_slice() else {
             panic!("four requests: {:?}", file.requests)
         };
         assert_eq!(
@@ -526,6 +535,7 @@ mod tests {
             ("log in", "POST")
         );
         assert_eq!(body(post), "user=a+b&pw=x%26y");
+        assert_eq!(png.body, [BodyPart::Bytes(vec![0, 1, 2])]);
         let multipart = body(upload);
         let content_type = &upload.headers[0].value;
         let boundary = content_type.split("boundary=").nth(1).unwrap();
