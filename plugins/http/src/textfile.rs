@@ -293,7 +293,9 @@ impl<'a> Block<'a> {
         if is_comment(trimmed) {
             return Ok(());
         }
-        if (trimmed.starts_with('?') || trimmed.starts_with('&')) && request.headers.is_empty() {
+        // A long URL broken over lines: REST Client's `?a=1` / `&b=2`,
+        // JetBrains' indented `/path` parts too.
+        if trimmed.starts_with(['?', '&', '/']) && request.headers.is_empty() {
             request.url.push_str(trimmed);
             return Ok(());
         }
@@ -825,6 +827,16 @@ Content-Type: application/json\r
         let file = parse("f", "GET /a HTTP/1.1\nHost: h:81\n###\nGET /b\n").unwrap();
         assert_eq!(file.requests[0].url, "http://h:81/a");
         assert_eq!(file.requests[1].url, "{{host}}/b");
+    }
+
+    #[test]
+    fn a_url_broken_over_lines_is_joined() {
+        let text = "GET http://example.com:8080\n    /api\n    /html\n    /get\n    ?id=123\n    &value=content\nAccept: */*\n";
+        let file = parse("f", text).unwrap();
+        assert_eq!(
+            file.requests[0].url,
+            "http://example.com:8080/api/html/get?id=123&value=content"
+        );
     }
 
     #[test]

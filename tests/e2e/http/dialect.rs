@@ -52,20 +52,31 @@ fn separators_comments_request_lines_queries_bom_and_crlf() {
                 \x20   &b=two%20words\r\n\
                 X-After-Query: yes\r\n\
                 \r\n\
+                ###\r\n\
+                GET {{base}}\r\n\
+                \x20   /n\r\n\
+                \x20   /4\r\n\
+                \x20   ?x=1\r\n\
+                \r\n\
                 #### only comments: skipped\r\n\
                 # nothing to send\r\n";
     let file = fixture(&[("syntax.http", text)]);
     let run = run_http(&file, &["--set", &base(&server), "-n", "5", "-t", "2"]).ok();
     assert_eq!(run.count("200"), 5, "{}", run.stdout);
-    for name in ["with a version<", "a bare URL is a GET<", "query<"] {
+    for name in [
+        "with a version<",
+        "a bare URL is a GET<",
+        "query<",
+        "GET /n/4<",
+    ] {
         assert_eq!(run.count(name), 5, "{name}: {}", run.stdout);
     }
     let seen = server.seen();
-    assert_eq!(seen.len(), 15);
+    assert_eq!(seen.len(), 20);
     let paths: BTreeSet<&str> = seen.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(
         paths,
-        BTreeSet::from(["/n/1", "/n/2", "/n/3?a=1&b=two%20words"])
+        BTreeSet::from(["/n/1", "/n/2", "/n/3?a=1&b=two%20words", "/n/4?x=1"])
     );
     let first = seen.iter().find(|s| s.path == "/n/1").unwrap();
     assert_eq!(first.header("Accept"), Some("text/plain"));
