@@ -578,6 +578,12 @@ fn request_line(request: &mut RawRequest, line: &str) -> Result<(), String> {
                 .to_string(),
         );
     }
+    if first == "import" || first == "run" {
+        return Err(format!(
+            "`{first}` (another file's requests, in the JetBrains client) is not read: put the \
+             requests in this file"
+        ));
+    }
     if OTHER_PROTOCOLS.contains(&first) {
         return Err(format!(
             "{first} requests are not supported: the plugin sends HTTP requests"
@@ -873,6 +879,10 @@ Content-Type: application/json\r
     fn what_other_tools_run_is_refused() {
         for (text, expected) in [
             ("curl http://h/\n", "f:1: cURL commands are not read"),
+            (
+                "import ./auth.http\n\nrun #Login\n",
+                "f:1: `import` (another file's",
+            ),
             ("GET http://h/\n\n?? status == 200\n", "f:3: assertions"),
             ("# @loop for 3\nGET http://h/\n", "f:1: `@loop`"),
             (
