@@ -38,6 +38,8 @@ pub struct Sources {
     dotenv_path: PathBuf,
     /// `--set env=NAME`.
     chosen: Option<String>,
+    /// Names whose value is not text, number or boolean, by environment.
+    secrets: Vec<(String, String)>,
 }
 
 impl Sources {
@@ -74,8 +76,19 @@ impl Sources {
             }
         }
         for (name, values) in &environments {
-            let names = values.keys().cloned().collect();
+            let names = values
+                .iter()
+                .filter(|(_, value)| plain(value).is_some())
+                .map(|(key, _)| key.clone())
+                .collect();
             sources.known.push((name.clone(), names));
+        }
+        for (name, values) in &environments {
+            for (key, value) in values {
+                if plain(value).is_none() {
+                    sources.secrets.push((name.clone(), key.clone()));
+                }
+            }
         }
         for (name, values) in &environments {
             if name == "$shared" {
@@ -156,6 +169,18 @@ impl Sources {
     /// When `name` is in environments that were not chosen: the hint to
     /// choose one.
     pub fn environments_defining(&self, name: &str) -> Option<String> {
+        if let Some(chosen) = &self.chosen {
+            if self
+                .secrets
+                .iter()
+                .any(|(env, secret)| env == chosen && secret == name)
+            {
+                return Some(format!(
+                    "the environment {chosen} gives it as an object (a secret provider, say), \
+                     which the plugin does not read: pass it with --set {name}=VALUE"
+                ));
+            }
+        }
         let mut defining: Vec<&str> = self
             .known
             .iter()
@@ -263,13 +288,19 @@ fn collect(
 /// those already there.
 fn merge(into: &mut HashMap<String, String>, values: &Map<String, Value>) {
     for (name, value) in values {
-        let text = match value {
-            Value::String(text) => text.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            _ => continue,
-        };
-        into.entry(name.clone()).or_insert(text);
+        if let Some(text) = plain(value) {
+            into.entry(name.clone()).or_insert(text);
+        }
+    }
+}
+
+/// A variable's value: text, a number or a boolean.
+fn plain(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
@@ -339,6 +370,10 @@ mod tests {
         assert_eq!(sources.env["port"], "1");
         assert_eq!(sources.env["secret"], "s");
         assert!(!sources.env.contains_key("SSLConfiguration"));
+        assert!(sources
+            .environments_defining("SSLConfiguration")
+            .unwrap()
+            .contains("gives it as an object"));
         assert_eq!(sources.shared["v"], "1");
         let none = |_: &str| None;
         let unchosen = Sources::load("f.http", dir.path(), &none).unwrap();
