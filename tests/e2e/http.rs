@@ -2,7 +2,9 @@
 //! text and HAR files, captures, `{number}`, refused connections, timeouts,
 //! and malformed files.
 
+mod dialect;
 mod fibers;
+mod har;
 mod server;
 
 use std::collections::BTreeSet;
@@ -37,7 +39,7 @@ fn run_http(file: &RequestsFile, args: &[&str]) -> Run {
 #[test]
 fn a_text_file_replays_with_exact_counts_by_status() {
     let server = TestServer::start();
-    let file = requests_file("mod.http", "GET {base}/mod/5/{number}\n");
+    let file = requests_file("mod.http", "GET {{base}}/mod/5/{number}\n");
     let base = format!("base={}", server.base());
     let run = run_http(&file, &["--set", &base, "-n", "1000", "-p", "2", "-t", "4"]).ok();
     assert_eq!(run.count("all"), 1000);
@@ -59,11 +61,11 @@ fn number_substitution_reaches_the_server() {
     let server = TestServer::start();
     let text = "\
 ### by path
-GET {base}/n/{number}
+GET {{base}}/n/{number}
 X-Number: {number}
 
 ### by body
-POST {base}/status/201
+POST {{base}}/status/201
 Content-Type: text/plain
 
 n={number}
@@ -103,7 +105,7 @@ const CREATE_THEN_GET: &str = "\
 @base = http://127.0.0.1:1
 
 ### create
-POST {base}/items
+POST {{base}}/items
 Content-Type: application/json
 @capture id = json id
 @capture where = header Location
@@ -111,10 +113,10 @@ Content-Type: application/json
 {\"name\": \"item {number}\"}
 
 ### get
-GET {base}/items/{id}
+GET {{base}}/items/{{id}}
 
 ### get by location
-GET {base}{where}
+GET {{base}}{{where}}
 ";
 
 #[test]
@@ -148,7 +150,7 @@ fn create_then_get_uses_the_captured_ids() {
 fn a_capture_that_finds_nothing_is_counted_and_stops_the_call() {
     let server = TestServer::start();
     let text = format!(
-        "### create\nPOST {}/items\n@capture id = json data.id\n\n### get\nGET {}/items/{{id}}\n",
+        "### create\nPOST {}/items\n@capture id = json data.id\n\n### get\nGET {}/items/{{{{id}}}}\n",
         server.base(),
         server.base()
     );
@@ -160,17 +162,23 @@ fn a_capture_that_finds_nothing_is_counted_and_stops_the_call() {
 }
 
 #[test]
-fn a_status_of_400_or_more_stops_the_call() {
+fn a_failure_ends_the_call_only_when_later_requests_use_its_captures() {
     let server = TestServer::start();
     let text = format!(
-        "### missing\nGET {0}/status/404\n\n### never\nGET {0}/status/200\n",
+        "### missing\nGET {0}/status/404\n\n### still sent\nGET {0}/status/200\n\n\
+         ### login\n# @name login\nPOST {0}/status/401\n\n\
+         ### never\nGET {0}/n/{{{{login.response.body.$.token}}}}\n",
         server.base()
     );
     let file = requests_file("stop.http", &text);
     let run = run_http(&file, &["-n", "10", "-t", "2"]).ok();
-    assert_eq!(run.count("404"), 10);
+    // The call's label is its first failure.
+    assert_eq!(run.count("404"), 10, "{}", run.stdout);
     assert_eq!(run.count("missing<"), 10);
-    assert!(run.rows("never<").is_empty());
+    assert_eq!(run.count("still sent<"), 10);
+    assert_eq!(run.count("login<"), 10);
+    assert!(run.rows("never<").is_empty(), "{}", run.stdout);
+    assert!(server.seen().iter().all(|s| !s.path.starts_with("/n/")));
 }
 
 #[test]
@@ -178,7 +186,7 @@ fn chunked_bodies_and_closed_connections_are_handled() {
     let server = TestServer::start();
     let text = format!(
         "### token\nGET {0}/chunked\n@capture token = json token\n\n\
-         ### close\nGET {0}/close\n\n### use\nGET {0}/n/{{token}}\n",
+         ### close\nGET {0}/close\n\n### use\nGET {0}/n/{{{{token}}}}\n",
         server.base()
     );
     let file = requests_file("chunked.http", &text);
@@ -310,7 +318,7 @@ fn debug_mode_prints_each_call_with_its_requests() {
 
 #[test]
 fn malformed_files_are_refused_with_file_and_line() {
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 6] = [
         (
             "bad.http",
             "### a\nGET http://h/\nAccept\n",
@@ -323,18 +331,13 @@ fn malformed_files_are_refused_with_file_and_line() {
         ),
         (
             "bad.http",
-            "### a\nGET http://h/\n\n### b\nGET http://h/{id}\n",
-            "bad.http:5: unknown variable {id}",
+            "### a\nGET http://h/\n\n### b\nGET http://h/{{id}}\n",
+            "bad.http:5: {{id}} is not defined: set it with --set id=VALUE",
         ),
         (
             "bad.http",
-            "### a\nPOST http://h/\n\n{\"a\": 1,\n \"b\": {nope}}\n",
-            "bad.http:5: unknown variable {nope}",
-        ),
-        (
-            "bad.http",
-            "GET https://h/\n",
-            "bad.http:1: https is not supported",
+            "### a\nPOST http://h/\n\n{\"a\": 1,\n \"b\": {{nope}}}\n",
+            "bad.http:5: {{nope}} is not defined",
         ),
         (
             "bad.har",
@@ -387,17 +390,30 @@ fn the_example_request_files_run() {
     let server = TestServer::start();
     let base = format!("base={}", server.base());
     let examples = workspace().join("examples/requests");
-    for (name, steps) in [
-        ("seed-get.http", &[][..]),
-        ("subcalls.http", &["http call 1<", "http call 2<"][..]),
-        ("create-then-get.http", &["create<", "get<"][..]),
+    for (name, label, steps) in [
+        ("seed-get.http", "200", &[][..]),
+        (
+            "subcalls.http",
+            "200",
+            &["http call 1<", "http call 2<"][..],
+        ),
+        ("create-then-get.http", "200", &["create<", "get<"][..]),
+        (
+            "item-lifecycle.http",
+            "204",
+            &[
+                "create<",
+                "read it back where the server said it is<",
+                "delete<",
+            ][..],
+        ),
     ] {
         let file = RequestsFile {
             _dir: tempfile::tempdir().unwrap(),
             path: examples.join(name),
         };
         let run = run_http(&file, &["--set", &base, "-n", "40", "-p", "2", "-t", "2"]).ok();
-        assert_eq!(run.count("200"), 40, "{name}: {}", run.stdout);
+        assert_eq!(run.count(label), 40, "{name}: {}", run.stdout);
         for step in steps {
             assert_eq!(run.count(step), 40, "{name}: {}", run.stdout);
         }

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-/// A path into a JSON document: `id`, `$.data.id`, `items[0].id` or
-/// `items.0.id`.
+/// A path into a JSON document: `id`, `$.data.id`, `items[0].id`,
+/// `items.0.id`, `$['a b'].c`; `$` alone is the whole document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonPath(Vec<Step>);
 
@@ -21,11 +21,21 @@ impl JsonPath {
                 "`{text}` is not a JSON path (expected something like `id` or `data.items[0].id`)"
             )
         };
+        if text == "$" {
+            return Ok(JsonPath(Vec::new()));
+        }
         let body = text.strip_prefix('$').unwrap_or(text);
         let body = body.strip_prefix('.').unwrap_or(body);
         let mut steps = Vec::new();
-        // `[n]` is the same as `.n`.
-        let normalised = body.replace('[', ".").replace(']', "");
+        // `[n]` and `['key']` are the same as `.n` and `.key`.
+        let normalised = body
+            .replace("['", ".")
+            .replace("']", "")
+            .replace("[\"", ".")
+            .replace("\"]", "")
+            .replace('[', ".")
+            .replace(']', "");
+        let normalised = normalised.strip_prefix('.').unwrap_or(&normalised);
         for part in normalised.split('.') {
             if part.is_empty() {
                 return Err(invalid());
@@ -62,6 +72,48 @@ impl JsonPath {
     }
 }
 
+/// Keeps the cookies a response head sets in `jar` (`a=1; b=2`, as a
+/// `Cookie` header carries them), as the editors' clients do for the
+/// requests after it. A cookie set again replaces the one of the same
+/// name; one set with `Max-Age=0` is removed. Attributes (`Path`,
+/// `Domain`, `Expires`) are not followed: the jar is per server and per
+/// call.
+pub fn keep_cookies(head: &[u8], jar: &mut String) {
+    // Most responses set none: skip parsing them.
+    if !head
+        .windows(b"set-cookie".len())
+        .any(|w| w.eq_ignore_ascii_case(b"set-cookie"))
+    {
+        return;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    if response.parse(head).is_err() {
+        return;
+    }
+    for header in response.headers.iter() {
+        if !header.name.eq_ignore_ascii_case("set-cookie") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(header.value);
+        let mut attributes = text.split(';');
+        let Some((name, value)) = attributes.next().and_then(|pair| pair.split_once('=')) else {
+            continue;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let expired = attributes.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+        let mut kept: Vec<&str> = jar
+            .split("; ")
+            .filter(|c| !c.is_empty() && c.split_once('=').map(|(n, _)| n) != Some(name))
+            .collect();
+        let set = format!("{name}={value}");
+        if !expired && !name.is_empty() {
+            kept.push(&set);
+        }
+        *jar = kept.join("; ");
+    }
+}
+
 /// The first value of header `name` (any case) in a response head.
 pub fn header(head: &[u8], name: &str) -> Option<String> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -92,6 +144,8 @@ mod tests {
         assert_eq!(find("n"), None);
         assert_eq!(find("missing"), None);
         assert_eq!(find("id.deeper"), None);
+        assert_eq!(find("$['data'].items[0]").as_deref(), Some(r#"{"id":"x"}"#));
+        assert!(find("$").unwrap().starts_with('{'));
     }
 
     #[test]
@@ -99,6 +153,23 @@ mod tests {
         for bad in ["", "a..b", "$.", "a b"] {
             assert!(JsonPath::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn cookies_are_kept_replaced_and_removed() {
+        let mut jar = String::new();
+        keep_cookies(
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/; HttpOnly\r\nset-cookie: b=2\r\n\r\n",
+            &mut jar,
+        );
+        assert_eq!(jar, "a=1; b=2");
+        keep_cookies(b"HTTP/1.1 200 OK\r\nSet-Cookie: a=3\r\n\r\n", &mut jar);
+        assert_eq!(jar, "b=2; a=3");
+        keep_cookies(
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: b=; Max-Age=0\r\n\r\n",
+            &mut jar,
+        );
+        assert_eq!(jar, "a=3");
     }
 
     #[test]

@@ -401,6 +401,9 @@ impl Buffers {
                         None => missing = missing.or(Some(capture.slot)),
                     }
                 }
+                if let CaptureFrom::Cookies = &capture.from {
+                    capture::keep_cookies(&self.input[..framing.head_len], &mut vars[capture.slot]);
+                }
             }
         }
         let keep = request.keep_body && status < 400;

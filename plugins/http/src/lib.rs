@@ -5,16 +5,21 @@
 //! gorgon run --plugin target/release/libgorgon_http.so --set requests=flow.http -n 10000 -p 2 -t 16
 //! ```
 //!
-//! The file is a plain text list of named requests (see [`textfile`]) or a
-//! HAR file exported by a browser ([`har`]). Each call of the operation
-//! sends the requests in order, filling in `{number}` and the variables
-//! captured from earlier responses of the same call; each request is a
-//! measurement, and the call's result label is the last status code, or a
-//! short error kind (`connect refused`, `timeout`, …). A call stops at the
-//! first error or status of 400 and above. On fibers (`--fibers N`) the
-//! sockets are non-blocking and wait through the recorder, so one thread
-//! keeps a request in flight per fiber ([`client`]). docs/http-plugin.md
-//! is the user's reference.
+//! The file is a request file in the dialect of the editors' REST clients
+//! (VS Code REST Client, the JetBrains HTTP Client, httpyac; see
+//! [`textfile`]) or a HAR file exported by a browser ([`har`]). Each call
+//! of the operation sends the requests in order, filling in `{{variables}}`:
+//! values known at load ([`vars`]), system variables made per call
+//! ([`system`]) and values captured from earlier responses of the same
+//! call. Everything the plugin does not understand is refused when the
+//! file is loaded ([`plan`]), never sent. Each request is a measurement,
+//! and the call's result label is the last status code, or the first
+//! failure: a short error kind (`connect refused`, `timeout`, …) or a
+//! status of 400 and above; a failure ends the call when later requests
+//! use what it captures. On fibers (`--fibers N`) the sockets are
+//! non-blocking and wait through the recorder, so one thread keeps a
+//! request in flight per fiber ([`client`]). docs/http-plugin.md is the
+//! user's reference.
 //!
 //! Parameters (`--set key=value`):
 //!
@@ -24,16 +29,22 @@
 //! | `timeout_ms` | 10000 | connect, read and write timeout |
 //! | `connect_at_start` | `true` | connect to every server in each thread's setup and refuse to start if one is unreachable; `false` counts failed connections as results |
 //! | `batch_scheduling` | `true` | run the threads under `SCHED_BATCH` (see [`scheduling`]) |
-//! | any other | | a `{name}` variable of the file, overriding its `@name = value` |
+//! | `env` | | the environment of `http-client.env.json` and its kin |
+//! | `measure` | `requests` up to 100 requests, else `hosts` | what the measurement lines are |
+//! | `base_url`, `host_map`, `hosts`, `urls`, `skip_static` | | where a HAR recording goes, and which of its requests |
+//! | any other | | a `{{name}}` variable of the file, over any other definition |
 
 mod capture;
 mod client;
+mod handler;
 mod har;
 mod plan;
 mod scheduling;
+mod system;
 mod template;
 mod textfile;
 mod url;
+mod vars;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -59,6 +70,9 @@ pub enum Label {
     Error(client::ErrorKind),
     /// A capture found nothing in a successful response.
     Missing(Arc<str>),
+    /// A captured value with a line break, which would have split the
+    /// request head it goes into.
+    LineBreak(Arc<str>),
 }
 
 impl fmt::Display for Label {
@@ -67,6 +81,7 @@ impl fmt::Display for Label {
             Label::Status(status) => write!(f, "{status}"),
             Label::Error(kind) => f.write_str(kind),
             Label::Missing(name) => write!(f, "missing {name}"),
+            Label::LineBreak(name) => write!(f, "line break in {name}"),
         }
     }
 }
@@ -102,8 +117,13 @@ fn load(rec: &Recorder) -> Result<Plan, SetupError> {
     })?;
     let text = std::fs::read_to_string(file)
         .map_err(|e| SetupError::bad_input(format!("cannot read the requests file {file}: {e}")))?;
-    let raw = if text.trim_start().starts_with('{') {
-        har::parse(file, &text)
+    let param = |key: &str| rec.param(key).map(str::to_string);
+    let raw = if text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('{')
+    {
+        har::parse(file, &text, &param)
     } else {
         textfile::parse(file, &text)
     }
@@ -113,13 +133,7 @@ fn load(rec: &Recorder) -> Result<Plan, SetupError> {
         connect_at_start: bool_param(rec, "connect_at_start", true)?,
         batch_scheduling: bool_param(rec, "batch_scheduling", true)?,
     };
-    plan::compile(
-        file,
-        raw,
-        &|key| rec.param(key).map(str::to_string),
-        options,
-    )
-    .map_err(SetupError::bad_input)
+    plan::compile(file, raw, &param, options).map_err(SetupError::bad_input)
 }
 
 fn number_param(rec: &Recorder, key: &str, default: u64) -> Result<u64, SetupError> {
@@ -144,10 +158,26 @@ fn bool_param(rec: &Recorder, key: &str, default: bool) -> Result<bool, SetupErr
     }
 }
 
+/// Sends the plan's requests in order. A request that fails (an error,
+/// a status of 400 or more, a capture that finds nothing) ends the call
+/// when later requests use a value it captures; otherwise the call goes
+/// on, and its label is the first failure.
 fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
     let Session { plan, client, vars } = session;
     let mut label = Label::Status(0);
+    let mut failed = None;
+    // Each call is a new visitor: no cookies yet.
+    for slot in &plan.cookie_jars {
+        vars[*slot].clear();
+    }
     for request in &plan.requests {
+        if let Some(slot) = request
+            .head_slots
+            .iter()
+            .find(|slot| vars[**slot].contains(['\r', '\n']))
+        {
+            return Label::LineBreak(plan.var_names[*slot].clone());
+        }
         let result = if request.measured {
             let started = Instant::now();
             let result = client.exchange(rec, plan, request, number, vars);
@@ -156,17 +186,24 @@ fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
         } else {
             client.exchange(rec, plan, request, number, vars)
         };
-        label = match result {
+        let failure = match result {
             Ok(Reply {
                 status,
                 missing: Some(slot),
-            }) if status < 400 => return Label::Missing(plan.var_names[slot].clone()),
-            Ok(Reply { status, .. }) if status < 400 => Label::Status(status),
-            Ok(Reply { status, .. }) => return Label::Status(status),
-            Err(kind) => return Label::Error(kind),
+            }) if status < 400 => Label::Missing(plan.var_names[slot].clone()),
+            Ok(Reply { status, .. }) if status < 400 => {
+                label = Label::Status(status);
+                continue;
+            }
+            Ok(Reply { status, .. }) => Label::Status(status),
+            Err(kind) => Label::Error(kind),
         };
+        if request.ends_call_on_failure {
+            return failed.unwrap_or(failure);
+        }
+        failed.get_or_insert(failure);
     }
-    label
+    failed.unwrap_or(label)
 }
 
 export!(operation, setup = setup);

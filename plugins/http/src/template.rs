@@ -1,30 +1,33 @@
-//! `{name}` substitution: compiled once when the file is loaded, rendered
-//! per call without allocating.
+//! `{{expression}}` substitution: compiled once when the file is loaded,
+//! rendered per call with as little work as possible.
 //!
-//! Names that are known when the file is loaded (file variables, `--set`
-//! parameters) are pasted in at compile time, so a call only fills in the
-//! operation's `{number}` and the variables captured from earlier
-//! responses. `{{` writes a literal `{`; a brace that does not open a
-//! `{name}` (JSON, say) is kept as it is.
+//! What an expression stands for is decided by the caller (`plan`), which
+//! hands back a template to splice in: values known at load time (file
+//! variables, environments, `--set`) become text, so a call only fills in
+//! the operation's number, the values captured from earlier responses and
+//! the system variables that change per call (`{{$uuid}}`, …). `{number}`
+//! with single braces, the plugin's older spelling, is the operation's
+//! number too. Any other brace is text, as JSON needs.
 
-/// What a name in a template stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
-    /// A value known now, pasted in.
-    Value(String),
-    /// The operation's number.
-    Number,
-    /// A variable captured by an earlier request; its slot.
-    Captured(usize),
-    /// Nothing by that name.
-    Unknown,
-}
+use std::sync::Arc;
+
+use crate::system::System;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
     Text(Vec<u8>),
+    /// The operation's number.
     Number,
+    /// A value captured from an earlier response; its slot.
     Var(usize),
+    /// A value made afresh for each use (a uuid, the time, …).
+    System(Arc<System>),
+    /// A per-call value in a URL: its spaces are sent as `%20`, so a
+    /// date (`Mon, 01 Jan …`) cannot split the request line.
+    InUrl(Box<Piece>),
+    /// A `Cookie: …` header line from the cookie jar in this slot, when
+    /// it holds any.
+    Cookie(usize),
 }
 
 /// A compiled template: text interleaved with per-call values.
@@ -33,10 +36,11 @@ pub struct Template {
     pub pieces: Vec<Piece>,
 }
 
-/// A `{name}` that could not be resolved, at byte `offset` of the source.
+/// Why an expression could not be compiled, at byte `offset` of the
+/// source.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownName {
-    pub name: String,
+pub struct Unresolved {
+    pub message: String,
     pub offset: usize,
 }
 
@@ -48,14 +52,12 @@ impl Template {
         template
     }
 
-    /// Compiles `source`. With `strict`, an unknown `{name}` is an error;
-    /// without (HAR files, which were not written for gorgon), it is kept
-    /// as literal text.
+    /// Compiles `source`, asking `resolve` what each `{{expression}}`
+    /// (trimmed) stands for.
     pub fn compile(
         source: &str,
-        lookup: &dyn Fn(&str) -> Lookup,
-        strict: bool,
-    ) -> Result<Template, UnknownName> {
+        resolve: &mut dyn FnMut(&str) -> Result<Template, String>,
+    ) -> Result<Template, Unresolved> {
         let mut template = Template::default();
         let bytes = source.as_bytes();
         let mut literal_start = 0;
@@ -65,45 +67,45 @@ impl Template {
                 i += 1;
                 continue;
             }
-            if bytes.get(i + 1) == Some(&b'{') {
-                // `{{` is an escaped brace: keep one.
-                template.push_text(&bytes[literal_start..=i]);
-                i += 2;
+            if source[i..].starts_with("{number}") && !source[..i].ends_with('{') {
+                template.push_text(&bytes[literal_start..i]);
+                template.pieces.push(Piece::Number);
+                i += "{number}".len();
                 literal_start = i;
                 continue;
             }
-            let Some(name) = name_at(source, i) else {
+            // `{{{x}}}`: the first brace is text (a JSON object around a
+            // variable).
+            if !source[i..].starts_with("{{") || source[i..].starts_with("{{{") {
                 i += 1;
                 continue;
-            };
-            let piece = match lookup(name) {
-                Lookup::Value(value) => Piece::Text(value.into_bytes()),
-                Lookup::Number => Piece::Number,
-                Lookup::Captured(slot) => Piece::Var(slot),
-                Lookup::Unknown if strict => {
-                    return Err(UnknownName {
-                        name: name.to_string(),
+            }
+            let inner_start = i + 2;
+            let expression = match source[inner_start..].find("}}") {
+                Some(len) if !source[inner_start..inner_start + len].contains(['{', '\n']) => {
+                    &source[inner_start..inner_start + len]
+                }
+                _ => {
+                    return Err(Unresolved {
+                        message: "`{{` opens a variable that is not closed by `}}` on the same \
+                                  line"
+                            .to_string(),
                         offset: i,
                     })
                 }
-                Lookup::Unknown => {
-                    i += 1;
-                    continue;
-                }
             };
+            let value =
+                resolve(expression.trim()).map_err(|message| Unresolved { message, offset: i })?;
             template.push_text(&bytes[literal_start..i]);
-            match piece {
-                Piece::Text(text) => template.push_text(&text),
-                other => template.pieces.push(other),
-            }
-            i += name.len() + 2;
+            template.append(&value);
+            i = inner_start + expression.len() + 2;
             literal_start = i;
         }
         template.push_text(&bytes[literal_start..]);
         Ok(template)
     }
 
-    fn push_text(&mut self, text: &[u8]) {
+    pub fn push_text(&mut self, text: &[u8]) {
         if text.is_empty() {
             return;
         }
@@ -133,37 +135,89 @@ impl Template {
         }
     }
 
+    /// The slots of the captured values it uses.
+    pub fn slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Var(slot) => Some(*slot),
+            Piece::InUrl(inner) => match **inner {
+                Piece::Var(slot) => Some(slot),
+                _ => None,
+            },
+            _ => None,
+        })
+    }
+
+    /// The same template for a URL: text spaces as `%20` now, per-call
+    /// values' spaces when they are rendered.
+    pub fn for_url(self) -> Template {
+        let pieces = self
+            .pieces
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Text(text) if text.contains(&b' ') => Piece::Text(
+                    String::from_utf8_lossy(&text)
+                        .replace(' ', "%20")
+                        .into_bytes(),
+                ),
+                Piece::Var(_) | Piece::System(_) => Piece::InUrl(Box::new(piece)),
+                other => other,
+            })
+            .collect();
+        Template { pieces }
+    }
+
+    /// Whether its text (not its per-call values) has a CR or LF.
+    pub fn has_line_break(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Text(t) if t.iter().any(|b| matches!(b, b'\r' | b'\n'))))
+    }
+
     /// Appends the rendered template to `out`.
     #[inline]
     pub fn render(&self, out: &mut Vec<u8>, number: u64, vars: &[String]) {
         for piece in &self.pieces {
-            match piece {
-                Piece::Text(text) => out.extend_from_slice(text),
-                Piece::Number => push_decimal(out, number),
-                Piece::Var(slot) => out.extend_from_slice(vars[*slot].as_bytes()),
+            render_piece(piece, out, number, vars);
+        }
+    }
+}
+
+#[inline]
+fn render_piece(piece: &Piece, out: &mut Vec<u8>, number: u64, vars: &[String]) {
+    match piece {
+        Piece::Text(text) => out.extend_from_slice(text),
+        Piece::Number => push_decimal(out, number),
+        Piece::Var(slot) => out.extend_from_slice(vars[*slot].as_bytes()),
+        Piece::System(system) => system.render(out, number),
+        Piece::Cookie(slot) => {
+            if !vars[*slot].is_empty() {
+                out.extend_from_slice(b"Cookie: ");
+                out.extend_from_slice(vars[*slot].as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        Piece::InUrl(inner) => {
+            let start = out.len();
+            render_piece(inner, out, number, vars);
+            if out[start..].contains(&b' ') {
+                let value = out.split_off(start);
+                for byte in value {
+                    match byte {
+                        b' ' => out.extend_from_slice(b"%20"),
+                        other => out.push(other),
+                    }
+                }
             }
         }
     }
 }
 
-/// The name of a `{name}` placeholder opening at `open`, if it is one: an
-/// identifier (letters, digits, `_`, `-`, `.`, not starting with a digit)
-/// closed by `}`.
-fn name_at(source: &str, open: usize) -> Option<&str> {
-    let rest = &source[open + 1..];
-    let close = rest.find('}')?;
-    let name = &rest[..close];
-    let mut chars = name.chars();
-    let first = chars.next()?;
-    let valid = (first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    valid.then_some(name)
-}
-
-/// Whether `name` can be used as a variable (`{name}`).
+/// Whether `name` can be a variable: letters, digits, `_`, `-` and `.`
+/// (as the JetBrains client documents), not starting with a digit.
 pub fn is_name(name: &str) -> bool {
-    let braced = format!("{{{name}}}");
-    name_at(&braced, 0) == Some(name)
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Writes `n` in decimal without going through `fmt`.
@@ -186,50 +240,70 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 mod tests {
     use super::*;
 
-    fn lookup(name: &str) -> Lookup {
+    fn resolve(name: &str) -> Result<Template, String> {
         match name {
-            "number" => Lookup::Number,
-            "base" => Lookup::Value("http://h:1".into()),
-            "id" => Lookup::Captured(0),
-            _ => Lookup::Unknown,
+            "base" => Ok(Template::text("http://h:1")),
+            "id" => Ok(Template {
+                pieces: vec![Piece::Var(0)],
+            }),
+            _ => Err(format!("unknown {name}")),
         }
     }
 
     fn render(source: &str, number: u64, id: &str) -> String {
-        let t = Template::compile(source, &lookup, true).unwrap();
+        let t = Template::compile(source, &mut resolve).unwrap();
         let mut out = Vec::new();
         t.render(&mut out, number, &[id.to_string()]);
         String::from_utf8(out).unwrap()
     }
 
     #[test]
-    fn names_are_replaced_and_json_braces_kept() {
+    fn expressions_are_replaced_and_json_braces_kept() {
         assert_eq!(
-            render(r#"{base}/items/{id}?n={number} {"a":{"b":1}}"#, 42, "x7"),
+            render(
+                r#"{{base}}/items/{{ id }}?n={number} {"a":{"b":1}}"#,
+                42,
+                "x7"
+            ),
             r#"http://h:1/items/x7?n=42 {"a":{"b":1}}"#
         );
-        assert_eq!(render("{{id} { id } {}", 0, "x"), "{id} { id } {}");
-        assert_eq!(render("{number}", 0, ""), "0");
+        assert_eq!(
+            render("{id} { id } {} {{{id}}}", 0, "x"),
+            "{id} { id } {} {x}"
+        );
         assert_eq!(render("{number}", u64::MAX, ""), u64::MAX.to_string());
     }
 
     #[test]
     fn static_values_fold_into_text() {
-        let t = Template::compile("{base}/x", &lookup, true).unwrap();
+        let t = Template::compile("{{base}}/x", &mut resolve).unwrap();
         assert_eq!(t.as_static(), Some(&b"http://h:1/x"[..]));
     }
 
     #[test]
-    fn unknown_names_are_errors_only_when_strict() {
-        let err = Template::compile("ab{nope}", &lookup, true).unwrap_err();
-        assert_eq!((err.name.as_str(), err.offset), ("nope", 2));
-        let t = Template::compile("ab{nope}", &lookup, false).unwrap();
-        assert_eq!(t.as_static(), Some(&b"ab{nope}"[..]));
+    fn unknown_and_unclosed_expressions_are_errors_with_their_offset() {
+        let err = Template::compile("ab{{nope}}", &mut resolve).unwrap_err();
+        assert_eq!((err.message.as_str(), err.offset), ("unknown nope", 2));
+        let err = Template::compile("a {{base", &mut resolve).unwrap_err();
+        assert!(err.message.contains("not closed"), "{err:?}");
+        assert_eq!(err.offset, 2);
+        assert!(Template::compile("{{a\n}}", &mut resolve).is_err());
+    }
+
+    #[test]
+    fn spaces_in_urls_are_encoded_when_rendered() {
+        let t = Template::compile("http://h/a b/{{id}}", &mut resolve)
+            .unwrap()
+            .for_url();
+        let mut out = Vec::new();
+        t.render(&mut out, 0, &["x y".to_string()]);
+        assert_eq!(out, b"http://h/a%20b/x%20y");
+        assert_eq!(t.slots().collect::<Vec<_>>(), [0]);
     }
 
     #[test]
     fn names() {
         assert!(is_name("user_id") && is_name("a.b-c"));
-        assert!(!is_name("1x") && !is_name("a b") && !is_name(""));
+        assert!(!is_name("1x") && !is_name("a b") && !is_name("") && !is_name("$x"));
     }
 }

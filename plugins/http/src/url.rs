@@ -108,7 +108,7 @@ fn render_for_message(url: &Template) -> String {
         .map(|p| match p {
             Piece::Text(text) => String::from_utf8_lossy(text).into_owned(),
             Piece::Number => "{number}".to_string(),
-            Piece::Var(_) => "{…}".to_string(),
+            _ => "{…}".to_string(),
         })
         .collect()
 }
@@ -116,15 +116,16 @@ fn render_for_message(url: &Template) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::Lookup;
+    use crate::template::Piece;
 
     fn split_text(url: &str) -> Result<(Server, String), String> {
-        let lookup = |name: &str| match name {
-            "number" => Lookup::Number,
-            "where" => Lookup::Captured(0),
-            _ => Lookup::Unknown,
+        let mut resolve = |name: &str| match name {
+            "where" => Ok(Template {
+                pieces: vec![Piece::Var(0)],
+            }),
+            _ => Err(format!("unknown {name}")),
         };
-        let template = Template::compile(url, &lookup, true).unwrap();
+        let template = Template::compile(url, &mut resolve).unwrap();
         split(&template).map(|(server, path)| {
             let mut out = Vec::new();
             path.render(&mut out, 5, &["/items/3".to_string()]);
@@ -143,7 +144,7 @@ mod tests {
             (server.host.as_str(), server.port, path.as_str()),
             ("example.com", 80, "/")
         );
-        let (server, path) = split_text("http://h:1{where}").unwrap();
+        let (server, path) = split_text("http://h:1{{where}}").unwrap();
         assert_eq!(
             (server.authority.as_str(), path.as_str()),
             ("h:1", "/items/3")
@@ -161,7 +162,7 @@ mod tests {
             ("https://h/", "https is not supported"),
             ("ftp://h/", "must start with http://"),
             ("http://h{number}/", "cannot use {number}"),
-            ("http://h:{where}/", "cannot use {number}"),
+            ("http://h:{{where}}/", "cannot use {number}"),
             ("http://h:99999/", "not a valid port"),
             ("http://u@h/", "user names"),
             ("http:///x", "needs a host"),

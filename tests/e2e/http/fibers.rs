@@ -15,7 +15,7 @@ use crate::support::workspace;
 #[test]
 fn a_text_file_replays_on_fibers_with_exact_counts() {
     let server = TestServer::start();
-    let file = requests_file("mod.http", "GET {base}/mod/5/{number}\n");
+    let file = requests_file("mod.http", "GET {{base}}/mod/5/{number}\n");
     let base = format!("base={}", server.base());
     let args = [
         "--set", &base, "-n", "2000", "-p", "2", "-t", "2", "--fibers", "4",

@@ -10,9 +10,12 @@
 //! | `GET /n/N` | 200 (the log keeps N) |
 //! | `POST /items` | 201, `{"id": ID}` and `Location: /items/ID` (ids from 1000) |
 //! | `GET /items/ID` | 200 for a created ID, else 404 |
+//! | `DELETE /items/ID` | 204 for a created ID, else 404 |
 //! | `GET /chunked` | 200, `{"token": "t-SEQ"}` in chunks |
 //! | `GET /close` | 200 with `Connection: close`, then closes |
 //! | `GET /slow` | 200 after 2 s |
+//! | `POST /login` | 200, `{"token": "tok-SEQ", "user": {"id": SEQ}}`, `X-Session: s-SEQ` and the cookie `session=s-SEQ` |
+//! | `GET /evil` | 200, `{"token": "a\r\nX-Injected: yes"}`: a value with a line break |
 //! | anything else | 404 |
 
 use std::collections::HashSet;
@@ -174,6 +177,16 @@ fn answer(seen: &Seen, state: &State) -> (Vec<u8>, bool) {
                 .is_ok_and(|id| state.items.lock().unwrap().contains(&id));
             plain(if known { 200 } else { 404 })
         }
+        ("DELETE", ["items", id]) => {
+            let known = id
+                .parse::<u64>()
+                .is_ok_and(|id| state.items.lock().unwrap().remove(&id));
+            if known {
+                (response(204, "", ""), false)
+            } else {
+                plain(404)
+            }
+        }
         ("GET", ["chunked"]) => {
             let seq = state.next_id.fetch_add(1, Ordering::SeqCst);
             let json = format!("{{\"token\": \"t-{seq}\"}}");
@@ -186,6 +199,19 @@ fn answer(seen: &Seen, state: &State) -> (Vec<u8>, bool) {
             let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
             (format!("{head}{body}").into_bytes(), false)
         }
+        ("POST", ["login"]) => {
+            let seq = state.next_id.fetch_add(1, Ordering::SeqCst);
+            let headers = format!(
+                "Content-Type: application/json\r\nX-Session: s-{seq}\r\n\
+                 Set-Cookie: session=s-{seq}; Path=/; HttpOnly\r\n"
+            );
+            let body = format!("{{\"token\": \"tok-{seq}\", \"user\": {{\"id\": {seq}}}}}");
+            (response(200, &headers, &body), false)
+        }
+        ("GET", ["evil"]) => (
+            response(200, "", "{\"token\": \"a\\r\\nX-Injected: yes\"}"),
+            false,
+        ),
         ("GET", ["close"]) => (response(200, "Connection: close\r\n", "bye"), true),
         ("GET", ["slow"]) => {
             std::thread::sleep(Duration::from_secs(2));

@@ -371,7 +371,7 @@ fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
             missing: None
         })
     );
-    assert_eq!(vars, ["42"]);
+    assert_eq!(vars[1], "42");
     // The pieces came apart: the client waited again between them.
     assert!(host.waits().len() >= 4, "{:?}", host.waits());
 }
