@@ -4,6 +4,7 @@
 
 mod fibers;
 mod server;
+mod tls;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -333,8 +334,8 @@ fn malformed_files_are_refused_with_file_and_line() {
         ),
         (
             "bad.http",
-            "GET https://h/\n",
-            "bad.http:1: https is not supported",
+            "GET ftp://h/\n",
+            "bad.http:1: a URL must start with http:// or https://",
         ),
         (
             "bad.har",

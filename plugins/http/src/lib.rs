@@ -1,3 +1,4 @@
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 //! `gorgon-http`: replays HTTP requests from a file, so a load test of an
 //! HTTP API needs no code at all.
 //!
@@ -24,15 +25,19 @@
 //! | `timeout_ms` | 10000 | connect, read and write timeout |
 //! | `connect_at_start` | `true` | connect to every server in each thread's setup and refuse to start if one is unreachable; `false` counts failed connections as results |
 //! | `batch_scheduling` | `true` | run the threads under `SCHED_BATCH` (see [`scheduling`]) |
+//! | `tls_ca` | | a PEM file of CA certificates that https servers may be signed by, besides the system's (see [`tls`]) |
+//! | `tls_verify` | `true` | `false` accepts any certificate from an https server |
 //! | any other | | a `{name}` variable of the file, overriding its `@name = value` |
 
 mod capture;
 mod client;
 mod har;
+mod http1;
 mod plan;
 mod scheduling;
 mod template;
 mod textfile;
+mod tls;
 mod url;
 
 use std::fmt;
@@ -65,7 +70,7 @@ impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Label::Status(status) => write!(f, "{status}"),
-            Label::Error(kind) => f.write_str(kind),
+            Label::Error(kind) => kind.fmt(f),
             Label::Missing(name) => write!(f, "missing {name}"),
         }
     }
@@ -73,7 +78,8 @@ impl fmt::Display for Label {
 
 fn setup(rec: &Recorder) -> Result<Session, SetupError> {
     let plan = shared_plan(rec)?;
-    let mut client = Client::new(&plan);
+    let tls = tls::shared_config(rec, &plan)?;
+    let mut client = Client::new(&plan, tls);
     if plan.options.connect_at_start {
         client.connect_all(&plan).map_err(SetupError::failed)?;
     }

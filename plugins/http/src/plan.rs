@@ -475,7 +475,10 @@ GET {base}/items/{id}
                 "@a = {b}\nGET http://h/\n",
                 "f.http:1: unknown variable {b} in a file",
             ),
-            ("GET https://h/\n", "f.http:1: https is not supported"),
+            (
+                "GET ftp://h/\n",
+                "f.http:1: a URL must start with http:// or https://",
+            ),
         ];
         for (text, expected) in cases {
             let error = plan(text, &[]).unwrap_err();

@@ -29,8 +29,11 @@ unsafe extern "C" fn param(_: *mut c_void, _: *const u8, _: usize, _: *mut usize
     std::ptr::null()
 }
 
+/// # Safety
+/// `host` is the `Host` the recorder was made from, alive for the call.
 unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns: u64) -> i32 {
-    let host = &*host.cast::<Host>();
+    // SAFETY: the caller passes the live `Host` (see above).
+    let host = unsafe { &*host.cast::<Host>() };
     let timeout = Duration::from_nanos(timeout_ns);
     host.waits.borrow_mut().push((fd, writable != 0, timeout));
     let mut entry = libc::pollfd {
@@ -42,15 +45,21 @@ unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns:
         },
         revents: 0,
     };
-    match libc::poll(&mut entry, 1, timeout.as_millis() as i32) {
+    // SAFETY: `entry` is one valid pollfd, and the count says one.
+    match unsafe { libc::poll(&mut entry, 1, timeout.as_millis() as i32) } {
         0 => WAIT_TIMED_OUT,
         n if n > 0 => 0,
-        _ => *libc::__errno_location(),
+        _ => std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
     }
 }
 
+/// # Safety
+/// `host` is the `Host` the recorder was made from, alive for the call.
 unsafe extern "C" fn cooperative(host: *mut c_void) -> u32 {
-    u32::from((*host.cast::<Host>()).cooperative)
+    // SAFETY: the caller passes the live `Host` (see above).
+    u32::from(unsafe { (*host.cast::<Host>()).cooperative })
 }
 
 static VTABLE: HostVTable = HostVTable {
@@ -128,7 +137,7 @@ fn keep_alive(stream: TcpStream) {
 }
 
 fn is_nonblocking(client: &Client) -> bool {
-    let fd = client.connections[0].as_ref().unwrap().stream.as_raw_fd();
+    let fd = client.connections[0].as_ref().unwrap().tcp.as_raw_fd();
     // SAFETY: a plain fcntl on an open descriptor.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     flags & libc::O_NONBLOCK != 0
@@ -143,7 +152,7 @@ fn a_cooperative_exchange_connects_without_blocking_and_waits_through_the_record
     );
     let host = Host::cooperative();
     let rec = host.recorder();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     let mut vars = Vec::new();
     for _ in 0..3 {
         let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut vars);
@@ -180,7 +189,7 @@ fn the_first_read_waits_even_when_the_response_is_already_there() {
     );
     let host = Host::cooperative();
     let rec = host.recorder();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     client.connect_all(&plan).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new());
@@ -201,7 +210,7 @@ fn a_connection_opened_in_setup_turns_nonblocking_on_its_first_cooperative_use()
         &format!("GET http://127.0.0.1:{port}/\n"),
         Duration::from_secs(2),
     );
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     client.connect_all(&plan).unwrap();
     assert!(!is_nonblocking(&client));
     let blocking = Box::<Host>::default();
@@ -254,7 +263,7 @@ fn a_connection_opened_in_setup_turns_nonblocking_on_its_first_cooperative_use()
         })
     );
     assert!(!is_nonblocking(&client));
-    let stream = &client.connections[0].as_ref().unwrap().stream;
+    let stream = &client.connections[0].as_ref().unwrap().tcp;
     assert_eq!(stream.read_timeout().unwrap(), Some(Duration::from_secs(2)));
 }
 
@@ -270,7 +279,7 @@ fn a_silent_server_is_a_timeout_in_cooperative_mode() {
         Duration::from_millis(100),
     );
     let host = Host::cooperative();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     let started = std::time::Instant::now();
     let reply = client.exchange(
         &host.recorder(),
@@ -279,7 +288,7 @@ fn a_silent_server_is_a_timeout_in_cooperative_mode() {
         0,
         &mut Vec::new(),
     );
-    assert_eq!(reply, Err(TIMEOUT));
+    assert_eq!(reply, Err(ErrorKind::Timeout));
     assert!(started.elapsed() >= Duration::from_millis(100));
     assert!(
         client.connections[0].is_none(),
@@ -298,7 +307,7 @@ fn a_refused_connection_is_counted_in_cooperative_mode() {
         Duration::from_secs(1),
     );
     let host = Host::cooperative();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     let reply = client.exchange(
         &host.recorder(),
         &plan,
@@ -306,7 +315,7 @@ fn a_refused_connection_is_counted_in_cooperative_mode() {
         0,
         &mut Vec::new(),
     );
-    assert_eq!(reply, Err(CONNECT_REFUSED));
+    assert_eq!(reply, Err(ErrorKind::ConnectRefused));
 }
 
 #[test]
@@ -324,7 +333,7 @@ fn a_connection_closed_while_idle_is_retried_once_in_cooperative_mode() {
     );
     let host = Host::cooperative();
     let rec = host.recorder();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(20));
         let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new());
@@ -361,7 +370,7 @@ fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
     let plan = plan(&text, Duration::from_secs(2));
     let host = Host::cooperative();
     let rec = host.recorder();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     let mut vars = vec![String::new(); plan.var_names.len()];
     let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut vars);
     assert_eq!(
