@@ -46,25 +46,14 @@ pub fn shared_config(rec: &Recorder, plan: &Plan) -> Result<Option<Config>, Setu
             .map_err(|why| SetupError::bad_input(format!("{}: {why}", target.first_use)))?;
     }
     CONFIG
-        .get_or_init(|| build(rec.param("tls_ca"), verify_param(rec)?))
+        .get_or_init(|| {
+            build(
+                rec.param("tls_ca"),
+                crate::bool_param(rec, "tls_verify", true)?,
+            )
+        })
         .clone()
         .map(Some)
-}
-
-fn verify_param(rec: &Recorder) -> Result<bool, SetupError> {
-    match rec
-        .param("tls_verify")
-        .map(|t| t.trim().to_ascii_lowercase())
-    {
-        None => Ok(true),
-        Some(text) => match text.as_str() {
-            "true" | "yes" | "1" | "on" => Ok(true),
-            "false" | "no" | "0" | "off" => Ok(false),
-            _ => Err(SetupError::bad_input(format!(
-                "tls_verify must be true or false, not {text:?}"
-            ))),
-        },
-    }
 }
 
 /// A client configuration: TLS 1.2 and 1.3 with ring, `http/1.1` by ALPN,
