@@ -131,11 +131,14 @@ impl Connection {
     }
 
     fn wire<'a>(&'a mut self, waiter: Waiter<'a>) -> Wire<'a> {
-        Wire {
+        let socket = Socket {
             tcp: &mut self.tcp,
-            tls: self.tls.as_deref_mut(),
-            awaiting_reply: false,
             waiter,
+            awaiting_reply: false,
+        };
+        match self.tls.as_deref_mut() {
+            None => Wire::Plain(socket),
+            Some(tls) => Wire::Tls(socket, tls),
         }
     }
 }
@@ -164,11 +167,9 @@ impl<'a> Waiter<'a> {
     }
 }
 
-/// A connection's byte stream, plain or TLS, in either mode: what
-/// [`http1`] reads responses from and requests are written to.
-struct Wire<'a> {
+/// A connection's socket in the mode of the call.
+struct Socket<'a> {
     tcp: &'a mut TcpStream,
-    tls: Option<&'a mut ClientConnection>,
     waiter: Waiter<'a>,
     /// A request has just been sent: its response is almost never there
     /// yet, so on a fiber the first read waits first instead of trying a
@@ -176,7 +177,7 @@ struct Wire<'a> {
     awaiting_reply: bool,
 }
 
-impl Wire<'_> {
+impl Socket<'_> {
     fn wait(&self, interest: Interest) -> io::Result<()> {
         match self.waiter {
             Waiter::Blocking => Err(io::ErrorKind::TimedOut.into()),
@@ -190,10 +191,10 @@ impl Wire<'_> {
     fn retry<T>(
         &mut self,
         interest: Interest,
-        mut op: impl FnMut(&mut Self) -> io::Result<T>,
+        mut op: impl FnMut(&mut TcpStream) -> io::Result<T>,
     ) -> io::Result<T> {
         loop {
-            match op(self) {
+            match op(self.tcp) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(interest)?,
                 other => return other,
             }
@@ -208,27 +209,10 @@ impl Wire<'_> {
         Ok(())
     }
 
-    /// Completes a TLS handshake: the client speaks first, then reads and
-    /// writes as rustls asks until it is done.
-    fn handshake(&mut self) -> io::Result<()> {
-        while self.tls.as_ref().is_some_and(|tls| tls.is_handshaking()) {
-            if self.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
-                self.send_records()?;
-            } else if self.receive_records()? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-        self.send_records()
-    }
-
-    /// Writes what TLS records rustls has queued.
-    fn send_records(&mut self) -> io::Result<()> {
-        while self.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
-            let written = self.retry(Interest::Writable, |wire| match wire.tls.as_mut() {
-                Some(tls) => tls.write_tls(wire.tcp),
-                None => Ok(1),
-            })?;
-            if written == 0 {
+    /// Writes what TLS records `tls` has queued.
+    fn send_records(&mut self, tls: &mut ClientConnection) -> io::Result<()> {
+        while tls.wants_write() {
+            if self.retry(Interest::Writable, |tcp| tls.write_tls(tcp))? == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
         }
@@ -238,44 +222,74 @@ impl Wire<'_> {
     /// Reads TLS records from the socket and has rustls decrypt them (and
     /// answer, if it must); how many bytes came, 0 at the end of the
     /// stream.
-    fn receive_records(&mut self) -> io::Result<usize> {
+    fn receive_records(&mut self, tls: &mut ClientConnection) -> io::Result<usize> {
         self.await_reply()?;
-        let read = self.retry(Interest::Readable, |wire| match wire.tls.as_mut() {
-            Some(tls) => tls.read_tls(wire.tcp),
-            None => Ok(0),
-        })?;
-        if let Some(tls) = self.tls.as_mut() {
-            if let Err(error) = tls.process_new_packets() {
-                // rustls queued an alert saying why; the peer may read it.
-                let _ = tls.write_tls(self.tcp);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+        let read = self.retry(Interest::Readable, |tcp| tls.read_tls(tcp))?;
+        if let Err(error) = tls.process_new_packets() {
+            // rustls queued an alert saying why; the peer may read it.
+            let _ = tls.write_tls(self.tcp);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+        }
+        self.send_records(tls)?;
+        Ok(read)
+    }
+
+    /// Completes a TLS handshake: the client speaks first, then reads and
+    /// writes as rustls asks until it is done.
+    fn handshake(&mut self, tls: &mut ClientConnection) -> io::Result<()> {
+        while tls.is_handshaking() {
+            if tls.wants_write() {
+                self.send_records(tls)?;
+            } else if self.receive_records(tls)? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
-        self.send_records()?;
-        Ok(read)
+        self.send_records(tls)
+    }
+}
+
+/// A connection's byte stream, plain or TLS, in either mode: what
+/// [`http1`] reads responses from and requests are written to.
+enum Wire<'a> {
+    Plain(Socket<'a>),
+    Tls(Socket<'a>, &'a mut ClientConnection),
+}
+
+impl Wire<'_> {
+    /// The TLS handshake, on a new connection; nothing for plain HTTP.
+    fn handshake(&mut self) -> io::Result<()> {
+        match self {
+            Wire::Plain(_) => Ok(()),
+            Wire::Tls(socket, tls) => socket.handshake(tls),
+        }
+    }
+
+    /// Says that a request has just been sent (see
+    /// [`Socket::awaiting_reply`]).
+    fn expect_reply(&mut self) {
+        let (Wire::Plain(socket) | Wire::Tls(socket, _)) = self;
+        socket.awaiting_reply = matches!(socket.waiter, Waiter::Cooperative { .. });
     }
 }
 
 impl Read for Wire<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.tls.is_none() {
-            self.await_reply()?;
-            return self.retry(Interest::Readable, |wire| wire.tcp.read(buf));
-        }
-        loop {
-            let plain = match self.tls.as_mut() {
-                Some(tls) => tls.reader().read(buf),
-                None => unreachable!("checked above"),
-            };
-            match plain {
-                // At the end of the stream rustls says so here (`Ok(0)`
-                // after a close_notify, `UnexpectedEof` without), so the
-                // loop ends.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.receive_records()?;
-                }
-                other => return other,
+        match self {
+            Wire::Plain(socket) => {
+                socket.await_reply()?;
+                socket.retry(Interest::Readable, |tcp| tcp.read(buf))
             }
+            Wire::Tls(socket, tls) => loop {
+                match tls.reader().read(buf) {
+                    // At the end of the stream rustls says so here (`Ok(0)`
+                    // after a close_notify, `UnexpectedEof` without), so
+                    // the loop ends.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        socket.receive_records(tls)?;
+                    }
+                    other => return other,
+                }
+            },
         }
     }
 }
@@ -283,12 +297,14 @@ impl Read for Wire<'_> {
 impl Write for Wire<'_> {
     /// Tries first: a socket's send buffer almost always has room.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(tls) = self.tls.as_mut() else {
-            return self.retry(Interest::Writable, |wire| wire.tcp.write(buf));
-        };
-        let taken = tls.writer().write(buf)?;
-        self.send_records()?;
-        Ok(taken)
+        match self {
+            Wire::Plain(socket) => socket.retry(Interest::Writable, |tcp| tcp.write(buf)),
+            Wire::Tls(socket, tls) => {
+                let taken = tls.writer().write(buf)?;
+                socket.send_records(tls)?;
+                Ok(taken)
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -537,7 +553,7 @@ impl Client {
             .map_err(unsent)?;
         let mut wire = connection.wire(Waiter::new(cooperative, self.timeout));
         wire.write_all(&self.out).map_err(unsent)?;
-        wire.awaiting_reply = cooperative.is_some();
+        wire.expect_reply();
         let head = self.reader.read_head(&mut wire, request.head_method)?;
         let status = head.status;
         let mut missing = None;
