@@ -59,7 +59,7 @@ pub fn shared_config(rec: &Recorder, plan: &Plan) -> Result<Option<Config>, Setu
 /// A client configuration: TLS 1.2 and 1.3 with ring, `http/1.1` by ALPN,
 /// the default in-memory session cache, and certificates checked against
 /// the roots unless `verify` is false.
-fn build(ca_file: Option<&str>, verify: bool) -> Result<Config, SetupError> {
+pub(crate) fn build(ca_file: Option<&str>, verify: bool) -> Result<Config, SetupError> {
     let provider = Arc::new(crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -111,7 +111,7 @@ fn server(serve: impl Fn(TcpStream) + Send + 'static) -> u16 {
 }
 
 /// Reads one request head (the tests send no bodies).
-fn read_request(reader: &mut BufReader<&TcpStream>) -> bool {
+fn read_request(reader: &mut impl BufRead) -> bool {
     let mut line = String::new();
     let mut any = false;
     loop {
@@ -383,4 +383,66 @@ fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
     assert_eq!(vars, ["42"]);
     // The pieces came apart: the client waited again between them.
     assert!(host.waits().len() >= 4, "{:?}", host.waits());
+}
+
+/// A TLS server on loopback (rustls, a self-signed certificate made for
+/// the test) answering every request on a connection with `OK`.
+fn tls_keep_alive_server() -> u16 {
+    use rustls::pki_types::PrivateKeyDer;
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    server(move |stream| {
+        let session = rustls::ServerConnection::new(config.clone()).unwrap();
+        let mut reader = BufReader::new(rustls::StreamOwned::new(session, stream));
+        while read_request(&mut reader) {
+            if reader.get_mut().write_all(OK).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn a_cooperative_tls_exchange_handshakes_and_reads_through_the_recorder() {
+    let port = tls_keep_alive_server();
+    let plan = plan(
+        &format!("GET https://127.0.0.1:{port}/\n"),
+        Duration::from_millis(900),
+    );
+    let config = crate::tls::build(None, false).unwrap();
+    let host = Host::cooperative();
+    let rec = host.recorder();
+    let mut client = Client::new(&plan, Some(config));
+    let ok = Ok(Reply {
+        status: 200,
+        missing: None,
+    });
+    assert_eq!(
+        client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new()),
+        ok
+    );
+    assert!(is_nonblocking(&client));
+    let first = host.waits();
+    // The handshake waited to read the server's flight, then the response.
+    let reads = first.iter().filter(|(writable, _)| !writable).count();
+    assert!(reads >= 2, "{first:?}");
+    for _ in 0..3 {
+        assert_eq!(
+            client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new()),
+            ok
+        );
+    }
+    // Kept alive: no new handshake, one wait per response.
+    assert_eq!(
+        host.waits()[first.len()..],
+        vec![(false, Duration::from_millis(900)); 3]
+    );
 }
