@@ -71,7 +71,7 @@ pub struct Head {
 }
 
 impl Head {
-    /// Whether the body is delimited by the end of the stream.
+    /// How the body is delimited.
     #[cfg(test)]
     pub fn body(&self) -> BodyKind {
         self.body
