@@ -6,6 +6,7 @@ mod dialect;
 mod fibers;
 mod har;
 mod server;
+mod tls;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -318,7 +319,7 @@ fn debug_mode_prints_each_call_with_its_requests() {
 
 #[test]
 fn malformed_files_are_refused_with_file_and_line() {
-    let cases: [(&str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str); 7] = [
         (
             "bad.http",
             "### a\nGET http://h/\nAccept\n",
@@ -338,6 +339,11 @@ fn malformed_files_are_refused_with_file_and_line() {
             "bad.http",
             "### a\nPOST http://h/\n\n{\"a\": 1,\n \"b\": {{nope}}}\n",
             "bad.http:5: {{nope}} is not defined",
+        ),
+        (
+            "bad.http",
+            "GET ftp://h/\n",
+            "bad.http:1: a URL must start with http:// or https://",
         ),
         (
             "bad.har",

@@ -1,10 +1,12 @@
 //! One lane's HTTP/1.1 client: a keep-alive connection per server over
-//! `std::net::TcpStream`, and buffers reused from call to call.
+//! `std::net::TcpStream`, plain or TLS (rustls), and buffers reused from
+//! call to call.
 //!
 //! A call writes the whole request with one `write` and reads the response
 //! with as few `read`s as it arrives in; nothing is allocated once the
 //! buffers have grown to the size of the responses. docs/design-notes-http.md
-//! says why this beats an async client here.
+//! says why this beats an async client here. The response framing is
+//! [`http1`]'s, over the [`Wire`] of either transport.
 //!
 //! Two modes, chosen per call by [`Recorder::is_cooperative`]:
 //!
@@ -13,39 +15,66 @@
 //! - on a fiber (`gorgon run --fibers N`), the socket is non-blocking and
 //!   every wait goes through [`Recorder::wait`], so the thread serves its
 //!   other fibers meanwhile and one `epoll_wait` serves them all, as wrk
-//!   does ([`Cooperative`]).
+//!   does ([`Waiter::Cooperative`]). TLS runs the same way: rustls reads
+//!   and writes records through the non-blocking socket
+//!   (`read_tls`/`write_tls`) and the wire waits when it says "would block".
 
+use std::fmt;
 use std::io::{self, Read, Write};
-use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gorgon_plugin_api::{Interest, Recorder};
+use rustls::pki_types::ServerName;
+use rustls::ClientConnection;
 
 use crate::capture;
+use crate::http1::{self, ReadError};
 use crate::plan::{CaptureFrom, Plan, Request};
 use crate::template::push_decimal;
-use crate::url::Server;
+use crate::tls;
+use crate::url::{Scheme, Server};
 
 /// A failed exchange, as the short result label the report shows.
-pub type ErrorKind = &'static str;
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    ConnectRefused,
+    ConnectTimeout,
+    ConnectError,
+    DnsError,
+    Timeout,
+    Reset,
+    Closed,
+    BadResponse,
+    IoError,
+    /// A TLS failure, saying why: `tls: unknown issuer for api.test`.
+    Tls(Arc<str>),
+}
 
-pub const CONNECT_REFUSED: ErrorKind = "connect refused";
-pub const CONNECT_TIMEOUT: ErrorKind = "connect timeout";
-pub const CONNECT_ERROR: ErrorKind = "connect error";
-pub const DNS_ERROR: ErrorKind = "dns error";
-pub const TIMEOUT: ErrorKind = "timeout";
-pub const RESET: ErrorKind = "connection reset";
-pub const CLOSED: ErrorKind = "connection closed";
-pub const BAD_RESPONSE: ErrorKind = "bad response";
-pub const IO_ERROR: ErrorKind = "io error";
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::ConnectRefused => "connect refused",
+            ErrorKind::ConnectTimeout => "connect timeout",
+            ErrorKind::ConnectError => "connect error",
+            ErrorKind::DnsError => "dns error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "connection reset",
+            ErrorKind::Closed => "connection closed",
+            ErrorKind::BadResponse => "bad response",
+            ErrorKind::IoError => "io error",
+            ErrorKind::Tls(why) => why,
+        })
+    }
+}
 
-/// The most a response head may take before it is called bad.
-const MAX_HEAD: usize = 64 * 1024;
-/// The most of a body kept for a JSON capture.
-const MAX_KEPT_BODY: usize = 64 * 1024 * 1024;
-const MAX_HEADERS: usize = 64;
+impl ErrorKind {
+    fn tls(why: impl fmt::Display) -> ErrorKind {
+        ErrorKind::Tls(why.to_string().into())
+    }
+}
 
 /// What a response said that the caller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,13 +89,23 @@ pub struct Client {
     connections: Vec<Option<Connection>>,
     /// Each server's resolved addresses, looked up once.
     addresses: Vec<Vec<SocketAddr>>,
+    /// Each https server's TLS configuration (shared by the process) and
+    /// the name its certificate must bear; `None` for plain http.
+    secure: Vec<Option<(tls::Config, ServerName<'static>)>>,
     timeout: Duration,
-    buffers: Buffers,
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+    reader: http1::Reader,
+    /// A body kept for a JSON capture.
+    body: Vec<u8>,
 }
 
 /// A kept-alive connection, and which mode its socket is in.
 struct Connection {
-    stream: TcpStream,
+    tcp: TcpStream,
+    /// The TLS session over `tcp`, handshake done, for an https server.
+    /// Boxed: it is large, and plain connections should not pay for it.
+    tls: Option<Box<ClientConnection>>,
     /// Non-blocking, for waits through the recorder. A connection opened
     /// blocking (in setup, which runs off the fibers) is switched on its
     /// first cooperative use.
@@ -81,69 +120,189 @@ impl Connection {
         if self.nonblocking == nonblocking {
             return Ok(());
         }
-        self.stream.set_nonblocking(nonblocking)?;
+        self.tcp.set_nonblocking(nonblocking)?;
         if !nonblocking {
             // Opened non-blocking, it never had them.
-            self.stream.set_read_timeout(Some(timeout))?;
-            self.stream.set_write_timeout(Some(timeout))?;
+            self.tcp.set_read_timeout(Some(timeout))?;
+            self.tcp.set_write_timeout(Some(timeout))?;
         }
         self.nonblocking = nonblocking;
         Ok(())
     }
-}
 
-/// The buffers a call reuses.
-struct Buffers {
-    out: Vec<u8>,
-    scratch: Vec<u8>,
-    /// The read buffer; its whole length is usable.
-    input: Vec<u8>,
-    /// A chunked body, decoded, when a capture needs it.
-    body: Vec<u8>,
-}
-
-/// A non-blocking stream whose reads and writes wait through the
-/// recorder: on a fiber, a wait suspends the fiber and lets the thread run
-/// the others.
-struct Cooperative<'a> {
-    stream: &'a mut TcpStream,
-    rec: &'a Recorder,
-    /// Per wait, like `SO_RCVTIMEO` per read in blocking mode.
-    timeout: Duration,
-    /// A request has just been sent: its response is almost never there
-    /// yet, so the first read waits first instead of trying a `read` that
-    /// would fail.
-    awaiting_reply: bool,
-}
-
-impl Cooperative<'_> {
-    fn wait(&self, interest: Interest) -> io::Result<()> {
-        self.rec
-            .wait(self.stream.as_raw_fd(), interest, Some(self.timeout))
+    fn wire<'a>(&'a mut self, waiter: Waiter<'a>) -> Wire<'a> {
+        let socket = Socket {
+            tcp: &mut self.tcp,
+            waiter,
+            awaiting_reply: false,
+        };
+        match self.tls.as_deref_mut() {
+            None => Wire::Plain(socket),
+            Some(tls) => Wire::Tls(socket, tls),
+        }
     }
 }
 
-impl Read for Cooperative<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if std::mem::take(&mut self.awaiting_reply) {
-            self.wait(Interest::Readable)?;
+/// What a socket operation that would block does.
+#[derive(Clone, Copy)]
+enum Waiter<'a> {
+    /// The socket blocks by itself: "would block" only comes back when
+    /// `SO_RCVTIMEO`/`SO_SNDTIMEO` ran out.
+    Blocking,
+    /// Waits through the recorder: on a fiber, the fiber is suspended and
+    /// the thread runs the others.
+    Cooperative {
+        rec: &'a Recorder,
+        /// Per wait, like `SO_RCVTIMEO` per read in blocking mode.
+        timeout: Duration,
+    },
+}
+
+impl<'a> Waiter<'a> {
+    fn new(cooperative: Option<&'a Recorder>, timeout: Duration) -> Waiter<'a> {
+        match cooperative {
+            None => Waiter::Blocking,
+            Some(rec) => Waiter::Cooperative { rec, timeout },
         }
+    }
+}
+
+/// A connection's socket in the mode of the call.
+struct Socket<'a> {
+    tcp: &'a mut TcpStream,
+    waiter: Waiter<'a>,
+    /// A request has just been sent: its response is almost never there
+    /// yet, so on a fiber the first read waits first instead of trying a
+    /// `read` that would fail.
+    awaiting_reply: bool,
+}
+
+impl Socket<'_> {
+    fn wait(&self, interest: Interest) -> io::Result<()> {
+        match self.waiter {
+            Waiter::Blocking => Err(io::ErrorKind::TimedOut.into()),
+            Waiter::Cooperative { rec, timeout } => {
+                rec.wait(self.tcp.as_raw_fd(), interest, Some(timeout))
+            }
+        }
+    }
+
+    /// Runs `op` on the socket, waiting each time it would block.
+    fn retry<T>(
+        &mut self,
+        interest: Interest,
+        mut op: impl FnMut(&mut TcpStream) -> io::Result<T>,
+    ) -> io::Result<T> {
         loop {
-            match self.stream.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(Interest::Readable)?,
+            match op(self.tcp) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(interest)?,
                 other => return other,
             }
         }
     }
+
+    /// The wait before the first read of a response, on a fiber.
+    fn await_reply(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.awaiting_reply) {
+            self.wait(Interest::Readable)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what TLS records `tls` has queued.
+    fn send_records(&mut self, tls: &mut ClientConnection) -> io::Result<()> {
+        while tls.wants_write() {
+            if self.retry(Interest::Writable, |tcp| tls.write_tls(tcp))? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads TLS records from the socket and has rustls decrypt them (and
+    /// answer, if it must); how many bytes came, 0 at the end of the
+    /// stream.
+    fn receive_records(&mut self, tls: &mut ClientConnection) -> io::Result<usize> {
+        self.await_reply()?;
+        let read = self.retry(Interest::Readable, |tcp| tls.read_tls(tcp))?;
+        if let Err(error) = tls.process_new_packets() {
+            // rustls queued an alert saying why; the peer may read it.
+            let _ = tls.write_tls(self.tcp);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+        }
+        self.send_records(tls)?;
+        Ok(read)
+    }
+
+    /// Completes a TLS handshake: the client speaks first, then reads and
+    /// writes as rustls asks until it is done.
+    fn handshake(&mut self, tls: &mut ClientConnection) -> io::Result<()> {
+        while tls.is_handshaking() {
+            if tls.wants_write() {
+                self.send_records(tls)?;
+            } else if self.receive_records(tls)? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        self.send_records(tls)
+    }
 }
 
-impl Write for Cooperative<'_> {
+/// A connection's byte stream, plain or TLS, in either mode: what
+/// [`http1`] reads responses from and requests are written to.
+enum Wire<'a> {
+    Plain(Socket<'a>),
+    Tls(Socket<'a>, &'a mut ClientConnection),
+}
+
+impl Wire<'_> {
+    /// The TLS handshake, on a new connection; nothing for plain HTTP.
+    fn handshake(&mut self) -> io::Result<()> {
+        match self {
+            Wire::Plain(_) => Ok(()),
+            Wire::Tls(socket, tls) => socket.handshake(tls),
+        }
+    }
+
+    /// Says that a request has just been sent (see
+    /// [`Socket::awaiting_reply`]).
+    fn expect_reply(&mut self) {
+        let (Wire::Plain(socket) | Wire::Tls(socket, _)) = self;
+        socket.awaiting_reply = matches!(socket.waiter, Waiter::Cooperative { .. });
+    }
+}
+
+impl Read for Wire<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(socket) => {
+                socket.await_reply()?;
+                socket.retry(Interest::Readable, |tcp| tcp.read(buf))
+            }
+            Wire::Tls(socket, tls) => loop {
+                match tls.reader().read(buf) {
+                    // At the end of the stream rustls says so here (`Ok(0)`
+                    // after a close_notify, `UnexpectedEof` without), so
+                    // the loop ends.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        socket.receive_records(tls)?;
+                    }
+                    other => return other,
+                }
+            },
+        }
+    }
+}
+
+impl Write for Wire<'_> {
     /// Tries first: a socket's send buffer almost always has room.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            match self.stream.write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(Interest::Writable)?,
-                other => return other,
+        match self {
+            Wire::Plain(socket) => socket.retry(Interest::Writable, |tcp| tcp.write(buf)),
+            Wire::Tls(socket, tls) => {
+                let taken = tls.writer().write(buf)?;
+                socket.send_records(tls)?;
+                Ok(taken)
             }
         }
     }
@@ -153,41 +312,76 @@ impl Write for Cooperative<'_> {
     }
 }
 
-/// How a read of the response failed.
-struct ReadError {
+/// A connection that could not be opened: its label, and a phrase for a
+/// setup message.
+struct ConnectFailure {
     kind: ErrorKind,
-    /// Nothing at all came back: on a reused connection, the server had
-    /// closed it while idle, and the request may be sent again.
-    nothing_read: bool,
+    detail: String,
+    /// What the user can do about it, for the setup message.
+    hint: &'static str,
 }
 
-/// Where the body is and what happens to the connection after it.
-struct Framing {
-    status: u16,
-    head_len: usize,
-    close: bool,
-    body: BodyKind,
-}
+/// The way out of any failed connection in setup.
+const COUNT_FAILURES: &str = "--set connect_at_start=false to count failed connections as results";
 
-enum BodyKind {
-    None,
-    Length(usize),
-    Chunked,
-    UntilClose,
+impl ConnectFailure {
+    fn io(kind: ErrorKind, error: &io::Error) -> ConnectFailure {
+        let text = error.to_string();
+        let text = text
+            .split(" (os error")
+            .next()
+            .unwrap_or(&text)
+            .to_lowercase();
+        let detail = if kind == ErrorKind::DnsError {
+            format!("cannot resolve the host name ({text})")
+        } else {
+            text
+        };
+        ConnectFailure {
+            kind,
+            detail,
+            hint: "start it, or",
+        }
+    }
+
+    fn tls(kind: ErrorKind) -> ConnectFailure {
+        let hint = match &kind {
+            ErrorKind::Tls(why) if why.contains("unknown issuer") => {
+                "give its CA with --set tls_ca=FILE, --set tls_verify=false to skip the check, or"
+            }
+            _ => "",
+        };
+        ConnectFailure {
+            detail: kind.to_string(),
+            kind,
+            hint,
+        }
+    }
 }
 
 impl Client {
-    pub fn new(plan: &Plan) -> Client {
+    /// A client for the servers of `plan`; `tls` is the process's TLS
+    /// configuration, present when some server speaks https.
+    pub fn new(plan: &Plan, tls: Option<tls::Config>) -> Client {
+        let secure = plan
+            .servers
+            .iter()
+            .map(|target| match (target.server.scheme, &tls) {
+                (Scheme::Https, Some(config)) => tls::server_name(&target.server.host)
+                    .ok()
+                    .map(|name| (config.clone(), name)),
+                _ => None,
+            })
+            .collect();
         Client {
             connections: (0..plan.servers.len()).map(|_| None).collect(),
             addresses: vec![Vec::new(); plan.servers.len()],
+            secure,
             timeout: plan.options.timeout,
-            buffers: Buffers {
-                out: Vec::with_capacity(1024),
-                scratch: Vec::new(),
-                input: vec![0; 16 * 1024],
-                body: Vec::new(),
-            },
+            out: Vec::with_capacity(1024),
+            scratch: Vec::new(),
+            reader: http1::Reader::default(),
+            body: Vec::new(),
         }
     }
 
@@ -198,32 +392,65 @@ impl Client {
             if self.connections[index].is_some() {
                 continue;
             }
-            self.connect(index, &target.server, None)
-                .map_err(|(kind, error)| {
-                    let Server { host, port, .. } = &target.server;
-                    format!(
-                        "cannot reach {host}:{port}, the server of {}: {}; start it, or --set \
-                     connect_at_start=false to count failed connections as results",
-                        target.first_use,
-                        describe(kind, &error)
-                    )
-                })?;
+            self.connect(index, &target.server, None).map_err(|failure| {
+                let Server { host, port, .. } = &target.server;
+                let hint = failure.hint;
+                let space = if hint.is_empty() { "" } else { " " };
+                format!(
+                    "cannot reach {host}:{port}, the server of {}: {}; {hint}{space}{COUNT_FAILURES}",
+                    target.first_use, failure.detail
+                )
+            })?;
         }
         Ok(())
     }
 
-    /// Connects to `server`: blocking, or when `cooperative` gives a
-    /// recorder, without blocking and waiting through it.
+    /// Connects to `server`, and for https completes the TLS handshake:
+    /// blocking, or when `cooperative` gives a recorder, without blocking
+    /// and waiting through it.
     fn connect(
         &mut self,
         index: usize,
         server: &Server,
         cooperative: Option<&Recorder>,
-    ) -> Result<(), (ErrorKind, io::Error)> {
+    ) -> Result<(), ConnectFailure> {
+        let tcp = self.connect_tcp(index, server, cooperative)?;
+        let tls = match (server.scheme, &self.secure[index]) {
+            (Scheme::Http, _) => None,
+            (Scheme::Https, None) => {
+                return Err(ConnectFailure::tls(ErrorKind::tls(format_args!(
+                    "tls: `{}` is not a name a certificate can be checked against",
+                    server.host
+                ))))
+            }
+            (Scheme::Https, Some((config, name))) => Some(Box::new(
+                ClientConnection::new(config.clone(), name.clone())
+                    .map_err(|e| ConnectFailure::tls(tls_kind(&e, &server.host)))?,
+            )),
+        };
+        let mut connection = Connection {
+            tcp,
+            tls,
+            nonblocking: cooperative.is_some(),
+        };
+        connection
+            .wire(Waiter::new(cooperative, self.timeout))
+            .handshake()
+            .map_err(|e| ConnectFailure::tls(handshake_kind(&e, &server.host)))?;
+        self.connections[index] = Some(connection);
+        Ok(())
+    }
+
+    fn connect_tcp(
+        &mut self,
+        index: usize,
+        server: &Server,
+        cooperative: Option<&Recorder>,
+    ) -> Result<TcpStream, ConnectFailure> {
         if self.addresses[index].is_empty() {
             let found = (server.host.as_str(), server.port)
                 .to_socket_addrs()
-                .map_err(|e| (DNS_ERROR, e))?;
+                .map_err(|e| ConnectFailure::io(ErrorKind::DnsError, &e))?;
             self.addresses[index] = found.collect();
         }
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
@@ -241,22 +468,18 @@ impl Client {
                             .and_then(|()| stream.set_write_timeout(Some(self.timeout))),
                         Some(_) => stream.set_nodelay(true),
                     };
-                    configured.map_err(|e| (CONNECT_ERROR, e))?;
-                    self.connections[index] = Some(Connection {
-                        stream,
-                        nonblocking: cooperative.is_some(),
-                    });
-                    return Ok(());
+                    configured.map_err(|e| ConnectFailure::io(ErrorKind::ConnectError, &e))?;
+                    return Ok(stream);
                 }
                 Err(error) => last = error,
             }
         }
         let kind = match last.kind() {
-            io::ErrorKind::ConnectionRefused => CONNECT_REFUSED,
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => CONNECT_TIMEOUT,
-            _ => CONNECT_ERROR,
+            io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ErrorKind::ConnectTimeout,
+            _ => ErrorKind::ConnectError,
         };
-        Err((kind, last))
+        Err(ConnectFailure::io(kind, &last))
     }
 
     /// Sends `request` and reads its response, filling the request's
@@ -271,13 +494,14 @@ impl Client {
         vars: &mut [String],
     ) -> Result<Reply, ErrorKind> {
         let cooperative = rec.is_cooperative().then_some(rec);
-        self.buffers.render(request, number, vars);
+        self.render(request, number, vars);
         let index = request.target;
+        let server = &plan.servers[index].server;
         for attempt in 0..2 {
             let reused = self.connections[index].is_some();
             if !reused {
-                self.connect(index, &plan.servers[index].server, cooperative)
-                    .map_err(|(kind, _)| kind)?;
+                self.connect(index, server, cooperative)
+                    .map_err(|failure| failure.kind)?;
             }
             match self.send_and_read(cooperative, index, request, vars) {
                 Ok(reply) => return Ok(reply),
@@ -285,8 +509,8 @@ impl Client {
                     self.connections[index] = None;
                     // A kept-alive connection the server closed while idle
                     // fails before any answer: try once on a new one.
-                    if !(reused && error.nothing_read && attempt == 0) {
-                        return Err(error.kind);
+                    if !(reused && error.nothing_read() && attempt == 0) {
+                        return Err(read_kind(error, &server.host));
                     }
                 }
             }
@@ -294,6 +518,22 @@ impl Client {
         unreachable!("the second attempt always returns")
     }
 
+    fn render(&mut self, request: &Request, number: u64, vars: &[String]) {
+        self.out.clear();
+        request.head.render(&mut self.out, number, vars);
+        if let Some(body) = &request.body {
+            self.scratch.clear();
+            body.render(&mut self.scratch, number, vars);
+            self.out.extend_from_slice(b"Content-Length: ");
+            push_decimal(&mut self.out, self.scratch.len() as u64);
+            self.out.extend_from_slice(b"\r\n\r\n");
+            self.out.extend_from_slice(&self.scratch);
+        }
+    }
+
+    /// Writes the rendered request on the connection to server `index` and
+    /// reads its response; drops the connection if it cannot carry another
+    /// request.
     fn send_and_read(
         &mut self,
         cooperative: Option<&Recorder>,
@@ -304,35 +544,44 @@ impl Client {
         let Some(connection) = self.connections[index].as_mut() else {
             unreachable!("connected by the caller")
         };
-        let mode_error = |e: io::Error| ReadError {
-            kind: io_kind(&e),
-            nothing_read: false,
+        let unsent = |error: io::Error| ReadError::Io {
+            error,
+            nothing_read: true,
         };
-        let (reply, reusable) = match cooperative {
-            None => {
-                connection
-                    .set_mode(false, self.timeout)
-                    .map_err(mode_error)?;
-                self.buffers
-                    .round_trip(&mut connection.stream, request, vars)?
+        connection
+            .set_mode(cooperative.is_some(), self.timeout)
+            .map_err(unsent)?;
+        let mut wire = connection.wire(Waiter::new(cooperative, self.timeout));
+        wire.write_all(&self.out).map_err(unsent)?;
+        wire.expect_reply();
+        let head = self.reader.read_head(&mut wire, request.head_method)?;
+        let status = head.status;
+        let mut missing = None;
+        if status < 400 {
+            for capture in &request.captures {
+                if let CaptureFrom::Header(name) = &capture.from {
+                    match capture::header(self.reader.head_bytes(&head), name) {
+                        Some(value) => vars[capture.slot] = value,
+                        None => missing = missing.or(Some(capture.slot)),
+                    }
+                }
+                if let CaptureFrom::Cookies = &capture.from {
+                    capture::keep_cookies(self.reader.head_bytes(&head), &mut vars[capture.slot]);
+                }
             }
-            Some(rec) => {
-                connection
-                    .set_mode(true, self.timeout)
-                    .map_err(mode_error)?;
-                let mut stream = Cooperative {
-                    stream: &mut connection.stream,
-                    rec,
-                    timeout: self.timeout,
-                    awaiting_reply: true,
-                };
-                self.buffers.round_trip(&mut stream, request, vars)?
-            }
-        };
+        }
+        let keep = request.keep_body && status < 400;
+        self.body.clear();
+        let reusable = self
+            .reader
+            .read_body(&mut wire, &head, keep.then_some(&mut self.body))?;
         if !reusable {
             self.connections[index] = None;
         }
-        Ok(reply)
+        if keep && missing.is_none() {
+            missing = json_captures(request, &self.body, vars);
+        }
+        Ok(Reply { status, missing })
     }
 }
 
@@ -364,107 +613,6 @@ fn connect_nonblocking(
     Ok(socket.into())
 }
 
-impl Buffers {
-    fn render(&mut self, request: &Request, number: u64, vars: &[String]) {
-        self.out.clear();
-        request.head.render(&mut self.out, number, vars);
-        if let Some(body) = &request.body {
-            self.scratch.clear();
-            body.render(&mut self.scratch, number, vars);
-            self.out.extend_from_slice(b"Content-Length: ");
-            push_decimal(&mut self.out, self.scratch.len() as u64);
-            self.out.extend_from_slice(b"\r\n\r\n");
-            self.out.extend_from_slice(&self.scratch);
-        }
-    }
-
-    /// Writes the rendered request on `stream` and reads its response;
-    /// the reply, and whether the connection can carry another request.
-    fn round_trip<S: Read + Write>(
-        &mut self,
-        stream: &mut S,
-        request: &Request,
-        vars: &mut [String],
-    ) -> Result<(Reply, bool), ReadError> {
-        stream.write_all(&self.out).map_err(|e| ReadError {
-            kind: io_kind(&e),
-            nothing_read: true,
-        })?;
-        let (framing, filled) = read_head(stream, &mut self.input)?;
-        let status = framing.status;
-        let mut missing = None;
-        if status < 400 {
-            for capture in &request.captures {
-                if let CaptureFrom::Header(name) = &capture.from {
-                    match capture::header(&self.input[..framing.head_len], name) {
-                        Some(value) => vars[capture.slot] = value,
-                        None => missing = missing.or(Some(capture.slot)),
-                    }
-                }
-                if let CaptureFrom::Cookies = &capture.from {
-                    capture::keep_cookies(&self.input[..framing.head_len], &mut vars[capture.slot]);
-                }
-            }
-        }
-        let keep = request.keep_body && status < 400;
-        let body = if request.head_method {
-            BodyKind::None
-        } else {
-            framing.body
-        };
-        self.body.clear();
-        let (body_range, leftover, until_close) = match body {
-            BodyKind::None => (
-                framing.head_len..framing.head_len,
-                filled > framing.head_len,
-                false,
-            ),
-            BodyKind::Length(length) => {
-                let end = read_length(
-                    stream,
-                    &mut self.input,
-                    framing.head_len,
-                    filled,
-                    length,
-                    keep,
-                )?;
-                (framing.head_len..framing.head_len + length, end, false)
-            }
-            BodyKind::Chunked => {
-                let leftover = read_chunked(
-                    stream,
-                    &mut self.input,
-                    framing.head_len,
-                    filled,
-                    keep.then_some(&mut self.body),
-                )?;
-                (0..0, leftover, false)
-            }
-            BodyKind::UntilClose => {
-                read_to_close(
-                    stream,
-                    &mut self.input[..],
-                    framing.head_len,
-                    filled,
-                    keep.then_some(&mut self.body),
-                )?;
-                (0..0, false, true)
-            }
-        };
-        // Bytes after the response mean the stream is out of step; a
-        // `Connection: close` means the server will not read another.
-        let reusable = !(framing.close || leftover || until_close);
-        if keep && missing.is_none() {
-            let body = match body {
-                BodyKind::Length(_) => &self.input[body_range],
-                _ => &self.body[..],
-            };
-            missing = json_captures(request, body, vars);
-        }
-        Ok((Reply { status, missing }, reusable))
-    }
-}
-
 /// Fills the JSON captures of `request` from `body`; the slot of the first
 /// that found nothing.
 fn json_captures(request: &Request, body: &[u8], vars: &mut [String]) -> Option<usize> {
@@ -480,289 +628,59 @@ fn json_captures(request: &Request, body: &[u8], vars: &mut [String]) -> Option<
     None
 }
 
-/// An error as a phrase: "connection refused", without "(os error 111)".
-fn describe(kind: ErrorKind, error: &io::Error) -> String {
-    let text = error.to_string();
-    let text = text
-        .split(" (os error")
-        .next()
-        .unwrap_or(&text)
-        .to_lowercase();
-    if kind == DNS_ERROR {
-        format!("cannot resolve the host name ({text})")
-    } else {
-        text
+/// The rustls error an I/O error of a TLS wire carries, if any.
+fn rustls_error(error: &io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+fn tls_kind(error: &rustls::Error, host: &str) -> ErrorKind {
+    ErrorKind::tls(tls::Failure { error, host })
+}
+
+/// A failed handshake's label: TLS always says so, whatever failed.
+fn handshake_kind(error: &io::Error, host: &str) -> ErrorKind {
+    if let Some(error) = rustls_error(error) {
+        return tls_kind(error, host);
+    }
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            ErrorKind::tls("tls: handshake timeout")
+        }
+        io::ErrorKind::UnexpectedEof => ErrorKind::tls(format_args!(
+            "tls: {host} closed the connection in the handshake"
+        )),
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => ErrorKind::tls(format_args!(
+            "tls: {host} reset the connection in the handshake"
+        )),
+        _ => ErrorKind::tls(format_args!(
+            "tls: handshake failed ({})",
+            ConnectFailure::io(ErrorKind::IoError, error).detail
+        )),
+    }
+}
+
+/// A failed exchange's label.
+fn read_kind(error: ReadError, host: &str) -> ErrorKind {
+    match error {
+        ReadError::Closed { .. } => ErrorKind::Closed,
+        ReadError::Malformed => ErrorKind::BadResponse,
+        ReadError::Io { error, .. } => match rustls_error(&error) {
+            Some(tls) => tls_kind(tls, host),
+            None => io_kind(&error),
+        },
     }
 }
 
 fn io_kind(error: &io::Error) -> ErrorKind {
     match error.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => TIMEOUT,
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ErrorKind::Timeout,
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe => RESET,
-        io::ErrorKind::UnexpectedEof => CLOSED,
-        _ => IO_ERROR,
-    }
-}
-
-fn bad_response() -> ReadError {
-    ReadError {
-        kind: BAD_RESPONSE,
-        nothing_read: false,
-    }
-}
-
-/// Reads more into `input[filled..]`, growing it when full. End of stream
-/// is an error: every caller still expects bytes.
-fn fill<S: Read>(stream: &mut S, input: &mut Vec<u8>, filled: &mut usize) -> Result<(), ReadError> {
-    if *filled == input.len() {
-        input.resize(input.len() * 2, 0);
-    }
-    match stream.read(&mut input[*filled..]) {
-        Ok(0) => Err(ReadError {
-            kind: CLOSED,
-            nothing_read: false,
-        }),
-        Ok(n) => {
-            *filled += n;
-            Ok(())
-        }
-        Err(error) => Err(ReadError {
-            kind: io_kind(&error),
-            nothing_read: false,
-        }),
-    }
-}
-
-/// Reads until a whole response head is in `input`; returns its framing
-/// and how many bytes of `input` are filled. Interim `1xx` responses are
-/// skipped.
-fn read_head<S: Read>(stream: &mut S, input: &mut Vec<u8>) -> Result<(Framing, usize), ReadError> {
-    let mut filled = 0;
-    loop {
-        if filled > 0 {
-            // Uninitialised: zeroing 64 headers would cost more than
-            // parsing a short response.
-            let mut headers =
-                [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut []);
-            match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-                &mut response,
-                &input[..filled],
-                &mut headers,
-            ) {
-                Ok(httparse::Status::Complete(head_len)) => {
-                    let framing = framing(&response, head_len)?;
-                    if (100..200).contains(&framing.status) && framing.status != 101 {
-                        input.copy_within(head_len..filled, 0);
-                        filled -= head_len;
-                        continue;
-                    }
-                    return Ok((framing, filled));
-                }
-                Ok(httparse::Status::Partial) if filled < MAX_HEAD => {}
-                _ => return Err(bad_response()),
-            }
-        }
-        fill(stream, input, &mut filled).map_err(|mut error| {
-            // The server closed or reset the connection without a word:
-            // it had closed it while idle.
-            error.nothing_read = filled == 0 && matches!(error.kind, CLOSED | RESET);
-            error
-        })?;
-    }
-}
-
-fn framing(response: &httparse::Response<'_, '_>, head_len: usize) -> Result<Framing, ReadError> {
-    let status = response.code.ok_or_else(bad_response)?;
-    let mut close = response.version == Some(0);
-    let mut length = None;
-    let mut chunked = false;
-    for header in response.headers.iter() {
-        let name = header.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            let text = std::str::from_utf8(header.value).map_err(|_| bad_response())?;
-            length = Some(text.trim().parse::<usize>().map_err(|_| bad_response())?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = contains_token(header.value, b"chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            if contains_token(header.value, b"close") {
-                close = true;
-            } else if contains_token(header.value, b"keep-alive") {
-                close = false;
-            }
-        }
-    }
-    let body = if status == 204 || status == 304 || (100..200).contains(&status) {
-        BodyKind::None
-    } else if chunked {
-        BodyKind::Chunked
-    } else if let Some(length) = length {
-        BodyKind::Length(length)
-    } else {
-        BodyKind::UntilClose
-    };
-    Ok(Framing {
-        status,
-        head_len,
-        close,
-        body,
-    })
-}
-
-fn contains_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|b| *b == b',')
-        .any(|part| part.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-/// Reads a body of `length` bytes that starts at `start`. Kept, it ends up
-/// whole in `input`; otherwise it is read through and dropped. Returns
-/// whether bytes beyond the body arrived.
-fn read_length<S: Read>(
-    stream: &mut S,
-    input: &mut Vec<u8>,
-    start: usize,
-    mut filled: usize,
-    length: usize,
-    keep: bool,
-) -> Result<bool, ReadError> {
-    let end = start + length;
-    if keep {
-        if length > MAX_KEPT_BODY {
-            return Err(bad_response());
-        }
-        if input.len() < end {
-            input.resize(end, 0);
-        }
-        while filled < end {
-            fill(stream, input, &mut filled)?;
-        }
-        return Ok(filled > end);
-    }
-    if filled >= end {
-        return Ok(filled > end);
-    }
-    let mut remaining = end - filled;
-    while remaining > 0 {
-        let mut taken = 0;
-        fill(stream, input, &mut taken)?;
-        if taken > remaining {
-            return Ok(true);
-        }
-        remaining -= taken;
-    }
-    Ok(false)
-}
-
-/// Reads a chunked body that starts at `pos`; appends its data to `keep`
-/// if given. Returns whether bytes beyond the body arrived.
-fn read_chunked<S: Read>(
-    stream: &mut S,
-    input: &mut Vec<u8>,
-    mut pos: usize,
-    mut filled: usize,
-    mut keep: Option<&mut Vec<u8>>,
-) -> Result<bool, ReadError> {
-    // Moves what is unread to the front and reads more after it.
-    let more = |input: &mut Vec<u8>, pos: &mut usize, filled: &mut usize, stream: &mut S| {
-        input.copy_within(*pos..*filled, 0);
-        *filled -= *pos;
-        *pos = 0;
-        fill(stream, input, filled)
-    };
-    let line_end = |input: &[u8], pos: usize, filled: usize| {
-        input[pos..filled]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map(|i| pos + i)
-    };
-    loop {
-        let end = loop {
-            match line_end(input, pos, filled) {
-                Some(end) => break end,
-                None if filled - pos > 1024 => return Err(bad_response()),
-                None => more(input, &mut pos, &mut filled, stream)?,
-            }
-        };
-        let size_text = input[pos..end].split(|b| *b == b';').next().unwrap_or(b"");
-        let size = std::str::from_utf8(size_text)
-            .ok()
-            .and_then(|t| usize::from_str_radix(t.trim(), 16).ok())
-            .ok_or_else(bad_response)?;
-        pos = end + 2;
-        if size == 0 {
-            // Trailer fields, then an empty line.
-            loop {
-                let end = loop {
-                    match line_end(input, pos, filled) {
-                        Some(end) => break end,
-                        None if filled - pos > MAX_HEAD => return Err(bad_response()),
-                        None => more(input, &mut pos, &mut filled, stream)?,
-                    }
-                };
-                let empty = end == pos;
-                pos = end + 2;
-                if empty {
-                    return Ok(filled > pos);
-                }
-            }
-        }
-        let mut remaining = size;
-        while remaining > 0 {
-            if pos == filled {
-                more(input, &mut pos, &mut filled, stream)?;
-            }
-            let take = remaining.min(filled - pos);
-            if let Some(body) = keep.as_deref_mut() {
-                if body.len() + take > MAX_KEPT_BODY {
-                    return Err(bad_response());
-                }
-                body.extend_from_slice(&input[pos..pos + take]);
-            }
-            pos += take;
-            remaining -= take;
-        }
-        while filled - pos < 2 {
-            more(input, &mut pos, &mut filled, stream)?;
-        }
-        if &input[pos..pos + 2] != b"\r\n" {
-            return Err(bad_response());
-        }
-        pos += 2;
-    }
-}
-
-/// Reads a body that ends when the server closes the connection.
-fn read_to_close<S: Read>(
-    stream: &mut S,
-    input: &mut [u8],
-    start: usize,
-    filled: usize,
-    mut keep: Option<&mut Vec<u8>>,
-) -> Result<(), ReadError> {
-    if let Some(body) = keep.as_deref_mut() {
-        body.extend_from_slice(&input[start..filled]);
-    }
-    loop {
-        match stream.read(input) {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                if let Some(body) = keep.as_deref_mut() {
-                    if body.len() + n > MAX_KEPT_BODY {
-                        return Err(bad_response());
-                    }
-                    body.extend_from_slice(&input[..n]);
-                }
-            }
-            Err(error) => {
-                return Err(ReadError {
-                    kind: io_kind(&error),
-                    nothing_read: false,
-                })
-            }
-        }
+        | io::ErrorKind::BrokenPipe => ErrorKind::Reset,
+        io::ErrorKind::UnexpectedEof => ErrorKind::Closed,
+        _ => ErrorKind::IoError,
     }
 }
 

@@ -1,3 +1,4 @@
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 //! `gorgon-http`: replays HTTP requests from a file, so a load test of an
 //! HTTP API needs no code at all.
 //!
@@ -32,17 +33,21 @@
 //! | `env` | | the environment of `http-client.env.json` and its kin |
 //! | `measure` | `requests` up to 100 requests, else `hosts` | what the measurement lines are |
 //! | `base_url`, `host_map`, `hosts`, `urls`, `skip_static` | | where a HAR recording goes, and which of its requests |
+//! | `tls_ca` | | a PEM file of CA certificates that https servers may be signed by, besides the system's (see [`tls`]) |
+//! | `tls_verify` | `true` | `false` accepts any certificate from an https server |
 //! | any other | | a `{{name}}` variable of the file, over any other definition |
 
 mod capture;
 mod client;
 mod handler;
 mod har;
+mod http1;
 mod plan;
 mod scheduling;
 mod system;
 mod template;
 mod textfile;
+mod tls;
 mod url;
 mod vars;
 
@@ -79,7 +84,7 @@ impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Label::Status(status) => write!(f, "{status}"),
-            Label::Error(kind) => f.write_str(kind),
+            Label::Error(kind) => kind.fmt(f),
             Label::Missing(name) => write!(f, "missing {name}"),
             Label::LineBreak(name) => write!(f, "line break in {name}"),
         }
@@ -88,7 +93,8 @@ impl fmt::Display for Label {
 
 fn setup(rec: &Recorder) -> Result<Session, SetupError> {
     let plan = shared_plan(rec)?;
-    let mut client = Client::new(&plan);
+    let tls = tls::shared_config(rec, &plan)?;
+    let mut client = Client::new(&plan, tls);
     if plan.options.connect_at_start {
         client.connect_all(&plan).map_err(SetupError::failed)?;
     }

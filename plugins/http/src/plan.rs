@@ -1024,6 +1024,10 @@ GET {{base}}/items/{{create.response.body.$.id}}
             ("GET http://h/{{$processEnv GORGON_SURELY_UNSET}}\n", "f.http:1: {{$processEnv GORGON_SURELY_UNSET}}: the environment variable GORGON_SURELY_UNSET is not set"),
             ("GET http://h/\nX: {{a\n", "f.http:2: `{{` opens a variable that is not closed"),
             ("GET http://h/{{a + 1}}\n", "f.http:1: {{a + 1}} is not a variable the plugin understands"),
+            (
+                "GET ftp://h/\n",
+                "f.http:1: a URL must start with http:// or https://",
+            ),
         ];
         for (text, expected) in cases {
             let error = plan(text, &[]).unwrap_err();

@@ -3,13 +3,31 @@
 //!
 //! A full URL parser would choke on `{id}` placeholders in the path and
 //! gives nothing the plugin needs beyond host, port and the rest, so this
-//! is a small split of `http://host[:port]/path?query`.
+//! is a small split of `http[s]://host[:port]/path?query`.
 
 use crate::template::{Piece, Template};
+
+/// How a server is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    /// HTTP/1.1 over TLS.
+    Https,
+}
+
+impl Scheme {
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
+    pub scheme: Scheme,
     pub host: String,
     pub port: u16,
     /// The `Host` header: the authority as the URL wrote it.
@@ -24,17 +42,13 @@ pub fn split(url: &Template) -> Result<(Server, Template), String> {
         _ => String::new(),
     };
     let lower = first.to_ascii_lowercase();
-    let rest = if lower.starts_with("http://") {
-        &first["http://".len()..]
+    let (scheme, rest) = if lower.starts_with("http://") {
+        (Scheme::Http, &first["http://".len()..])
     } else if lower.starts_with("https://") {
-        return Err(
-            "https is not supported: the plugin speaks plain HTTP/1.1 (point it at an http:// \
-             address, such as the service behind its TLS proxy)"
-                .to_string(),
-        );
+        (Scheme::Https, &first["https://".len()..])
     } else {
         return Err(format!(
-            "a URL must start with http://, found `{}`",
+            "a URL must start with http:// or https://, found `{}`",
             render_for_message(url)
         ));
     };
@@ -48,7 +62,7 @@ pub fn split(url: &Template) -> Result<(Server, Template), String> {
         );
     }
     let authority = &rest[..end.unwrap_or(rest.len())];
-    let server = server(authority)?;
+    let server = server(scheme, authority)?;
     let mut path = Template::default();
     match end.map(|e| &rest[e..]) {
         Some(tail) if tail.starts_with('/') => path.append(&Template::text(tail)),
@@ -66,7 +80,7 @@ pub fn split(url: &Template) -> Result<(Server, Template), String> {
     Ok((server, path))
 }
 
-fn server(authority: &str) -> Result<Server, String> {
+fn server(scheme: Scheme, authority: &str) -> Result<Server, String> {
     if authority.contains('@') {
         return Err(format!(
             "`{authority}`: user names in URLs are not supported; send an Authorization header"
@@ -88,7 +102,7 @@ fn server(authority: &str) -> Result<Server, String> {
         return Err("a URL needs a host, as in http://127.0.0.1:8080/".to_string());
     }
     let port = match port {
-        None | Some("") => 80,
+        None | Some("") => scheme.default_port(),
         Some(text) => text
             .parse::<u16>()
             .ok()
@@ -96,6 +110,7 @@ fn server(authority: &str) -> Result<Server, String> {
             .ok_or_else(|| format!("`{text}` is not a valid port"))?,
     };
     Ok(Server {
+        scheme,
         host: host.to_string(),
         port,
         authority: authority.to_string(),
@@ -149,6 +164,17 @@ mod tests {
             (server.authority.as_str(), path.as_str()),
             ("h:1", "/items/3")
         );
+        let (server, path) = split_text("https://api.test/v1").unwrap();
+        assert_eq!(
+            (
+                server.scheme,
+                server.host.as_str(),
+                server.port,
+                path.as_str()
+            ),
+            (Scheme::Https, "api.test", 443, "/v1")
+        );
+        assert_eq!(server.authority, "api.test");
         let (server, path) = split_text("http://[::1]:81?q").unwrap();
         assert_eq!(
             (server.host.as_str(), server.port, path.as_str()),
@@ -159,8 +185,7 @@ mod tests {
     #[test]
     fn bad_urls_are_explained() {
         for (url, expected) in [
-            ("https://h/", "https is not supported"),
-            ("ftp://h/", "must start with http://"),
+            ("ftp://h/", "must start with http:// or https://"),
             ("http://h{number}/", "cannot use {number}"),
             ("http://h:{{where}}/", "cannot use {number}"),
             ("http://h:99999/", "not a valid port"),

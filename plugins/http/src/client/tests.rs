@@ -29,8 +29,11 @@ unsafe extern "C" fn param(_: *mut c_void, _: *const u8, _: usize, _: *mut usize
     std::ptr::null()
 }
 
+/// # Safety
+/// `host` is the `Host` the recorder was made from, alive for the call.
 unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns: u64) -> i32 {
-    let host = &*host.cast::<Host>();
+    // SAFETY: the caller passes the live `Host` (see above).
+    let host = unsafe { &*host.cast::<Host>() };
     let timeout = Duration::from_nanos(timeout_ns);
     host.waits.borrow_mut().push((fd, writable != 0, timeout));
     let mut entry = libc::pollfd {
@@ -42,15 +45,21 @@ unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns:
         },
         revents: 0,
     };
-    match libc::poll(&mut entry, 1, timeout.as_millis() as i32) {
+    // SAFETY: `entry` is one valid pollfd, and the count says one.
+    match unsafe { libc::poll(&mut entry, 1, timeout.as_millis() as i32) } {
         0 => WAIT_TIMED_OUT,
         n if n > 0 => 0,
-        _ => *libc::__errno_location(),
+        _ => std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
     }
 }
 
+/// # Safety
+/// `host` is the `Host` the recorder was made from, alive for the call.
 unsafe extern "C" fn cooperative(host: *mut c_void) -> u32 {
-    u32::from((*host.cast::<Host>()).cooperative)
+    // SAFETY: the caller passes the live `Host` (see above).
+    u32::from(unsafe { (*host.cast::<Host>()).cooperative })
 }
 
 static VTABLE: HostVTable = HostVTable {
@@ -102,7 +111,7 @@ fn server(serve: impl Fn(TcpStream) + Send + 'static) -> u16 {
 }
 
 /// Reads one request head (the tests send no bodies).
-fn read_request(reader: &mut BufReader<&TcpStream>) -> bool {
+fn read_request(reader: &mut impl BufRead) -> bool {
     let mut line = String::new();
     let mut any = false;
     loop {
@@ -128,7 +137,7 @@ fn keep_alive(stream: TcpStream) {
 }
 
 fn is_nonblocking(client: &Client) -> bool {
-    let fd = client.connections[0].as_ref().unwrap().stream.as_raw_fd();
+    let fd = client.connections[0].as_ref().unwrap().tcp.as_raw_fd();
     // SAFETY: a plain fcntl on an open descriptor.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     flags & libc::O_NONBLOCK != 0
@@ -143,7 +152,7 @@ fn a_cooperative_exchange_connects_without_blocking_and_waits_through_the_record
     );
     let host = Host::cooperative();
     let rec = host.recorder();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     let mut vars = Vec::new();
     for _ in 0..3 {
         let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut vars);
@@ -180,7 +189,7 @@ fn the_first_read_waits_even_when_the_response_is_already_there() {
     );
     let host = Host::cooperative();
     let rec = host.recorder();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     client.connect_all(&plan).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new());
@@ -201,7 +210,7 @@ fn a_connection_opened_in_setup_turns_nonblocking_on_its_first_cooperative_use()
         &format!("GET http://127.0.0.1:{port}/\n"),
         Duration::from_secs(2),
     );
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     client.connect_all(&plan).unwrap();
     assert!(!is_nonblocking(&client));
     let blocking = Box::<Host>::default();
@@ -254,7 +263,7 @@ fn a_connection_opened_in_setup_turns_nonblocking_on_its_first_cooperative_use()
         })
     );
     assert!(!is_nonblocking(&client));
-    let stream = &client.connections[0].as_ref().unwrap().stream;
+    let stream = &client.connections[0].as_ref().unwrap().tcp;
     assert_eq!(stream.read_timeout().unwrap(), Some(Duration::from_secs(2)));
 }
 
@@ -270,7 +279,7 @@ fn a_silent_server_is_a_timeout_in_cooperative_mode() {
         Duration::from_millis(100),
     );
     let host = Host::cooperative();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     let started = std::time::Instant::now();
     let reply = client.exchange(
         &host.recorder(),
@@ -279,7 +288,7 @@ fn a_silent_server_is_a_timeout_in_cooperative_mode() {
         0,
         &mut Vec::new(),
     );
-    assert_eq!(reply, Err(TIMEOUT));
+    assert_eq!(reply, Err(ErrorKind::Timeout));
     assert!(started.elapsed() >= Duration::from_millis(100));
     assert!(
         client.connections[0].is_none(),
@@ -298,7 +307,7 @@ fn a_refused_connection_is_counted_in_cooperative_mode() {
         Duration::from_secs(1),
     );
     let host = Host::cooperative();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     let reply = client.exchange(
         &host.recorder(),
         &plan,
@@ -306,7 +315,7 @@ fn a_refused_connection_is_counted_in_cooperative_mode() {
         0,
         &mut Vec::new(),
     );
-    assert_eq!(reply, Err(CONNECT_REFUSED));
+    assert_eq!(reply, Err(ErrorKind::ConnectRefused));
 }
 
 #[test]
@@ -324,7 +333,7 @@ fn a_connection_closed_while_idle_is_retried_once_in_cooperative_mode() {
     );
     let host = Host::cooperative();
     let rec = host.recorder();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(20));
         let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new());
@@ -361,7 +370,7 @@ fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
     let plan = plan(&text, Duration::from_secs(2));
     let host = Host::cooperative();
     let rec = host.recorder();
-    let mut client = Client::new(&plan);
+    let mut client = Client::new(&plan, None);
     let mut vars = vec![String::new(); plan.var_names.len()];
     let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut vars);
     assert_eq!(
@@ -374,4 +383,66 @@ fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
     assert_eq!(vars[1], "42");
     // The pieces came apart: the client waited again between them.
     assert!(host.waits().len() >= 4, "{:?}", host.waits());
+}
+
+/// A TLS server on loopback (rustls, a self-signed certificate made for
+/// the test) answering every request on a connection with `OK`.
+fn tls_keep_alive_server() -> u16 {
+    use rustls::pki_types::PrivateKeyDer;
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    server(move |stream| {
+        let session = rustls::ServerConnection::new(config.clone()).unwrap();
+        let mut reader = BufReader::new(rustls::StreamOwned::new(session, stream));
+        while read_request(&mut reader) {
+            if reader.get_mut().write_all(OK).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn a_cooperative_tls_exchange_handshakes_and_reads_through_the_recorder() {
+    let port = tls_keep_alive_server();
+    let plan = plan(
+        &format!("GET https://127.0.0.1:{port}/\n"),
+        Duration::from_millis(900),
+    );
+    let config = crate::tls::build(None, false).unwrap();
+    let host = Host::cooperative();
+    let rec = host.recorder();
+    let mut client = Client::new(&plan, Some(config));
+    let ok = Ok(Reply {
+        status: 200,
+        missing: None,
+    });
+    assert_eq!(
+        client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new()),
+        ok
+    );
+    assert!(is_nonblocking(&client));
+    let first = host.waits();
+    // The handshake waited to read the server's flight, then the response.
+    let reads = first.iter().filter(|(writable, _)| !writable).count();
+    assert!(reads >= 2, "{first:?}");
+    for _ in 0..3 {
+        assert_eq!(
+            client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new()),
+            ok
+        );
+    }
+    // Kept alive: no new handshake, one wait per response.
+    assert_eq!(
+        host.waits()[first.len()..],
+        vec![(false, Duration::from_millis(900)); 3]
+    );
 }
