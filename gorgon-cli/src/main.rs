@@ -30,6 +30,7 @@ mod exit;
 mod footprint;
 mod plan;
 mod plugin;
+mod plugin_path;
 mod progress;
 mod protocol;
 mod recorder;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::execute(args, cli.config.as_deref()),
         Command::Cluster(args) => cluster::execute(args, cli.config.as_deref()),
         Command::New(args) => scaffold::execute(args),
+        Command::Plugins => plugin_path::execute(),
         Command::Worker(args) => worker::main(args),
         Command::Report(args) => report::execute(args),
     };
