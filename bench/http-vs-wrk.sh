@@ -25,7 +25,7 @@
 # "gorgon" runs one thread per process with 16 fibers each (docs/fibers.md),
 # the event-loop shape wrk has; "gorgon-threads" a thread per connection.
 # CONTENDERS may add gorgon-nobatch, the plugin without SCHED_BATCH
-# (docs/design-notes-http.md), and gorgon-b, another build to compare
+# (docs/architecture.md), and gorgon-b, another build to compare
 # (GORGON_B=path/to/gorgon, HTTP_PLUGIN_B=path/to/libgorgon_http.so). Targets against wrk: requests/s >= 0.95x,
 # CPU/request <= 1.0x, p99 <= 1.5x. docs/benchmarks-http.md explains the
 # figures.

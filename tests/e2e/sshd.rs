@@ -12,10 +12,10 @@
 //! gorgon gets its own known_hosts, ssh config and control directory
 //! through the `[ssh]` table of a generated gorgon.toml. Everything a test
 //! makes on disk is under a temporary directory named
-//! `gorgon-e2e-<pid in base 36>-*`.
+//! `gorgon-e2e-t<pid>-*`.
 //!
 //! A test names its users (`gorgon-e2e-run-a`); the system user behind the
-//! name carries this test process's id as well (`gorgon-e2e-run-a-2bx1`,
+//! name carries this test process's id as well (`gorgon-e2e-run-a-t4711`,
 //! see [`system_user`]), so two test runs at once (two checkouts on one
 //! machine) never share, kill or remove each other's users, and
 //! scripts/test can sweep up after a test process that was killed before
@@ -47,11 +47,12 @@ pub fn sh(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// The system user behind a test's user `name`: `name-<pid in base 36>`.
-/// Every function here that takes a user name maps it (a name already
-/// mapped is kept), so a test uses its short names throughout.
+/// The system user behind a test's user `name`: `name-t<pid>`, the id of
+/// this test process. Every function here that takes a user name maps it
+/// (a name already mapped is kept), so a test uses its short names
+/// throughout.
 pub fn system_user(name: &str) -> String {
-    let suffix = format!("-{}", base36(std::process::id()));
+    let suffix = process_tag();
     if name.ends_with(&suffix) {
         name.to_string()
     } else {
@@ -59,16 +60,10 @@ pub fn system_user(name: &str) -> String {
     }
 }
 
-fn base36(mut n: u32) -> String {
-    let mut digits = Vec::new();
-    loop {
-        digits.push(char::from_digit(n % 36, 36).unwrap());
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.iter().rev().collect()
+/// `-t<pid>`: what marks the users and directories of this test process
+/// (no test's own name has a `-t` followed by digits).
+fn process_tag() -> String {
+    format!("-t{}", std::process::id())
 }
 
 /// Creates system user `name` afresh (a leftover of a killed run is
@@ -352,7 +347,7 @@ impl TestCluster {
              scripts/test skips them when not root, `cargo test -- --skip cluster::` too"
         );
         let dir = tempfile::Builder::new()
-            .prefix(&format!("gorgon-e2e-{}-", base36(std::process::id())))
+            .prefix(&format!("gorgon-e2e{}-", process_tag()))
             .tempdir()
             .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

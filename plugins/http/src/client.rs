@@ -3,7 +3,7 @@
 //!
 //! A call writes the whole request with one `write` and reads the response
 //! with as few `read`s as it arrives in; nothing is allocated once the
-//! buffers have grown to the size of the responses. docs/design-notes-http.md
+//! buffers have grown to the size of the responses. docs/architecture.md
 //! says why this beats an async client here.
 //!
 //! Two modes, chosen per call by [`Recorder::is_cooperative`]:
