@@ -78,3 +78,37 @@ fn an_unknown_name_is_bad_input() {
     gorgon(&["run", "--plugin", "no-such-plugin", "-n", "1"])
         .assert_usage_error("no plugin named no-such-plugin");
 }
+
+/// An installed gorgon (no plugins beside it) runs a bundled plugin on a
+/// cluster: the plugin is extracted to a real file, which is what the
+/// nodes get uploaded. Needs root, like every cluster test.
+#[test]
+fn a_cluster_run_uploads_a_bundled_plugin() {
+    let user = "gorgon-e2e-bundle";
+    let cluster = crate::sshd::TestCluster::start(&[("b", user)]);
+    let cache = cluster.dir.path().join("cache");
+    // The cluster's copy of gorgon sits alone in a directory: `hash` can
+    // only be the bundled one.
+    let run = Run::from(
+        Command::new(&cluster.gorgon)
+            .args(["--config", cluster.config.to_str().unwrap()])
+            .args(["run", "--plugin", "hash", "--cluster", "-n", "300"])
+            .args(["-q", "--output", "json"])
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("GORGON_PLUGIN_PATH")
+            .output()
+            .expect("gorgon starts"),
+    )
+    .ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["runs"][0]["operations"], 300);
+    let extracted = report["plugin"].as_str().unwrap();
+    assert!(
+        extracted.starts_with(cache.join("gorgon/bundled").to_str().unwrap()),
+        "{extracted}"
+    );
+    let uploaded = std::fs::read_dir(crate::sshd::home_of(user).join(".cache/gorgon/plugins"))
+        .expect("the node has a plugin cache")
+        .count();
+    assert_eq!(uploaded, 1, "the bundled plugin was uploaded to the node");
+}

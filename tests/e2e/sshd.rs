@@ -344,7 +344,7 @@ impl TestCluster {
         assert!(
             is_root(),
             "the cluster tests need root (sshd switches to each node's user); \
-             scripts/test skips them when not root, `cargo test -- --skip cluster::` too"
+             scripts/test skips them when not root, `cargo test -- --skip cluster` too"
         );
         let dir = tempfile::Builder::new()
             .prefix(&format!("gorgon-e2e{}-", process_tag()))
