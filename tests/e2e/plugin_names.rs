@@ -7,12 +7,14 @@ use std::process::Command;
 
 use crate::support::{gorgon, gorgon_bin, plugin, Run};
 
-/// Runs gorgon with GORGON_PLUGIN_PATH set to `search`.
+/// Runs gorgon with GORGON_PLUGIN_PATH set to `search`, and the cache the
+/// bundled plugins are extracted to inside it (not the user's).
 fn gorgon_with_path(search: &std::path::Path, args: &[&str]) -> Run {
     Run::from(
         Command::new(gorgon_bin())
             .args(args)
             .env("GORGON_PLUGIN_PATH", search)
+            .env("XDG_CACHE_HOME", search.join("cache"))
             .output()
             .expect("gorgon starts"),
     )
