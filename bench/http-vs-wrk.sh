@@ -30,7 +30,7 @@
 # Over https gorgon checks nginx's certificate against the test CA
 # (tls_ca); wrk checks none. TLS_CONTENDERS (default "gorgon") says who
 # runs against wrk there. CONTENDERS may add gorgon-nobatch, the plugin
-# without SCHED_BATCH (docs/design-notes-http.md), and gorgon-b, another
+# without SCHED_BATCH (docs/architecture.md), and gorgon-b, another
 # build to compare (GORGON_B=path/to/gorgon,
 # HTTP_PLUGIN_B=path/to/libgorgon_http.so). Targets against wrk, plain and
 # TLS: requests/s >= 1.0x, CPU/request <= 0.8x, p99 <= 1.5x.

@@ -55,6 +55,9 @@ pub enum Command {
     /// Create a plugin crate NAME (a new directory) that builds offline and
     /// runs with `gorgon run --debug` at once.
     New(NewArgs),
+    /// List the plugins `--plugin NAME` finds: on GORGON_PLUGIN_PATH,
+    /// beside gorgon, and bundled into it.
+    Plugins,
     /// Run one worker process (started by `gorgon run`, locally or over SSH).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -62,8 +65,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The plugin: a shared library exporting `operation` (see gorgon-plugin-api).
-    #[arg(long, value_name = "PATH")]
+    /// The plugin: a path to a shared library exporting `operation` (see
+    /// gorgon-plugin-api), or a name (http, hash, noop, subcalls, or one
+    /// on GORGON_PLUGIN_PATH); `gorgon plugins` lists the names.
+    #[arg(long, value_name = "NAME|PATH", value_parser = crate::plugin_path::parse)]
     pub plugin: PathBuf,
 
     /// Number of operations in each run (warm-up excluded).

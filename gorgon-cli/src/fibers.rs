@@ -6,7 +6,7 @@
 //! the server's cost, paid once per request: measured against nginx it is
 //! what kept thread-per-connection clients about 6% below wrk, whose two
 //! threads each serve many connections from one `epoll` wait
-//! (docs/design-notes-fibers.md).
+//! (docs/architecture.md, Fibers).
 //!
 //! With fibers, each worker thread runs N lanes, each with a stack of its
 //! own (corosensei) and its own plugin state, running the same closed or

@@ -46,6 +46,7 @@ mod footprint;
 mod outcome;
 mod plan;
 mod plugin;
+mod plugin_path;
 mod progress;
 mod protocol;
 mod recorder;
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::execute(*args, cli.config.as_deref()),
         Command::Cluster(args) => cluster::execute(args.command(), cli.config.as_deref()),
         Command::New(args) => scaffold::execute(&args.path),
+        Command::Plugins => plugin_path::execute(),
         Command::Worker(args) => worker::main(&args.spec),
         Command::Report(args) => report::show(&args.file, args.output.destinations(None)),
     };

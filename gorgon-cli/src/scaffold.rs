@@ -227,8 +227,8 @@ fn readme(name: &str, library: &str) -> String {
     format!(
         r#"# {name}
 
-A [Gorgon](https://example.invalid/gorgon) plugin: `src/lib.rs` holds the
-operation that `gorgon run` multiplies.
+A Gorgon plugin: `src/lib.rs` holds the operation that `gorgon run`
+multiplies.
 
 ## Build and run
 
@@ -249,14 +249,16 @@ operation reads with `rec.param("fail_every")`.
   (`"200"`, `"SUCCESS"`, an error kind) for the report to group by.
 - Time sub-steps with `rec.measure("name", || ...)` or
   `let step = rec.start("name"); ...; step.stop();`.
-- For a client or a connection made once per thread, use
+- For a client or a connection made once per lane (a thread, or a fiber
+  with `--fibers`), use
   `export!(operation, setup = setup)`; see the plugin guide
   (docs/plugins.md in the Gorgon repository) and `cargo doc --open`.
 
 `vendor/gorgon-plugin-api` is the plugin API, copied by `gorgon new` so
 this crate builds without a network and matches the gorgon that made it.
 To build against a newer gorgon, run `gorgon new` again and copy
-`vendor/` over, or depend on `gorgon-plugin-api` from crates.io.
+`vendor/` over, or depend on `gorgon-plugin-api` by path in a Gorgon
+checkout.
 "#
     )
 }

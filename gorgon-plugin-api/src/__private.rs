@@ -156,7 +156,7 @@ pub unsafe fn call(
     }
 }
 
-/// Runs one operation with the thread's state made by `thread_start`.
+/// Runs one operation with the lane's state made by `thread_start`.
 /// `_setup` is only there so the compiler checks that the state the setup
 /// makes is the state the operation takes.
 ///
@@ -187,7 +187,8 @@ pub unsafe fn call_with_state<S, E>(
     }
 }
 
-/// Runs the setup for one thread and keeps its state in the recorder.
+/// Runs the setup for one lane (a thread, or a fiber) and keeps its state
+/// in the lane's recorder.
 ///
 /// # Safety
 /// As for [`call`].
@@ -216,7 +217,7 @@ pub unsafe fn thread_start<S, E: Into<SetupError>>(
     }
 }
 
-/// Hands the thread's state to the teardown; the state is freed here, on
+/// Hands the lane's state to the teardown; the state is freed here, on
 /// the side that allocated it.
 ///
 /// # Safety

@@ -34,11 +34,13 @@
 //! is the call's *result label*: the report groups calls by it. A panic is
 //! caught inside the plugin and counted under the label `panic`.
 //!
-//! # Per-thread state
+//! # Per-lane state
 //!
-//! Work that should happen once per worker thread (an HTTP client, a
-//! database connection) goes in a setup function; its value is handed to
-//! every call on that thread and dropped when the thread ends:
+//! A *lane* is one sequence of calls: a worker thread, or, with `gorgon
+//! run --fibers N`, each of the N fibers of a thread. Work that should
+//! happen once per lane (an HTTP client, a database connection) goes in a
+//! setup function; its value is handed to every call of that lane and
+//! dropped when the lane ends:
 //!
 //! ```
 //! use gorgon_plugin_api::{export, Recorder};
@@ -63,7 +65,7 @@
 //! in gorgon's message: any `Display` value says "the run could not start"
 //! (gorgon exits 3), and [`SetupError::bad_input`] says "the user's input is
 //! wrong" (a malformed file or parameter: gorgon exits 2, as for any other
-//! bad input). `teardown = f` names a `fn(State)` run when the thread ends,
+//! bad input). `teardown = f` names a `fn(State)` run when the lane ends,
 //! if dropping the state is not enough.
 
 use std::ffi::c_void;
@@ -93,8 +95,9 @@ pub enum Interest {
 
 /// The handle an operation uses to time sub-steps and read parameters.
 ///
-/// It is created by `gorgon` for each worker thread and lives as long as
-/// that thread; the operation only ever borrows it.
+/// It is created by `gorgon` for each lane (a worker thread, or one fiber
+/// of a thread with `--fibers`) and lives as long as that lane; the
+/// operation only ever borrows it.
 #[repr(C)]
 pub struct Recorder {
     host: *mut c_void,
@@ -169,7 +172,7 @@ impl Recorder {
     /// `[params]` table of `gorgon.toml`). Every worker, on every node,
     /// sees the same values.
     ///
-    /// Read parameters once per thread in a setup function when the
+    /// Read parameters once per lane in a setup function when the
     /// operation is fast; a lookup is a short scan, cheap but not free.
     ///
     /// ```
@@ -276,7 +279,7 @@ impl Recorder {
     }
 }
 
-/// Why a thread's setup failed, and so why the run did not start.
+/// Why a lane's setup failed, and so why the run did not start.
 ///
 /// Any [`Display`](std::fmt::Display) value (a `String`, an `io::Error`, …)
 /// converts into one, so a setup function can return `Result<State, String>`
@@ -402,8 +405,8 @@ pub mod abi {
         /// else an `errno` value.
         pub wait:
             unsafe extern "C" fn(host: *mut c_void, fd: i32, writable: u32, timeout_ns: u64) -> i32,
-        /// ABI 2: 1 when calls run on fibers, so that `wait` lets other
-        /// calls of the thread run; 0 otherwise.
+        /// ABI 2: 1 when calls run on fibers, so that `wait` lets the
+        /// thread's other lanes run; 0 otherwise.
         pub cooperative: unsafe extern "C" fn(host: *mut c_void) -> u32,
     }
 
@@ -416,7 +419,7 @@ pub mod abi {
     pub const STATUS_PANIC: u32 = 1;
     /// A thread hook failed without panicking; `text` says why.
     pub const STATUS_ERROR: u32 = 2;
-    /// The thread setup refused the user's input; `text` says why (the
+    /// A lane's setup refused the user's input; `text` says why (the
     /// host treats it as bad usage). Hosts that predate it see an error.
     pub const STATUS_BAD_INPUT: u32 = 3;
 
@@ -447,10 +450,11 @@ pub mod abi {
 /// * `export!(operation)` for `fn(u64, &mut Recorder) -> impl Display`;
 /// * `export!(operation, setup = setup)` for
 ///   `fn(u64, &mut Recorder, &mut State) -> impl Display` with
-///   `fn setup(&Recorder) -> Result<State, E>` run once per thread, where
+///   `fn setup(&Recorder) -> Result<State, E>` run once per lane (a
+///   worker thread, or each fiber of a thread with `--fibers`), where
 ///   `E` is any `Display` error or a [`SetupError`];
 /// * `export!(operation, setup = setup, teardown = teardown)` adds a
-///   `fn(State)` run when the thread ends.
+///   `fn(State)` run when the lane ends.
 ///
 /// See the [crate documentation](crate) for examples.
 #[macro_export]

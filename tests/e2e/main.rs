@@ -12,6 +12,7 @@ mod fibers;
 mod footprint;
 mod http;
 mod load_shapes;
+mod plugin_names;
 mod reports;
 mod scaffold;
 mod scheduling;

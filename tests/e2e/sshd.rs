@@ -1,21 +1,32 @@
 //! Real SSH servers for the cluster tests: each test starts its own
 //! `sshd` instances on loopback addresses and free ports, with generated
 //! host keys, a generated client key, and a dedicated system user per node
-//! (login shell `/bin/sh`), and stops them when it ends.
+//! (login shell `/bin/sh`). When the test ends, even by a failed
+//! assertion, its sshd instances are stopped, the node users' processes
+//! killed, and the users removed with their home directories: the machine
+//! is left as it was found.
 //!
 //! Needs root (sshd switches to the node user) and openssh-server, which
-//! scripts/setup.d/sshd.sh installs. Nothing of the system's own ssh setup
-//! is used or touched: gorgon gets its own known_hosts, ssh config and
-//! control directory through the `[ssh]` table of a generated gorgon.toml.
+//! scripts/setup.d/sshd.sh installs; scripts/test skips these tests when
+//! not root. Nothing of the system's own ssh setup is used or touched:
+//! gorgon gets its own known_hosts, ssh config and control directory
+//! through the `[ssh]` table of a generated gorgon.toml. Everything a test
+//! makes on disk is under a temporary directory named
+//! `gorgon-e2e-t<pid>-*`.
+//!
+//! A test names its users (`gorgon-e2e-run-a`); the system user behind the
+//! name carries this test process's id as well (`gorgon-e2e-run-a-t4711`,
+//! see [`system_user`]), so two test runs at once (two checkouts on one
+//! machine) never share, kill or remove each other's users, and
+//! scripts/test can sweep up after a test process that was killed before
+//! its cleanup ran: a user whose process is gone.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::support::{gorgon_bin, Run};
@@ -36,38 +47,94 @@ pub fn sh(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Makes sure system user `name` exists, can log in with a key (with
-/// `UsePAM no`, a locked account is refused, hence `usermod -p '*'`), and
-/// has `/bin/sh` as its shell (a cheap login: every remote command pays
-/// for one).
-pub fn ensure_user(name: &str) {
-    static KNOWN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    let known = known.get_or_insert_with(HashSet::new);
-    if known.contains(name) {
-        return;
+/// The system user behind a test's user `name`: `name-t<pid>`, the id of
+/// this test process. Every function here that takes a user name maps it
+/// (a name already mapped is kept), so a test uses its short names
+/// throughout.
+pub fn system_user(name: &str) -> String {
+    let suffix = process_tag();
+    if name.ends_with(&suffix) {
+        name.to_string()
+    } else {
+        format!("{name}{suffix}")
     }
-    let exists = Command::new("id")
+}
+
+/// `-t<pid>`: what marks the users and directories of this test process
+/// (no test's own name has a `-t` followed by digits).
+fn process_tag() -> String {
+    format!("-t{}", std::process::id())
+}
+
+/// Creates system user `name` afresh (a leftover of a killed run is
+/// removed first), able to log in with a key (with `UsePAM no`, a locked
+/// account is refused, hence `usermod -p '*'`), with `/bin/sh` as its shell
+/// (a cheap login: every remote command pays for one). The test's
+/// [`TestCluster`] removes it again when dropped.
+pub fn create_user(name: &str) {
+    let name = &system_user(name);
+    assert!(
+        name.starts_with("gorgon-e2e-"),
+        "test users are named gorgon-e2e-* so that leftovers can be found: {name}"
+    );
+    if user_exists(name) {
+        remove_user(name);
+    }
+    sh("useradd", &["--create-home", "--shell", "/bin/sh", name]);
+    sh("usermod", &["--password", "*", name]);
+}
+
+fn user_exists(name: &str) -> bool {
+    Command::new("id")
         .args(["-u", name])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    if !exists {
-        sh("useradd", &["--create-home", "--shell", "/bin/sh", name]);
+        .is_ok_and(|s| s.success())
+}
+
+/// Kills every process of `name` and removes the user with its home
+/// directory. `userdel` refuses while a process of the user lives, and
+/// a killed process takes a moment to go: retried for a few seconds.
+pub fn remove_user(name: &str) {
+    let name = &system_user(name);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        kill_user(name);
+        let removed = Command::new("userdel")
+            .args(["--remove", name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if removed || !user_exists(name) {
+            return;
+        }
+        if Instant::now() > deadline {
+            // A Drop must not panic while a failed test unwinds; the
+            // sweep in scripts/test gets it.
+            eprintln!("cannot remove test user {name}: scripts/test removes it at the end");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    sh("usermod", &["--password", "*", "--shell", "/bin/sh", name]);
-    known.insert(name.to_string());
+}
+
+/// Whether this process can start sshd as another user.
+fn is_root() -> bool {
+    sh("id", &["-u"]).trim() == "0"
 }
 
 /// The home directory of a user.
 pub fn home_of(user: &str) -> PathBuf {
+    let user = &system_user(user);
     let line = sh("getent", &["passwd", user]);
     PathBuf::from(line.trim().split(':').nth(5).expect("a passwd line"))
 }
 
 /// The uid of a user.
 pub fn uid_of(user: &str) -> u32 {
+    let user = &system_user(user);
     sh("id", &["-u", user]).trim().parse().unwrap()
 }
 
@@ -233,11 +300,13 @@ impl Drop for Sshd {
 /// Kills every process of `user`: its sshd sessions and the remote
 /// workers. As if the node died.
 pub fn kill_user(user: &str) {
+    let user = &system_user(user);
     let _ = Command::new("pkill").args(["-KILL", "-u", user]).status();
 }
 
 /// The processes of `user` whose command line contains `pattern`.
 pub fn processes_of(user: &str, pattern: &str) -> Vec<String> {
+    let user = &system_user(user);
     let output = Command::new("pgrep")
         .args(["-a", "-u", user, "-f", pattern])
         .output()
@@ -272,7 +341,15 @@ impl TestCluster {
     /// Starts one node per `(name, user)`; the config lists them all with
     /// their host keys known and `gorgon_path` pointing at this build.
     pub fn start(nodes: &[(&str, &str)]) -> TestCluster {
-        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            is_root(),
+            "the cluster tests need root (sshd switches to each node's user); \
+             scripts/test skips them when not root, `cargo test -- --skip cluster` too"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("gorgon-e2e{}-", process_tag()))
+            .tempdir()
+            .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let key = dir.path().join("client_key");
         let public = keygen(&key);
@@ -281,8 +358,16 @@ impl TestCluster {
         std::fs::set_permissions(&gorgon, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut started = Vec::new();
         for (name, user) in nodes {
-            ensure_user(user);
-            let sshd = Sshd::start(&dir.path().join(name), &fresh_address(), user, &public);
+            create_user(user);
+            // Removes the user again if this node's sshd cannot start.
+            let guard = UserGuard(user.to_string());
+            let sshd = Sshd::start(
+                &dir.path().join(name),
+                &fresh_address(),
+                &system_user(user),
+                &public,
+            );
+            std::mem::forget(guard);
             started.push((name.to_string(), sshd));
         }
         let known_hosts = dir.path().join("known_hosts");
@@ -373,6 +458,29 @@ impl TestCluster {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         dir
+    }
+}
+
+/// Stops every node and removes the node users: this runs when the test
+/// ends, whether it passed or panicked.
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for (_, sshd) in &mut self.nodes {
+            sshd.stop();
+        }
+        for (_, sshd) in &self.nodes {
+            remove_user(&sshd.user);
+        }
+    }
+}
+
+/// Removes a user created for a node whose sshd then failed to start
+/// (the node is not in a TestCluster yet, whose Drop would).
+struct UserGuard(String);
+
+impl Drop for UserGuard {
+    fn drop(&mut self) {
+        remove_user(&self.0);
     }
 }
 

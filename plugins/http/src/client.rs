@@ -4,7 +4,7 @@
 //!
 //! A call writes the whole request with one `write` and reads the response
 //! with as few `read`s as it arrives in; nothing is allocated once the
-//! buffers have grown to the size of the responses. docs/design-notes-http.md
+//! buffers have grown to the size of the responses. docs/architecture.md
 //! says why this beats an async client here. The response framing is
 //! [`http1`]'s, over the [`Wire`] of either transport.
 //!
