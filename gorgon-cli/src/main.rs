@@ -44,6 +44,8 @@ mod footprint;
 mod outcome;
 mod plan;
 mod plugin;
+#[allow(dead_code)]
+mod plugin_file;
 mod progress;
 mod protocol;
 mod recorder;
