@@ -4,6 +4,8 @@
 //! [`show`] is `gorgon report`, which shows a saved one again.
 
 pub mod csv;
+#[allow(dead_code)]
+pub mod destination;
 pub mod html;
 pub mod json;
 pub mod load_model;
