@@ -41,6 +41,8 @@ mod config;
 mod debug;
 mod exit;
 mod footprint;
+#[allow(dead_code)]
+mod limits;
 mod outcome;
 mod plan;
 mod plugin;
