@@ -28,8 +28,14 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("parent-worker contract", &["protocol", "spec"]),
-    ("worker side", &["clock", "plugin", "recorder", "worker"]),
-    ("parent side", &["config", "collect", "cluster", "progress"]),
+    (
+        "worker side",
+        &["clock", "plugin", "plugin_file", "recorder", "worker"],
+    ),
+    (
+        "parent side",
+        &["config", "limits", "collect", "cluster", "progress"],
+    ),
     ("reports", &["report"]),
     ("command line", &["cli", "run", "debug", "scaffold"]),
 ];
