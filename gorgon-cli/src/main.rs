@@ -41,12 +41,10 @@ mod config;
 mod debug;
 mod exit;
 mod footprint;
-#[allow(dead_code)]
 mod limits;
 mod outcome;
 mod plan;
 mod plugin;
-#[allow(dead_code)]
 mod plugin_file;
 mod progress;
 mod protocol;

@@ -18,6 +18,7 @@ use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
 use object::{Architecture, Endianness, FileKind, Object, ObjectSymbol};
 
 use gorgon_plugin_api::abi::{SYMBOL_ABI_VERSION, SYMBOL_OPERATION, SYMBOL_THREAD_START};
+use gorgon_plugin_api::{ABI_VERSION, OLDEST_ABI_VERSION};
 
 /// Why a file cannot be a plugin for this machine, in one sentence each.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,17 @@ pub enum FileError {
          gorgon_plugin_api::export! macro"
     )]
     NoAbiVersion(PathBuf),
+    #[error(
+        "plugin {path} was built for plugin ABI {found} but this gorgon speaks ABI {oldest} to \
+         {newest}: rebuild it against gorgon-plugin-api {version}"
+    )]
+    AbiMismatch {
+        path: PathBuf,
+        found: u32,
+        oldest: u32,
+        newest: u32,
+        version: &'static str,
+    },
 }
 
 /// What the parent needs to know about a plugin before starting workers.
@@ -84,6 +96,17 @@ pub fn inspect(path: &Path, host: Architecture) -> Result<PluginFile, FileError>
         reason: error.to_string(),
     })?;
     let (abi_version, has_setup) = read_plugin(&data, host).map_err(|fault| fault.at(&path))?;
+    // A plugin built for an older ABI reads only the part of the host's
+    // vtable that ABI had, which is still there, unchanged.
+    if !(OLDEST_ABI_VERSION..=ABI_VERSION).contains(&abi_version) {
+        return Err(FileError::AbiMismatch {
+            path,
+            found: abi_version,
+            oldest: OLDEST_ABI_VERSION,
+            newest: ABI_VERSION,
+            version: env!("CARGO_PKG_VERSION"),
+        });
+    }
     Ok(PluginFile {
         path,
         abi_version,

@@ -12,9 +12,10 @@ use crate::collect::{self, Link, LocalLink};
 use crate::config::Config;
 use crate::debug;
 use crate::exit::{self, Code, Failure};
+use crate::limits::{Demand, Limits};
 use crate::outcome::RunResult;
 use crate::plan::{split_unbounded, LoadPlan, Param};
-use crate::plugin::Plugin;
+use crate::plugin_file;
 use crate::progress::{self, Progress};
 use crate::report::output::{Destinations, Outputs};
 use crate::report::snapshot::Snapshots;
@@ -68,8 +69,11 @@ impl RunPlan {
             args.load.thresholds.clone()
         };
         // Refuse a bad plugin here, in one sentence, before starting workers
-        // that would each refuse it.
-        let loaded = Plugin::load(&args.plugin).map_err(Failure::usage)?.path;
+        // that would each refuse it. Its headers are read, not loaded: no
+        // plugin code runs in the parent, whose stdout is the report's.
+        let loaded = plugin_file::inspect(&args.plugin, plugin_file::this_machine())
+            .map_err(Failure::usage)?
+            .path;
         load.check().map_err(Failure::usage)?;
         // Parameters too large for a worker's command line are bad input.
         WorkerSpec::new(&loaded, 1, &args.params, &load, split_unbounded(1)[0])
@@ -81,6 +85,10 @@ impl RunPlan {
                 threads: args.threads.or(config.defaults.threads).unwrap_or(1),
             }]
         });
+        let nodes = args.nodes.selection();
+        if nodes.local || !(nodes.all || !nodes.names.is_empty()) {
+            check_limits(&shapes, load.fibers)?;
+        }
         Ok(RunPlan {
             plugin: args.plugin.clone(),
             loaded,
@@ -89,11 +97,27 @@ impl RunPlan {
             load,
             thresholds,
             destinations: args.output.destinations(args.save.as_deref()),
-            nodes: args.nodes.selection(),
+            nodes,
             snapshot_every: args.snapshot_every,
             quiet: args.quiet,
         })
     }
+}
+
+/// Refuses, before anything starts, a suite whose largest run this machine
+/// cannot hold (processes, threads, fiber stacks, memory), naming the limit.
+fn check_limits(shapes: &[RunShape], fibers: u32) -> Result<(), Failure> {
+    let machine = Limits::of_this_machine();
+    for shape in shapes {
+        machine
+            .check(Demand {
+                processes: u64::from(shape.processes),
+                threads: u64::from(shape.threads),
+                fibers: u64::from(fibers),
+            })
+            .map_err(Failure::usage)?;
+    }
+    Ok(())
 }
 
 /// What a suite runs with: its destinations checked, its nodes reached,
