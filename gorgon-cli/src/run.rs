@@ -17,7 +17,7 @@ use crate::outcome::RunResult;
 use crate::plan::{split_unbounded, LoadPlan, Param};
 use crate::plugin_file;
 use crate::progress::{self, Progress};
-use crate::report::output::{Destinations, Outputs};
+use crate::report::output::{Destinations, Input, Outputs};
 use crate::report::snapshot::Snapshots;
 use crate::report::{load_model, Report};
 use crate::shape::RunShape;
@@ -104,6 +104,25 @@ impl RunPlan {
     }
 }
 
+impl RunPlan {
+    /// The files the run reads, which no output may overwrite: the plugin,
+    /// the config file, and any file named by a parameter (a requests
+    /// file, a CA certificate…).
+    fn inputs(&self, config: &Config) -> Vec<Input> {
+        let mut inputs = vec![("the plugin".to_string(), self.loaded.clone())];
+        if let Some(path) = &config.path {
+            inputs.push(("the config file".to_string(), path.clone()));
+        }
+        for param in &self.params {
+            let path = PathBuf::from(&param.value);
+            if !param.value.is_empty() && path.is_file() {
+                inputs.push((format!("the file of --set {}", param.key), path));
+            }
+        }
+        inputs
+    }
+}
+
 /// Refuses, before anything starts, a suite whose largest run this machine
 /// cannot hold (processes, threads, fiber stacks, memory), naming the limit.
 fn check_limits(shapes: &[RunShape], fibers: u32) -> Result<(), Failure> {
@@ -133,7 +152,7 @@ struct Session {
 impl Session {
     fn open(plan: &RunPlan, config: &Config) -> Result<Session, Failure> {
         // Every output file is checked now, not after an hour of load.
-        let outputs = Outputs::prepare(plan.destinations.clone())?;
+        let outputs = Outputs::prepare(plan.destinations.clone(), &plan.inputs(config))?;
         // Nodes are reached and checked before the first call; an
         // unreachable one stops the run here, naming it.
         let cluster = Cluster::prepare(&plan.nodes, config, &plan.loaded)?;
