@@ -30,7 +30,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("parent-worker contract", &["protocol", "spec"]),
     (
         "worker side",
-        &["clock", "plugin", "plugin_file", "recorder", "worker"],
+        &[
+            "clock",
+            "plugin",
+            "plugin_file",
+            "probe",
+            "recorder",
+            "worker",
+        ],
     ),
     (
         "parent side",

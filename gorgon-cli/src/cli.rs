@@ -58,6 +58,16 @@ pub enum Command {
     /// Run one worker process (started by `gorgon run`, locally or over SSH).
     #[command(hide = true)]
     Worker(WorkerArgs),
+    /// Load a plugin once and exit (started by `gorgon run` before the run,
+    /// so that no plugin code runs in the parent itself).
+    #[command(hide = true)]
+    Probe(ProbeArgs),
+}
+
+/// Arguments of `gorgon probe`: an internal step of `gorgon run`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    pub plugin: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -46,6 +46,7 @@ mod outcome;
 mod plan;
 mod plugin;
 mod plugin_file;
+mod probe;
 mod progress;
 mod protocol;
 mod recorder;
@@ -75,6 +76,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cluster::execute(args.command(), cli.config.as_deref()),
         Command::New(args) => scaffold::execute(&args.path),
         Command::Worker(args) => worker::main(&args.spec),
+        Command::Probe(args) => probe::main(&args.plugin),
         Command::Report(args) => report::show(&args.file, args.output.destinations(None)),
     };
     match outcome {

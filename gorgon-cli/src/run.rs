@@ -16,6 +16,7 @@ use crate::limits::{Demand, Limits};
 use crate::outcome::RunResult;
 use crate::plan::{split_unbounded, LoadPlan, Param};
 use crate::plugin_file;
+use crate::probe;
 use crate::progress::{self, Progress};
 use crate::report::output::{Destinations, Input, Outputs};
 use crate::report::snapshot::Snapshots;
@@ -74,6 +75,7 @@ impl RunPlan {
         let loaded = plugin_file::inspect(&args.plugin, plugin_file::this_machine())
             .map_err(Failure::usage)?
             .path;
+        probe::check_loads(&loaded).map_err(Failure::usage)?;
         load.check().map_err(Failure::usage)?;
         // Parameters too large for a worker's command line are bad input.
         WorkerSpec::new(&loaded, 1, &args.params, &load, split_unbounded(1)[0])

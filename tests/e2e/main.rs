@@ -10,6 +10,7 @@ mod config;
 mod core;
 mod fibers;
 mod footprint;
+mod hostile;
 mod http;
 mod load_shapes;
 mod reports;

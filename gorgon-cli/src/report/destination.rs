@@ -225,7 +225,10 @@ mod tests {
         let destination = Destination::resolve(Path::new("/dev/null")).unwrap();
         assert_eq!(destination, Destination::WriteThrough("/dev/null".into()));
         destination.write(b"gone").unwrap();
-        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        assert!(fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
     }
 
     #[test]

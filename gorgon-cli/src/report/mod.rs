@@ -24,7 +24,10 @@ use crate::exit::{self, Code, Failure};
 /// `gorgon report FILE.json`: the saved result in the asked formats.
 pub fn show(file: &Path, destinations: output::Destinations) -> Result<Code, Failure> {
     let report = json::read(file).map_err(Failure::usage)?;
-    let inputs = [("the saved result being shown".to_string(), file.to_path_buf())];
+    let inputs = [(
+        "the saved result being shown".to_string(),
+        file.to_path_buf(),
+    )];
     let outputs = output::Outputs::prepare(destinations, &inputs)?;
     outputs.emit(&report)?;
     Ok(Code(exit::OK))

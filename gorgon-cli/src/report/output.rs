@@ -115,7 +115,10 @@ impl Outputs {
             }
         }
         if let Some(html_file) = &self.html {
-            failures.extend(write_to(html_file, html::render(report, &charts).as_bytes()));
+            failures.extend(write_to(
+                html_file,
+                html::render(report, &charts).as_bytes(),
+            ));
         }
         match failures.into_iter().next() {
             Some(first) => Err(Failure::Run(anyhow::anyhow!(first))),

@@ -12,9 +12,9 @@ use crate::collect::{Live, Observer};
 use crate::outcome::RunResult;
 use crate::plan::Param;
 
+use super::destination::Destination;
 use super::json;
 use super::model::{Report, RunReport};
-use super::destination::Destination;
 
 /// Writes snapshots of a suite to one file at a steady period.
 pub struct Snapshots {

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `print` | writes a line to stdout and one to stderr |
 //! | `exit` | ends the process with exit code 7 |
-//! | `crash` | kills the process with `SIGSEGV` |
+//! | `crash` | writes to an unmapped address: `SIGSEGV` |
 //!
 //! Unset, it is a plain plugin whose calls return `OK`.
 
@@ -26,10 +26,9 @@ extern "C" fn on_load() {
         }
         // SAFETY: ending the process at once is the point of this plugin.
         Ok("exit") => unsafe { libc::_exit(7) },
-        // SAFETY: as above, by a signal.
-        Ok("crash") => unsafe {
-            libc::raise(libc::SIGSEGV);
-        },
+        // SAFETY: none: a write to an unmapped address is the crash this
+        // plugin exists to make (volatile, so it is not optimised away).
+        Ok("crash") => unsafe { std::ptr::write_volatile(8 as *mut u8, 1) },
         _ => {}
     }
 }
