@@ -88,7 +88,8 @@ impl RunPlan {
             }]
         });
         let nodes = args.nodes.selection();
-        if nodes.local || !(nodes.all || !nodes.names.is_empty()) {
+        // Workers run on this machine in a local run, or with --local.
+        if nodes.local || (!nodes.all && nodes.names.is_empty()) {
             check_limits(&shapes, load.fibers)?;
         }
         Ok(RunPlan {
