@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use gorgon_plugin_api::abi::{HostVTable, RawOutcome, STATUS_OK, WAIT_TIMED_OUT};
+use gorgon_plugin_api::abi::{HostVTable, RawOutcome, STATUS_FAILED, STATUS_OK, WAIT_TIMED_OUT};
 use gorgon_plugin_api::Recorder;
 use hdrhistogram::Histogram;
 
@@ -26,6 +26,8 @@ use crate::worker::fibers::{FiberHandle, Wake};
 pub struct Tally {
     names: Vec<Box<[u8]>>,
     histograms: Vec<Histogram<u64>>,
+    /// Calls the plugin said failed, by the same index.
+    failed: Vec<u64>,
     last: usize,
 }
 
@@ -39,6 +41,14 @@ impl Tally {
         if histogram.record(nanos).is_err() {
             histogram.saturating_record(nanos);
         }
+    }
+
+    /// Records a call the plugin said failed: counted under its label
+    /// like any other, and as failed.
+    #[inline]
+    pub fn record_failed(&mut self, name: &[u8], nanos: u64) {
+        self.record(name, nanos);
+        self.failed[self.last] += 1;
     }
 
     #[inline]
@@ -55,6 +65,7 @@ impl Tally {
             None => {
                 self.names.push(name.into());
                 self.histograms.push(new_histogram());
+                self.failed.push(0);
                 self.names.len() - 1
             }
         };
@@ -72,6 +83,18 @@ impl Tally {
                     histogram.clone(),
                 );
                 histogram.reset();
+            }
+        }
+        taken
+    }
+
+    /// Hands over the failed calls counted since the last call.
+    pub fn take_failures(&mut self) -> BTreeMap<String, u64> {
+        let mut taken = BTreeMap::new();
+        for (name, failed) in self.names.iter().zip(&mut self.failed) {
+            if *failed > 0 {
+                taken.insert(String::from_utf8_lossy(name).into_owned(), *failed);
+                *failed = 0;
             }
         }
         taken
@@ -167,6 +190,7 @@ impl ThreadRecorder {
     pub fn record_outcome(&mut self, outcome: &Outcome<'_>, nanos: u64) {
         match outcome {
             Outcome::Label(label) => self.results.record(label, nanos),
+            Outcome::Failed(label) => self.results.record_failed(label, nanos),
             Outcome::Panic(message) => {
                 self.results.record(PANIC_LABEL.as_bytes(), nanos);
                 add_panic(&mut self.panics, &String::from_utf8_lossy(message), 1);
@@ -180,7 +204,7 @@ impl ThreadRecorder {
     pub fn record_paced(&mut self, outcome: &Outcome<'_>, latency: u64, service: u64, late: bool) {
         self.record_outcome(outcome, latency);
         let label = match outcome {
-            Outcome::Label(label) => label,
+            Outcome::Label(label) | Outcome::Failed(label) => label,
             Outcome::Panic(_) => PANIC_LABEL.as_bytes(),
         };
         self.service.record(label, service);
@@ -197,6 +221,7 @@ impl ThreadRecorder {
     /// Everything recorded since the last hand-over.
     pub fn take_delta(&mut self) -> Stats {
         Stats {
+            failures: self.results.take_failures(),
             results: self.results.take(),
             measurements: self.measurements.take(),
             panics: std::mem::take(&mut self.panics),
@@ -214,6 +239,8 @@ impl ThreadRecorder {
 /// What a call returned, read from the plugin's [`RawOutcome`].
 pub enum Outcome<'a> {
     Label(&'a [u8]),
+    /// A call the plugin said failed (ABI 3), with its label.
+    Failed(&'a [u8]),
     Panic(&'a [u8]),
 }
 
@@ -230,16 +257,18 @@ impl Outcome<'_> {
         } else {
             std::slice::from_raw_parts(raw.text, raw.len)
         };
-        if raw.status == STATUS_OK {
-            Outcome::Label(text)
-        } else {
-            Outcome::Panic(text)
+        match raw.status {
+            STATUS_OK => Outcome::Label(text),
+            STATUS_FAILED => Outcome::Failed(text),
+            _ => Outcome::Panic(text),
         }
     }
 
     pub fn text(&self) -> String {
         match self {
-            Outcome::Label(text) | Outcome::Panic(text) => String::from_utf8_lossy(text).into(),
+            Outcome::Label(text) | Outcome::Failed(text) | Outcome::Panic(text) => {
+                String::from_utf8_lossy(text).into()
+            }
         }
     }
 }

@@ -280,6 +280,23 @@ fn run_debug(mut args: RunArgs, config: &Config) -> Result<Code, Failure> {
     debug::run(&args)
 }
 
+/// With no threshold given, any failed call fails the run (exit 1), as
+/// Locust does: a load test in which calls failed and nobody said how
+/// many may fail has not passed. Says so in one line.
+fn failed_calls(report: &Report) -> bool {
+    let errors: u64 = report.runs.iter().map(|run| run.errors).sum();
+    if errors == 0 {
+        return false;
+    }
+    let calls: u64 = report.runs.iter().map(|run| run.all.count).sum();
+    eprintln!(
+        "gorgon: {errors} of {calls} calls failed ({:.2}%); with no --threshold any failed call \
+         fails the run: accept some with e.g. --threshold 'error_rate<1%'",
+        errors as f64 * 100.0 / calls.max(1) as f64
+    );
+    true
+}
+
 /// The exit code of a finished suite, most serious first: an interrupt,
 /// a failed run (or a report that could not be written), a threshold.
 fn exit_code(report: &Report, undelivered: bool) -> Result<Code, Failure> {
@@ -301,9 +318,10 @@ fn exit_code(report: &Report, undelivered: bool) -> Result<Code, Failure> {
     if !failed.is_empty() {
         eprintln!("gorgon: threshold failed: {}", failed.join(", "));
     }
+    let failed_calls = report.thresholds.is_empty() && failed_calls(report);
     Ok(Code(if undelivered {
         exit::RUN_FAILED
-    } else if !failed.is_empty() {
+    } else if !failed.is_empty() || failed_calls {
         exit::THRESHOLD_FAILED
     } else {
         exit::OK

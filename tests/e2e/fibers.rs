@@ -144,7 +144,7 @@ fn panics_on_fibers_are_counted_and_the_run_goes_on() {
         "--set",
         "wait_us=50",
     ])
-    .ok();
+    .with_failed_calls();
     assert_eq!(run.count("panic"), 100, "{}", run.stdout);
     assert_eq!(run.count("OK"), 900, "{}", run.stdout);
     assert!(!run.stderr.contains("panicked at"), "{}", run.stderr);
