@@ -171,7 +171,7 @@ fn forward_results(
             Ok(ThreadMessage::Delta { index, stats }) => match pending.get_mut(&index) {
                 Some(known) => known.merge(&stats),
                 None => {
-                    pending.insert(index, stats);
+                    pending.insert(index, *stats);
                 }
             },
             Ok(ThreadMessage::Finished {
@@ -328,7 +328,7 @@ enum ThreadMessage {
     SetupRefusedInput(String),
     Delta {
         index: u64,
-        stats: Stats,
+        stats: Box<Stats>,
     },
     Finished {
         calls: u64,
@@ -590,7 +590,7 @@ impl ThreadRun<'_> {
         if !recorder.is_empty() {
             let _ = self.sender.send(ThreadMessage::Delta {
                 index: recorder.interval,
-                stats: recorder.take_delta(),
+                stats: Box::new(recorder.take_delta()),
             });
         }
     }
