@@ -271,6 +271,12 @@ pub struct LoadArgs {
     /// [default: 1, or defaults.fibers].
     #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub fibers: Option<u32>,
+
+    /// How long workers may take past the run's end (or Ctrl-C) to finish
+    /// their calls before they are killed and named; the run then exits 3
+    /// with everything gathered until then [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub grace: Option<Duration>,
 }
 
 fn parse_rate(text: &str) -> Result<Rate, String> {
@@ -317,6 +323,7 @@ impl LoadArgs {
                 .or(defaults.batch_scheduling)
                 .unwrap_or(false),
             fibers: self.fibers.or(defaults.fibers).unwrap_or(1),
+            grace: self.grace.unwrap_or(crate::plan::DEFAULT_GRACE),
         }
     }
 

@@ -2,13 +2,12 @@
 //! build the report, emit it.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cli::{OutputFormat, RunArgs};
 use crate::cluster::{Cluster, Selection};
-use crate::collect::{self, Link, LocalLink};
+use crate::collect::{self, Interrupts, Link, LocalLink};
 use crate::config::Config;
 use crate::debug;
 use crate::exit::{self, Code, Failure};
@@ -147,7 +146,7 @@ fn check_limits(shapes: &[RunShape], fibers: u32) -> Result<(), Failure> {
 struct Session {
     outputs: Outputs,
     cluster: Option<Cluster>,
-    interrupted: Arc<AtomicBool>,
+    interrupted: Arc<Interrupts>,
     started_at: SystemTime,
     started: Instant,
 }
@@ -169,7 +168,7 @@ impl Session {
     }
 
     fn interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::Relaxed)
+        self.interrupted.any()
     }
 
     /// Starts one run's workers, on the nodes or here.
@@ -210,7 +209,18 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
         let links = session.spawn(plan, shape)?;
         let mut observer = (&mut progress, &mut snapshots);
         let planned = plan.load.operations;
-        let mut result = collect::run(shape, planned, links, &session.interrupted, &mut observer)?;
+        let bounds = collect::Bounds {
+            end_by: plan.load.end_by(),
+            grace: plan.load.grace,
+        };
+        let mut result = collect::run(
+            shape,
+            planned,
+            links,
+            bounds,
+            &session.interrupted,
+            &mut observer,
+        )?;
         result.load.rate = plan.load.rate;
         result.load.fibers = plan.load.fibers;
         if let Some(cluster) = &session.cluster {
@@ -346,26 +356,26 @@ fn spawn_local(plan: &RunPlan, shape: RunShape) -> Result<Vec<Box<dyn Link>>, Fa
         .collect()
 }
 
-/// A flag raised by SIGINT or SIGTERM: the run stops its workers and
-/// reports what they did, instead of dying with them. A second signal ends
-/// gorgon at once (exit 130, no report), for an operation that does not
-/// return; its workers then stop by themselves when their stdin closes.
-fn interrupt_flag() -> Result<Arc<AtomicBool>, Failure> {
-    let flag = Arc::new(AtomicBool::new(false));
+/// Counts SIGINT and SIGTERM: the collector stops the run gracefully on
+/// the first and kills every worker on the second, printing what was
+/// gathered either way. A third, for a parent stuck somewhere that does
+/// not look at the count (connecting to a node), ends gorgon at once.
+fn interrupt_flag() -> Result<Arc<Interrupts>, Failure> {
+    let interrupts = Arc::new(Interrupts::default());
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let register = || -> std::io::Result<()> {
-            // Registered first, so it sees the flag as it was before this
-            // signal raised it.
-            signal_hook::flag::register_conditional_shutdown(
-                signal,
-                i32::from(INTERRUPTED),
-                flag.clone(),
-            )?;
-            signal_hook::flag::register(signal, flag.clone())?;
-            Ok(())
+        let counted = interrupts.clone();
+        let handler = move || {
+            counted.raise();
+            if counted.count() >= 3 {
+                // SAFETY: `_exit` is async-signal-safe; workers end by
+                // their parent-death signal or the end of their stdin.
+                unsafe { nix::libc::_exit(i32::from(INTERRUPTED)) };
+            }
         };
-        register()
+        // SAFETY: the handler only does an atomic add and load and may call
+        // `_exit`, all async-signal-safe; it allocates and locks nothing.
+        unsafe { signal_hook::low_level::register(signal, handler) }
             .map_err(|e| Failure::Run(anyhow::anyhow!("cannot handle signal {signal}: {e}")))?;
     }
-    Ok(flag)
+    Ok(interrupts)
 }
