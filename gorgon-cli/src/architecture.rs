@@ -30,9 +30,27 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("parent-worker contract", &["protocol", "spec"]),
     (
         "worker side",
-        &["clock", "fibers", "plugin", "recorder", "worker"],
+        &[
+            "clock",
+            "fibers",
+            "plugin",
+            "plugin_file",
+            "probe",
+            "recorder",
+            "worker",
+        ],
     ),
-    ("parent side", &["config", "collect", "cluster", "progress"]),
+    (
+        "parent side",
+        &[
+            "config",
+            "limits",
+            "plugin_path",
+            "collect",
+            "cluster",
+            "progress",
+        ],
+    ),
     ("reports", &["report"]),
     ("command line", &["cli", "run", "debug", "scaffold"]),
 ];

@@ -61,6 +61,16 @@ pub enum Command {
     /// Run one worker process (started by `gorgon run`, locally or over SSH).
     #[command(hide = true)]
     Worker(WorkerArgs),
+    /// Load a plugin once and exit (started by `gorgon run` before the run,
+    /// so that no plugin code runs in the parent itself).
+    #[command(hide = true)]
+    Probe(ProbeArgs),
+}
+
+/// Arguments of `gorgon probe`: an internal step of `gorgon run`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    pub plugin: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +276,12 @@ pub struct LoadArgs {
     /// [default: 1, or defaults.fibers].
     #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub fibers: Option<u32>,
+
+    /// How long workers may take past the run's end (or Ctrl-C) to finish
+    /// their calls before they are killed and named; the run then exits 3
+    /// with everything gathered until then [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub grace: Option<Duration>,
 }
 
 fn parse_rate(text: &str) -> Result<Rate, String> {
@@ -312,6 +328,7 @@ impl LoadArgs {
                 .or(defaults.batch_scheduling)
                 .unwrap_or(false),
             fibers: self.fibers.or(defaults.fibers).unwrap_or(1),
+            grace: self.grace.unwrap_or(crate::plan::DEFAULT_GRACE),
         }
     }
 

@@ -97,6 +97,12 @@ fn print_call(
             outcome.text(),
             duration(nanos)
         ),
+        Outcome::Failed(_) => writeln!(
+            out,
+            "#{number:<6} {:<12} {:>10}{steps}  (failed)",
+            outcome.text(),
+            duration(nanos)
+        ),
         Outcome::Panic(_) => writeln!(
             out,
             "#{number:<6} {:<12} {:>10}{steps}\n        panicked: {}",

@@ -43,10 +43,13 @@ mod debug;
 mod exit;
 mod fibers;
 mod footprint;
+mod limits;
 mod outcome;
 mod plan;
 mod plugin;
+mod plugin_file;
 mod plugin_path;
+mod probe;
 mod progress;
 mod protocol;
 mod recorder;
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::New(args) => scaffold::execute(&args.path),
         Command::Plugins => plugin_path::execute(),
         Command::Worker(args) => worker::main(&args.spec),
+        Command::Probe(args) => probe::main(&args.plugin),
         Command::Report(args) => report::show(&args.file, args.output.destinations(None)),
     };
     match outcome {

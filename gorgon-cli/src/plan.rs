@@ -117,9 +117,28 @@ pub struct LoadPlan {
     pub batch_scheduling: bool,
     /// Calls at once per worker thread, each on a fiber (1: no fibers).
     pub fibers: u32,
+    /// How long a worker may take past the run's end, a stop or its
+    /// `done` before it is killed.
+    pub grace: Duration,
 }
 
+/// The grace period when `--grace` is not given: room for any call with a
+/// sane timeout to finish, short enough for a person at a terminal.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
 impl LoadPlan {
+    /// When, from `go`, the workers should have ended by themselves: the
+    /// warm-up when it is a time, then the duration. `None` for a run of a
+    /// count, or when the warm-up is a count (its length is unknown).
+    pub fn end_by(&self) -> Option<Duration> {
+        let warmup = match self.warmup {
+            None => Duration::ZERO,
+            Some(Warmup::Time(time)) => time,
+            Some(Warmup::Calls(_)) => return None,
+        };
+        Some(warmup + self.duration?)
+    }
+
     /// Checks that the pieces fit together; each refusal is one sentence.
     pub fn check(&self) -> Result<(), String> {
         if self.operations.is_none() && self.duration.is_none() {

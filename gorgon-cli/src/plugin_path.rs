@@ -65,7 +65,7 @@ pub struct Found {
     pub path: PathBuf,
 }
 
-/// clap's value parser for `--plugin`: a path stays a path, a name
+/// The command line's value parser for `--plugin`: a path stays a path, a name
 /// becomes the file it resolves to.
 pub fn parse(value: &str) -> Result<PathBuf, String> {
     resolve(value).map_err(|e| format!("{e:#}"))
@@ -174,19 +174,12 @@ pub fn execute() -> Result<crate::exit::Code, crate::exit::Failure> {
 /// Reads a plugin's `gorgon_abi_version` without calling into it, for
 /// `gorgon plugins` (which lists plugins of any ABI, unlike a run).
 pub fn abi_version(path: &Path) -> anyhow::Result<u32> {
-    use gorgon_plugin_api::abi::SYMBOL_ABI_VERSION;
-    use libloading::os::unix::{Library, RTLD_LAZY, RTLD_LOCAL};
-    // SAFETY: loading runs the library's initialisers, as a run would;
-    // the listed files are plugins the user put on the search path.
-    let library = unsafe { Library::open(Some(path), RTLD_LAZY | RTLD_LOCAL) }
-        .with_context(|| format!("cannot load {}", path.display()))?;
-    // SAFETY: `gorgon_abi_version` is a `u32` static in every plugin the
-    // export! macro built; it is read, never called.
-    unsafe {
-        let version = library
-            .get::<*const u32>(SYMBOL_ABI_VERSION)
-            .with_context(|| format!("{} has no gorgon_abi_version symbol", path.display()))?;
-        Ok(std::ptr::read(*version))
+    use crate::plugin_file::{inspect, this_machine, FileError};
+    // Read from the file's headers: listing plugins runs none of their code.
+    match inspect(path, this_machine()) {
+        Ok(file) => Ok(file.abi_version),
+        Err(FileError::AbiMismatch { found, .. }) => Ok(found),
+        Err(error) => Err(error.into()),
     }
 }
 

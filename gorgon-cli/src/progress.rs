@@ -215,12 +215,7 @@ impl Figures {
             } else {
                 0.0
             },
-            errors: stats
-                .results
-                .iter()
-                .filter(|(label, _)| success.is_error(label))
-                .map(|(_, h)| h.len())
-                .sum(),
+            errors: success.errors_in(stats),
             p99_ns: (calls > 0).then(|| all.value_at_quantile(0.99)),
             eta,
         }

@@ -23,6 +23,8 @@ use crate::stats::{add_panic, new_histogram, PanicSample, Stats, PANIC_LABEL};
 struct Tally {
     names: Vec<Box<[u8]>>,
     histograms: Vec<Histogram<u64>>,
+    /// Calls the plugin said failed, by the same index.
+    failed: Vec<u64>,
     last: usize,
 }
 
@@ -36,6 +38,14 @@ impl Tally {
         if histogram.record(nanos).is_err() {
             histogram.saturating_record(nanos);
         }
+    }
+
+    /// Records a call the plugin said failed: counted under its label
+    /// like any other, and as failed.
+    #[inline]
+    pub fn record_failed(&mut self, name: &[u8], nanos: u64) {
+        self.record(name, nanos);
+        self.failed[self.last] += 1;
     }
 
     #[inline]
@@ -52,6 +62,7 @@ impl Tally {
             None => {
                 self.names.push(name.into());
                 self.histograms.push(new_histogram());
+                self.failed.push(0);
                 self.names.len() - 1
             }
         };
@@ -69,6 +80,18 @@ impl Tally {
                     histogram.clone(),
                 );
                 histogram.reset();
+            }
+        }
+        taken
+    }
+
+    /// Hands over the failed calls counted since the last call.
+    pub fn take_failures(&mut self) -> BTreeMap<String, u64> {
+        let mut taken = BTreeMap::new();
+        for (name, failed) in self.names.iter().zip(&mut self.failed) {
+            if *failed > 0 {
+                taken.insert(String::from_utf8_lossy(name).into_owned(), *failed);
+                *failed = 0;
             }
         }
         taken
@@ -141,6 +164,7 @@ impl ThreadRecorder {
     pub fn record_outcome(&mut self, outcome: &Outcome<'_>, nanos: u64) {
         match outcome {
             Outcome::Label(label) => self.results.record(label, nanos),
+            Outcome::Failed(label) => self.results.record_failed(label, nanos),
             Outcome::Panic(message) => self.record_panic(message, nanos),
         }
     }
@@ -160,7 +184,7 @@ impl ThreadRecorder {
     pub fn record_paced(&mut self, outcome: &Outcome<'_>, latency: u64, service: u64, late: bool) {
         self.record_outcome(outcome, latency);
         let label = match outcome {
-            Outcome::Label(label) => label,
+            Outcome::Label(label) | Outcome::Failed(label) => label,
             Outcome::Panic(_) => PANIC_LABEL.as_bytes(),
         };
         self.service.record(label, service);
@@ -177,6 +201,7 @@ impl ThreadRecorder {
     /// Everything recorded since the last hand-over.
     pub fn take_delta(&mut self) -> Stats {
         Stats {
+            failures: self.results.take_failures(),
             results: self.results.take(),
             measurements: self.measurements.take(),
             panics: std::mem::take(&mut self.panics),
@@ -208,13 +233,17 @@ impl ThreadRecorder {
 /// [`crate::plugin::lane`]).
 pub enum Outcome<'a> {
     Label(&'a [u8]),
+    /// A call the plugin said failed (ABI 3), with its label.
+    Failed(&'a [u8]),
     Panic(&'a [u8]),
 }
 
 impl Outcome<'_> {
     pub fn text(&self) -> String {
         match self {
-            Outcome::Label(text) | Outcome::Panic(text) => String::from_utf8_lossy(text).into(),
+            Outcome::Label(text) | Outcome::Failed(text) | Outcome::Panic(text) => {
+                String::from_utf8_lossy(text).into()
+            }
         }
     }
 }

@@ -2,21 +2,22 @@
 //! build the report, emit it.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cli::{OutputFormat, RunArgs};
 use crate::cluster::{Cluster, Selection};
-use crate::collect::{self, Link, LocalLink};
+use crate::collect::{self, Interrupts, Link, LocalLink};
 use crate::config::Config;
 use crate::debug;
 use crate::exit::{self, Code, Failure};
+use crate::limits::{Demand, Limits};
 use crate::outcome::RunResult;
 use crate::plan::{split_unbounded, LoadPlan, Param};
-use crate::plugin::Plugin;
+use crate::plugin_file;
+use crate::probe;
 use crate::progress::{self, Progress};
-use crate::report::output::{Destinations, Outputs};
+use crate::report::output::{Destinations, Input, Outputs};
 use crate::report::snapshot::Snapshots;
 use crate::report::{load_model, Report};
 use crate::shape::RunShape;
@@ -68,8 +69,12 @@ impl RunPlan {
             args.load.thresholds.clone()
         };
         // Refuse a bad plugin here, in one sentence, before starting workers
-        // that would each refuse it.
-        let loaded = Plugin::load(&args.plugin).map_err(Failure::usage)?.path;
+        // that would each refuse it. Its headers are read, not loaded: no
+        // plugin code runs in the parent, whose stdout is the report's.
+        let loaded = plugin_file::inspect(&args.plugin, plugin_file::this_machine())
+            .map_err(Failure::usage)?
+            .path;
+        probe::check_loads(&loaded).map_err(Failure::usage)?;
         load.check().map_err(Failure::usage)?;
         // Parameters too large for a worker's command line are bad input.
         WorkerSpec::new(&loaded, 1, &args.params, &load, split_unbounded(1)[0])
@@ -81,6 +86,11 @@ impl RunPlan {
                 threads: args.threads.or(config.defaults.threads).unwrap_or(1),
             }]
         });
+        let nodes = args.nodes.selection();
+        // Workers run on this machine in a local run, or with --local.
+        if nodes.local || (!nodes.all && nodes.names.is_empty()) {
+            check_limits(&shapes, load.fibers)?;
+        }
         Ok(RunPlan {
             plugin: args.plugin.clone(),
             loaded,
@@ -89,11 +99,46 @@ impl RunPlan {
             load,
             thresholds,
             destinations: args.output.destinations(args.save.as_deref()),
-            nodes: args.nodes.selection(),
+            nodes,
             snapshot_every: args.snapshot_every,
             quiet: args.quiet,
         })
     }
+}
+
+impl RunPlan {
+    /// The files the run reads, which no output may overwrite: the plugin,
+    /// the config file, and any file named by a parameter (a requests
+    /// file, a CA certificate…).
+    fn inputs(&self, config: &Config) -> Vec<Input> {
+        let mut inputs = vec![("the plugin".to_string(), self.loaded.clone())];
+        if let Some(path) = &config.path {
+            inputs.push(("the config file".to_string(), path.clone()));
+        }
+        for param in &self.params {
+            let path = PathBuf::from(&param.value);
+            if !param.value.is_empty() && path.is_file() {
+                inputs.push((format!("the file of --set {}", param.key), path));
+            }
+        }
+        inputs
+    }
+}
+
+/// Refuses, before anything starts, a suite whose largest run this machine
+/// cannot hold (processes, threads, fiber stacks, memory), naming the limit.
+fn check_limits(shapes: &[RunShape], fibers: u32) -> Result<(), Failure> {
+    let machine = Limits::of_this_machine();
+    for shape in shapes {
+        machine
+            .check(Demand {
+                processes: u64::from(shape.processes),
+                threads: u64::from(shape.threads),
+                fibers: u64::from(fibers),
+            })
+            .map_err(Failure::usage)?;
+    }
+    Ok(())
 }
 
 /// What a suite runs with: its destinations checked, its nodes reached,
@@ -101,7 +146,7 @@ impl RunPlan {
 struct Session {
     outputs: Outputs,
     cluster: Option<Cluster>,
-    interrupted: Arc<AtomicBool>,
+    interrupted: Arc<Interrupts>,
     started_at: SystemTime,
     started: Instant,
 }
@@ -109,7 +154,7 @@ struct Session {
 impl Session {
     fn open(plan: &RunPlan, config: &Config) -> Result<Session, Failure> {
         // Every output file is checked now, not after an hour of load.
-        let outputs = Outputs::prepare(plan.destinations.clone())?;
+        let outputs = Outputs::prepare(plan.destinations.clone(), &plan.inputs(config))?;
         // Nodes are reached and checked before the first call; an
         // unreachable one stops the run here, naming it.
         let cluster = Cluster::prepare(&plan.nodes, config, &plan.loaded)?;
@@ -123,7 +168,7 @@ impl Session {
     }
 
     fn interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::Relaxed)
+        self.interrupted.any()
     }
 
     /// Starts one run's workers, on the nodes or here.
@@ -164,7 +209,18 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
         let links = session.spawn(plan, shape)?;
         let mut observer = (&mut progress, &mut snapshots);
         let planned = plan.load.operations;
-        let mut result = collect::run(shape, planned, links, &session.interrupted, &mut observer)?;
+        let bounds = collect::Bounds {
+            end_by: plan.load.end_by(),
+            grace: plan.load.grace,
+        };
+        let mut result = collect::run(
+            shape,
+            planned,
+            links,
+            bounds,
+            &session.interrupted,
+            &mut observer,
+        )?;
         result.load.rate = plan.load.rate;
         result.load.fibers = plan.load.fibers;
         if let Some(cluster) = &session.cluster {
@@ -234,6 +290,23 @@ fn run_debug(mut args: RunArgs, config: &Config) -> Result<Code, Failure> {
     debug::run(&args)
 }
 
+/// With no threshold given, any failed call fails the run (exit 1), as
+/// Locust does: a load test in which calls failed and nobody said how
+/// many may fail has not passed. Says so in one line.
+fn failed_calls(report: &Report) -> bool {
+    let errors: u64 = report.runs.iter().map(|run| run.errors).sum();
+    if errors == 0 {
+        return false;
+    }
+    let calls: u64 = report.runs.iter().map(|run| run.all.count).sum();
+    eprintln!(
+        "gorgon: {errors} of {calls} calls failed ({:.2}%); with no --threshold any failed call \
+         fails the run: accept some with e.g. --threshold 'error_rate<1%'",
+        errors as f64 * 100.0 / calls.max(1) as f64
+    );
+    true
+}
+
 /// The exit code of a finished suite, most serious first: an interrupt,
 /// a failed run (or a report that could not be written), a threshold.
 fn exit_code(report: &Report, undelivered: bool) -> Result<Code, Failure> {
@@ -255,9 +328,10 @@ fn exit_code(report: &Report, undelivered: bool) -> Result<Code, Failure> {
     if !failed.is_empty() {
         eprintln!("gorgon: threshold failed: {}", failed.join(", "));
     }
+    let failed_calls = report.thresholds.is_empty() && failed_calls(report);
     Ok(Code(if undelivered {
         exit::RUN_FAILED
-    } else if !failed.is_empty() {
+    } else if !failed.is_empty() || failed_calls {
         exit::THRESHOLD_FAILED
     } else {
         exit::OK
@@ -282,26 +356,26 @@ fn spawn_local(plan: &RunPlan, shape: RunShape) -> Result<Vec<Box<dyn Link>>, Fa
         .collect()
 }
 
-/// A flag raised by SIGINT or SIGTERM: the run stops its workers and
-/// reports what they did, instead of dying with them. A second signal ends
-/// gorgon at once (exit 130, no report), for an operation that does not
-/// return; its workers then stop by themselves when their stdin closes.
-fn interrupt_flag() -> Result<Arc<AtomicBool>, Failure> {
-    let flag = Arc::new(AtomicBool::new(false));
+/// Counts SIGINT and SIGTERM: the collector stops the run gracefully on
+/// the first and kills every worker on the second, printing what was
+/// gathered either way. A third, for a parent stuck somewhere that does
+/// not look at the count (connecting to a node), ends gorgon at once.
+fn interrupt_flag() -> Result<Arc<Interrupts>, Failure> {
+    let interrupts = Arc::new(Interrupts::default());
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let register = || -> std::io::Result<()> {
-            // Registered first, so it sees the flag as it was before this
-            // signal raised it.
-            signal_hook::flag::register_conditional_shutdown(
-                signal,
-                i32::from(INTERRUPTED),
-                flag.clone(),
-            )?;
-            signal_hook::flag::register(signal, flag.clone())?;
-            Ok(())
+        let counted = interrupts.clone();
+        let handler = move || {
+            counted.raise();
+            if counted.count() >= 3 {
+                // SAFETY: `_exit` is async-signal-safe; workers end by
+                // their parent-death signal or the end of their stdin.
+                unsafe { nix::libc::_exit(i32::from(INTERRUPTED)) };
+            }
         };
-        register()
+        // SAFETY: the handler only does an atomic add and load and may call
+        // `_exit`, all async-signal-safe; it allocates and locks nothing.
+        unsafe { signal_hook::low_level::register(signal, handler) }
             .map_err(|e| Failure::Run(anyhow::anyhow!("cannot handle signal {signal}: {e}")))?;
     }
-    Ok(flag)
+    Ok(interrupts)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::PANIC_LABEL;
+use crate::stats::{Stats, PANIC_LABEL};
 
 /// Processes × threads for one run of a suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +188,31 @@ pub struct Success {
 }
 
 impl Success {
+    /// Of `calls` calls under `label`, `failed` of which the plugin said
+    /// failed, how many are errors: all of a panic's; with `--ok`, all
+    /// of a label not listed and none of one listed (the user's word
+    /// decides); without it, those the plugin said failed.
+    pub fn errors_among(&self, label: &str, calls: u64, failed: u64) -> u64 {
+        match &self.ok {
+            _ if label == PANIC_LABEL => calls,
+            Some(_) if self.is_error(label) => calls,
+            Some(_) => 0,
+            None => failed.min(calls),
+        }
+    }
+
+    /// The errors among all calls of `stats`.
+    pub fn errors_in(&self, stats: &Stats) -> u64 {
+        stats
+            .results
+            .iter()
+            .map(|(label, histogram)| {
+                let failed = stats.failures.get(label).copied().unwrap_or(0);
+                self.errors_among(label, histogram.len(), failed)
+            })
+            .sum()
+    }
+
     pub fn is_error(&self, label: &str) -> bool {
         label == PANIC_LABEL
             || self
@@ -248,5 +273,18 @@ mod tests {
         assert!(!strict.is_error("201"));
         assert!(strict.is_error("500"));
         assert!(strict.is_error("panic"));
+    }
+
+    #[test]
+    fn failed_calls_are_errors_unless_ok_says_otherwise() {
+        let default = Success::default();
+        assert_eq!(default.errors_among("404", 10, 10), 10);
+        assert_eq!(default.errors_among("200", 10, 0), 0);
+        assert_eq!(default.errors_among("panic", 3, 0), 3);
+        let strict = Success {
+            ok: Some(vec!["404".into()]),
+        };
+        assert_eq!(strict.errors_among("404", 10, 10), 0, "--ok decides");
+        assert_eq!(strict.errors_among("500", 4, 0), 4);
     }
 }

@@ -53,6 +53,10 @@ pub struct Stats {
     /// [`LATE_AFTER_NS`] after their intended start.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub late: u64,
+    /// Calls the plugin said failed (an operation returning `Err`), by
+    /// result label; a label's other calls succeeded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures: BTreeMap<String, u64>,
 }
 
 /// How far behind its intended start a call may begin before it counts as
@@ -71,6 +75,9 @@ impl Stats {
         merge_map(&mut self.measurements, &other.measurements);
         merge_map(&mut self.service, &other.service);
         self.late += other.late;
+        for (label, count) in &other.failures {
+            *self.failures.entry(label.clone()).or_default() += count;
+        }
         for sample in &other.panics {
             add_panic(&mut self.panics, &sample.message, sample.count);
         }

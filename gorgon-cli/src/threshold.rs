@@ -350,15 +350,10 @@ impl Threshold {
     }
 }
 
-/// Calls whose label is an error under `success`.
+/// Calls that are errors under `success`: panics, calls the plugin said
+/// failed, or with `--ok` calls of any other label.
 pub fn errors(result: &RunResult, success: &Success) -> u64 {
-    result
-        .stats
-        .results
-        .iter()
-        .filter(|(label, _)| success.is_error(label))
-        .map(|(_, h)| h.len())
-        .sum()
+    success.errors_in(&result.stats)
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use std::fmt::{Display, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
-use crate::abi::{RawOutcome, STATUS_BAD_INPUT, STATUS_ERROR, STATUS_OK, STATUS_PANIC};
+use crate::abi::{
+    RawOutcome, STATUS_BAD_INPUT, STATUS_ERROR, STATUS_FAILED, STATUS_OK, STATUS_PANIC,
+};
 use crate::{Recorder, SetupError};
 
 thread_local! {
@@ -104,6 +106,24 @@ impl StringLabel for &&Label<String> {
     #[inline]
     fn into_outcome(self) -> RawOutcome {
         copied(STATUS_OK, &self.0)
+    }
+}
+
+/// A `Result` label: `Ok(label)` is a call that succeeded, `Err(label)`
+/// one that failed (a `404`, a refused connection), each formatted with
+/// `Display`. The host counts the failures as errors whatever the label
+/// says, so a plugin need not rely on the user listing `--ok` labels.
+pub trait ResultLabel {
+    fn into_outcome(self) -> RawOutcome;
+}
+
+impl<T: Display, E: Display> ResultLabel for &&Label<Result<T, E>> {
+    #[inline]
+    fn into_outcome(self) -> RawOutcome {
+        match &self.0 {
+            Ok(label) => outcome(STATUS_OK, label),
+            Err(label) => outcome(STATUS_FAILED, label),
+        }
     }
 }
 
@@ -358,6 +378,30 @@ mod tests {
                 (&&Label(opaque_label(n, r))).into_outcome()
             });
             assert_eq!(read(raw), (STATUS_OK, "opaque".to_string()));
+        }
+    }
+
+    fn checked_label(number: u64, _: &mut Recorder) -> Result<&'static str, u16> {
+        if number.is_multiple_of(2) {
+            Ok("even")
+        } else {
+            Err(404)
+        }
+    }
+
+    #[test]
+    fn a_result_says_whether_the_call_failed() {
+        let mut rec = recorder();
+        // SAFETY: as above, for each call.
+        unsafe {
+            let raw = call(2, &mut rec, |n, r| {
+                (&&Label(checked_label(n, r))).into_outcome()
+            });
+            assert_eq!(read(raw), (STATUS_OK, "even".to_string()));
+            let raw = call(3, &mut rec, |n, r| {
+                (&&Label(checked_label(n, r))).into_outcome()
+            });
+            assert_eq!(read(raw), (STATUS_FAILED, "404".to_string()));
         }
     }
 

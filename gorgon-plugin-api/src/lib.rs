@@ -34,6 +34,30 @@
 //! is the call's *result label*: the report groups calls by it. A panic is
 //! caught inside the plugin and counted under the label `panic`.
 //!
+//! # Failed calls
+//!
+//! A call that returns `Result<L, E>` (both `Display`) says whether it
+//! failed: `Ok(label)` succeeded, `Err(label)` failed. Failed calls are
+//! grouped by their label like any other, and also counted as errors in
+//! the report, the error rate and the exit code, whatever the label is, so
+//! a `404` or a refused connection is an error without the user listing
+//! the good labels with `--ok` (which still decides when given). Panics
+//! are always errors.
+//!
+//! ```
+//! use gorgon_plugin_api::{export, Recorder};
+//!
+//! fn operation(number: u64, _rec: &mut Recorder) -> Result<&'static str, String> {
+//!     if number % 100 == 99 {
+//!         return Err(format!("rejected"));
+//!     }
+//!     Ok("accepted")
+//! }
+//!
+//! export!(operation);
+//! # fn main() {}
+//! ```
+//!
 //! # Per-lane state
 //!
 //! A *lane* is one sequence of calls: a worker thread, or, with `gorgon
@@ -76,9 +100,12 @@ use std::time::{Duration, Instant};
 /// `gorgon` refuses a plugin built against another version before the first
 /// call, since the layout of [`Recorder`] and of the exported functions may
 /// differ. Version 2 added [`Recorder::wait`] (two host callbacks at the
-/// end of [`abi::HostVTable`]); a gorgon that speaks 2 still runs plugins
-/// built for 1, whose recorders never read those callbacks.
-pub const ABI_VERSION: u32 = 2;
+/// end of [`abi::HostVTable`]); version 3 added the failed-call status
+/// ([`abi::STATUS_FAILED`], from an operation that returns a `Result`). A
+/// gorgon that speaks 3 still runs plugins built for 1 and 2, which never
+/// read the newer callbacks nor return the newer status; an older gorgon
+/// refuses a plugin built for 3 instead of miscounting its failures.
+pub const ABI_VERSION: u32 = 3;
 
 /// The oldest plugin ABI a host of this version still runs.
 pub const OLDEST_ABI_VERSION: u32 = 1;
@@ -422,6 +449,9 @@ pub mod abi {
     /// A lane's setup refused the user's input; `text` says why (the
     /// host treats it as bad usage). Hosts that predate it see an error.
     pub const STATUS_BAD_INPUT: u32 = 3;
+    /// ABI 3: the call returned normally and failed; `text` is its result
+    /// label. The host counts it under the label and as an error.
+    pub const STATUS_FAILED: u32 = 4;
 
     /// What a call hands back. `text` points into memory owned by the plugin
     /// that stays valid until the next call on the same thread.
@@ -477,7 +507,7 @@ macro_rules! export {
                     $crate::__private::call(number, rec, |number, rec| {
                         #[allow(unused_imports)]
                         use $crate::__private::{
-                            DisplayLabel as _, StaticLabel as _, StringLabel as _,
+                            DisplayLabel as _, ResultLabel as _, StaticLabel as _, StringLabel as _,
                         };
                         (&&$crate::__private::Label($operation(number, rec))).into_outcome()
                     })
@@ -508,7 +538,8 @@ macro_rules! export {
                         |number, rec, state| {
                             #[allow(unused_imports)]
                             use $crate::__private::{
-                                DisplayLabel as _, StaticLabel as _, StringLabel as _,
+                                DisplayLabel as _, ResultLabel as _, StaticLabel as _,
+                                StringLabel as _,
                             };
                             (&&$crate::__private::Label($operation(number, rec, state)))
                                 .into_outcome()

@@ -40,7 +40,7 @@ fn a_plugin_of_another_abi_is_refused_before_any_call() {
     // The bad-abi plugin aborts if its operation is ever called.
     let lib = plugin("gorgon-test-bad-abi");
     gorgon(&["run", "--plugin", lib.to_str().unwrap(), "-n", "1"])
-        .assert_usage_error("built for plugin ABI 999 but this gorgon speaks ABI 1 to 2");
+        .assert_usage_error("built for plugin ABI 999 but this gorgon speaks ABI 1 to");
     gorgon(&["run", "--plugin", lib.to_str().unwrap(), "--debug"]).assert_usage_error("ABI 999");
 }
 

@@ -148,7 +148,7 @@ fn panics_are_counted_with_their_message_and_the_run_goes_on() {
         "--set",
         "panic_every=4",
     ])
-    .ok();
+    .with_failed_calls();
     assert_eq!(run.count("panic"), 250);
     assert_eq!(run.count("OK"), 750);
     assert!(run.stdout.contains("planned panic at"), "{}", run.stdout);

@@ -280,7 +280,7 @@ fn a_count_warmup_takes_the_first_numbers_and_is_not_counted() {
         "--set",
         &set,
     ])
-    .ok();
+    .with_failed_calls();
     assert_eq!(run.count("all"), 1000);
     assert_eq!(run.count("panic"), 1);
     assert!(

@@ -78,7 +78,7 @@ fn json_output_matches_the_documented_schema() {
         "--output",
         "json",
     ])
-    .ok();
+    .with_failed_calls();
     let report = json_of(&run);
     let docs = documented_fields();
     for object in [
@@ -202,7 +202,7 @@ fn csv_has_one_row_per_run_and_group() {
         "--output",
         "csv",
     ])
-    .ok();
+    .with_failed_calls();
     let mut reader = csv::Reader::from_reader(run.stdout.as_bytes());
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
@@ -290,7 +290,7 @@ fn svg_charts_are_well_formed_and_show_their_series() {
         "--svg",
         charts.to_str().unwrap(),
     ])
-    .ok();
+    .with_failed_calls();
     assert!(
         run.stdout.starts_with("Total time: "),
         "the table still goes to stdout"
@@ -420,7 +420,7 @@ fn gorgon_report_round_trips_a_saved_file() {
         "--save",
         saved.to_str().unwrap(),
     ])
-    .ok();
+    .with_failed_calls();
     assert!(
         run.stdout.starts_with("Total time: "),
         "the table still goes to stdout"
@@ -897,7 +897,7 @@ fn the_status_line_counts_errors_as_the_report_does() {
         "--output",
         "json",
     ])
-    .ok();
+    .with_failed_calls();
     let line = run
         .stderr
         .lines()

@@ -76,6 +76,23 @@ impl Run {
         self
     }
 
+    /// Asserts a run that finished but in which calls failed, with no
+    /// threshold to say how many may: exit 1, and one line saying how many
+    /// failed.
+    pub fn with_failed_calls(self) -> Run {
+        assert_eq!(
+            self.code, 1,
+            "expected exit 1 for failed calls:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains("calls failed") && self.stderr.contains("no --threshold"),
+            "{}",
+            self.stderr
+        );
+        self
+    }
+
     /// The table rows named `name` (first cell), as their cells, one entry
     /// per run section in order.
     pub fn rows(&self, name: &str) -> Vec<Vec<String>> {

@@ -37,10 +37,28 @@ pub struct LocalLink {
 }
 
 impl LocalLink {
-    /// Starts `gorgon worker` (this same executable) with `spec`.
+    /// Starts `gorgon worker` (this same executable) with `spec`. The
+    /// worker dies with this process, even of `SIGKILL`: the kernel sends
+    /// it `SIGKILL` when its parent goes (a parent-death signal), so no
+    /// worker is ever left calling a plugin for nobody.
     pub fn spawn(name: String, spec: &WorkerSpec) -> anyhow::Result<LocalLink> {
+        use std::os::unix::process::CommandExt as _;
         let exe = std::env::current_exe().context("cannot find the gorgon executable")?;
-        let mut child = Command::new(exe)
+        let parent = nix::unistd::getpid();
+        let mut command = Command::new(exe);
+        // SAFETY: between fork and exec only async-signal-safe calls are
+        // made (prctl, getppid, _exit), and nothing is allocated.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+                // The parent may have died before the signal was asked for.
+                if nix::unistd::getppid() != parent {
+                    nix::libc::_exit(1);
+                }
+                Ok(())
+            })
+        };
+        let mut child = command
             .args(spec.arguments()?)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -72,6 +72,18 @@ impl Merge {
         self.states.iter().any(|s| *s != WorkerState::Closed)
     }
 
+    /// Whether worker `i`'s stream is still open.
+    pub fn is_open(&self, i: usize) -> bool {
+        self.states[i] != WorkerState::Closed
+    }
+
+    /// Worker `i` was killed by the collector; `why` says why, after its
+    /// name. What it sent before is kept.
+    pub fn killed(&mut self, i: usize, name: &str, why: &str) {
+        self.result.fail(&self.node_of, i, format!("{name} {why}"));
+        self.states[i] = WorkerState::Closed;
+    }
+
     pub fn stopping(&self) -> bool {
         self.result.interrupted
     }
@@ -130,6 +142,10 @@ impl Merge {
     /// Worker `i`'s stream ended; `how` says how the process ended, and
     /// `reason` why its stream could not be read, if so.
     pub fn closed(&mut self, i: usize, name: &str, how: &str, reason: Option<String>) {
+        if self.states[i] == WorkerState::Closed {
+            // Killed already, and said so.
+            return;
+        }
         if self.states[i] != WorkerState::Done && !self.result.interrupted {
             let detail = reason.map(|r| format!(" ({r})")).unwrap_or_default();
             let failure = format!(

@@ -8,8 +8,10 @@
 //! - [`link`]: the [`Link`] seam and the local child process;
 //! - [`observer`]: who watches a run while it goes, and what they see;
 //! - [`timeline`]: interval deltas summed into a bounded timeline;
-//! - [`merge`]: the result being built, frame by frame.
+//! - [`merge`]: the result being built, frame by frame;
+//! - [`ending`]: the parent's own deadlines, so a run always ends.
 
+mod ending;
 mod link;
 mod merge;
 mod observer;
@@ -19,7 +21,7 @@ mod timeline;
 mod tests;
 
 use std::io::{BufReader, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Instant;
 
@@ -28,6 +30,8 @@ use crate::outcome::RunResult;
 use crate::protocol::{self, Frame, PROTOCOL_VERSION};
 use crate::shape::RunShape;
 
+pub use ending::Bounds;
+use ending::Ending;
 pub use link::{describe_exit, signal_name, Link, LocalLink};
 use merge::Merge;
 pub use observer::{Live, Observer, TICK};
@@ -39,7 +43,27 @@ enum Event {
     Closed(usize, Option<String>),
 }
 
-/// Runs one run over `links` and merges what they send.
+/// Interrupts (Ctrl-C, `SIGTERM`) as the signal handler counts them: the
+/// first stops the run gracefully, the second ends it at once.
+#[derive(Debug, Default)]
+pub struct Interrupts(AtomicUsize);
+
+impl Interrupts {
+    /// Counts one; cheap and lock-free, so a signal handler may call it.
+    pub fn raise(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn any(&self) -> bool {
+        self.count() > 0
+    }
+}
+
+/// Runs one run over `links` and merges what they send, within `bounds`.
 ///
 /// Returns `Err` only when the run could not start (a worker refused the
 /// plugin or its setup failed); failures after the start are in the result.
@@ -47,12 +71,13 @@ pub fn run(
     shape: RunShape,
     planned: Option<u64>,
     mut links: Vec<Box<dyn Link>>,
-    interrupted: &AtomicBool,
+    bounds: Bounds,
+    interrupts: &Interrupts,
     observer: &mut dyn Observer,
 ) -> Result<RunResult, Failure> {
     let events = read_all(&mut links);
     let mut merge = Merge::new(shape, planned, &links);
-    if wait_until_ready(&mut links, &events, interrupted)? == Start::Interrupted {
+    if wait_until_ready(&mut links, &events, interrupts)? == Start::Interrupted {
         stop_all(&mut links);
         let result = merge.interrupted_before_start();
         observer.finished(&result);
@@ -62,20 +87,28 @@ pub fn run(
         let _ = writeln!(link.control(), "{}", protocol::GO);
     }
     let started = Instant::now();
+    let mut ending = Ending::new(bounds, started, links.len());
     observer.started(&merge.live(started));
     while merge.any_open() {
-        if !merge.stopping() && interrupted.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if !merge.stopping() && interrupts.any() {
             merge.stop();
+            ending.stop(now);
             for link in &mut links {
                 let _ = writeln!(link.control(), "{}", protocol::STOP);
             }
         }
+        end_overdue(&mut links, &mut merge, &ending, interrupts, now);
         match events.recv_timeout(TICK) {
             Ok(Event::Frame(i, frame)) => {
+                if matches!(frame, Frame::Done { .. }) {
+                    ending.done(i, Instant::now());
+                }
                 if merge.frame(i, links[i].name(), frame) {
                     observer.update(&merge.live(started));
                 }
             }
+            Ok(Event::Closed(i, _)) if !merge.is_open(i) => {}
             Ok(Event::Closed(i, reason)) => {
                 if reason.is_some() {
                     // Its stream is garbled: nothing more it says can be read.
@@ -91,6 +124,32 @@ pub fn run(
     let result = merge.finish(started);
     observer.finished(&result);
     Ok(result)
+}
+
+/// Kills the workers past a deadline, or every one still open after a
+/// second interrupt, and records why. The process is waited for, not its
+/// stream: a child the plugin forked may hold the stream open.
+fn end_overdue(
+    links: &mut [Box<dyn Link>],
+    merge: &mut Merge,
+    ending: &Ending,
+    interrupts: &Interrupts,
+    now: Instant,
+) {
+    for (i, link) in links.iter_mut().enumerate() {
+        if !merge.is_open(i) {
+            continue;
+        }
+        let why = match interrupts.count() {
+            0 | 1 => ending.overdue(i, now),
+            _ => Some("was ended at once by a second interrupt".to_string()),
+        };
+        if let Some(why) = why {
+            link.kill();
+            link.wait();
+            merge.killed(i, link.name(), &why);
+        }
+    }
 }
 
 /// Starts one reader thread per link; their frames arrive on one channel.
@@ -117,11 +176,11 @@ enum Start {
 fn wait_until_ready(
     links: &mut [Box<dyn Link>],
     events: &Receiver<Event>,
-    interrupted: &AtomicBool,
+    interrupts: &Interrupts,
 ) -> Result<Start, Failure> {
     let mut ready = vec![false; links.len()];
     while ready.contains(&false) {
-        if interrupted.load(Ordering::Relaxed) {
+        if interrupts.any() {
             return Ok(Start::Interrupted);
         }
         let refusal = match events.recv_timeout(TICK) {

@@ -4,7 +4,6 @@
 //! test the merge loop's decisions one situation at a time.
 
 use std::io::{self, Read, Write};
-use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +19,9 @@ enum End {
     /// It says nothing more and keeps its stream open until told to
     /// stop or killed.
     Hang,
+    /// It says nothing more and ignores `stop`: only a kill ends it (a
+    /// call that never returns).
+    Stuck,
 }
 
 /// A worker as a script: `before_go` is sent at once, `after_go` once the
@@ -150,6 +152,7 @@ impl Read for Stream {
                         self.now = io::Cursor::new(next);
                     }
                 }
+                Ok(Signal::Stop) if self.end == End::Stuck => {}
                 Ok(Signal::Stop) | Err(_) => return Ok(0),
             }
         }
@@ -218,13 +221,25 @@ fn done(calls: u64) -> Frame {
     }
 }
 
+const BOUNDS: Bounds = Bounds {
+    end_by: None,
+    grace: Duration::from_secs(5),
+};
+
 const SHAPE: RunShape = RunShape {
     processes: 2,
     threads: 1,
 };
 
 fn collect(links: Vec<Box<dyn Link>>) -> Result<RunResult, Failure> {
-    run(SHAPE, Some(30), links, &AtomicBool::new(false), &mut ())
+    run(
+        SHAPE,
+        Some(30),
+        links,
+        BOUNDS,
+        &Interrupts::default(),
+        &mut (),
+    )
 }
 
 fn count(result: &RunResult, label: &str) -> u64 {
@@ -371,15 +386,23 @@ fn a_silent_worker_ends_with_the_interrupt() {
         };
         let silent = Scripted::new("silent", before, &[], End::Hang);
         let written = silent.written.clone();
-        let interrupted = Arc::new(AtomicBool::new(false));
+        let interrupted = Arc::new(Interrupts::default());
         let raise = {
             let interrupted = interrupted.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(200));
-                interrupted.store(true, std::sync::atomic::Ordering::Relaxed);
+                interrupted.raise();
             })
         };
-        let result = run(SHAPE, None, vec![silent.boxed()], &interrupted, &mut ()).unwrap();
+        let result = run(
+            SHAPE,
+            None,
+            vec![silent.boxed()],
+            BOUNDS,
+            &interrupted,
+            &mut (),
+        )
+        .unwrap();
         raise.join().unwrap();
         assert!(result.interrupted, "ready first: {ready_first}");
         assert!(result.failures.is_empty(), "{:?}", result.failures);
@@ -419,12 +442,131 @@ fn the_observer_sees_the_run_merged() {
         SHAPE,
         Some(10),
         vec![a.boxed(), b.boxed()],
-        &AtomicBool::new(false),
+        BOUNDS,
+        &Interrupts::default(),
         &mut seen,
     )
     .unwrap();
     assert_eq!(
         (seen.started, seen.most_calls, seen.finished),
         (1, 10, Some(10))
+    );
+}
+
+/// A worker stuck past the run's planned end is killed after the grace
+/// period and named; what it sent is kept, and the others finish.
+#[test]
+fn a_worker_stuck_past_the_planned_end_is_killed_and_named() {
+    let stuck = Scripted::new(
+        "stuck",
+        &[ready(PROTOCOL_VERSION)],
+        &[interval(0, "OK", 7)],
+        End::Stuck,
+    );
+    let fine = Scripted::worker("fine", &[interval(0, "OK", 5), done(5)]);
+    let bounds = Bounds {
+        end_by: Some(Duration::from_millis(100)),
+        grace: Duration::from_millis(200),
+    };
+    let started = std::time::Instant::now();
+    let result = run(
+        SHAPE,
+        None,
+        vec![stuck.boxed(), fine.boxed()],
+        bounds,
+        &Interrupts::default(),
+        &mut (),
+    )
+    .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "ended on time");
+    assert_eq!(
+        count(&result, "OK"),
+        12,
+        "the stuck worker's results are kept"
+    );
+    assert_eq!(result.failures.len(), 1, "{:?}", result.failures);
+    assert!(
+        result.failures[0]
+            .starts_with("stuck did not finish within 200ms after the run's planned end"),
+        "{:?}",
+        result.failures
+    );
+}
+
+/// After a stop (Ctrl-C), a worker that does not stop within the grace is
+/// killed; a second interrupt kills at once.
+#[test]
+fn interrupts_end_a_stuck_worker_after_the_grace_or_at_once() {
+    for (second, grace) in [(false, 300), (true, 60_000)] {
+        let stuck = Scripted::new("stuck", &[ready(PROTOCOL_VERSION)], &[], End::Stuck);
+        let interrupts = Arc::new(Interrupts::default());
+        let raise = {
+            let interrupts = interrupts.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                interrupts.raise();
+                if second {
+                    std::thread::sleep(Duration::from_millis(100));
+                    interrupts.raise();
+                }
+            })
+        };
+        let bounds = Bounds {
+            end_by: None,
+            grace: Duration::from_millis(grace),
+        };
+        let started = std::time::Instant::now();
+        let result = run(
+            SHAPE,
+            None,
+            vec![stuck.boxed()],
+            bounds,
+            &interrupts,
+            &mut (),
+        )
+        .unwrap();
+        raise.join().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "ended on time");
+        assert!(result.interrupted);
+        let expected = if second {
+            "second interrupt"
+        } else {
+            "of being told to"
+        };
+        assert!(
+            result.failures[0].contains(expected),
+            "{:?}",
+            result.failures
+        );
+    }
+}
+
+/// A worker that said `done` but does not exit is killed after the grace.
+#[test]
+fn a_worker_done_but_not_exiting_is_killed() {
+    let lingering = Scripted::new(
+        "lingering",
+        &[ready(PROTOCOL_VERSION)],
+        &[interval(0, "OK", 3), done(3)],
+        End::Stuck,
+    );
+    let bounds = Bounds {
+        end_by: None,
+        grace: Duration::from_millis(200),
+    };
+    let result = run(
+        SHAPE,
+        None,
+        vec![lingering.boxed()],
+        bounds,
+        &Interrupts::default(),
+        &mut (),
+    )
+    .unwrap();
+    assert_eq!(count(&result, "OK"), 3);
+    assert!(
+        result.failures[0].contains("did not exit"),
+        "{:?}",
+        result.failures
     );
 }

@@ -27,7 +27,8 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use gorgon_plugin_api::abi::{
-    HostVTable, OperationFn, RawOutcome, ThreadHookFn, STATUS_BAD_INPUT, STATUS_OK, WAIT_TIMED_OUT,
+    HostVTable, OperationFn, RawOutcome, ThreadHookFn, STATUS_BAD_INPUT, STATUS_FAILED, STATUS_OK,
+    WAIT_TIMED_OUT,
 };
 use gorgon_plugin_api::Recorder;
 
@@ -338,10 +339,10 @@ unsafe fn read_outcome(raw: &RawOutcome) -> Outcome<'_> {
         // valid until its next call on this thread (the caller's promise).
         unsafe { std::slice::from_raw_parts(raw.text, raw.len) }
     };
-    if raw.status == STATUS_OK {
-        Outcome::Label(text)
-    } else {
-        Outcome::Panic(text)
+    match raw.status {
+        STATUS_OK => Outcome::Label(text),
+        STATUS_FAILED => Outcome::Failed(text),
+        _ => Outcome::Panic(text),
     }
 }
 

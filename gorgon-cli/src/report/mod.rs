@@ -4,6 +4,7 @@
 //! [`show`] is `gorgon report`, which shows a saved one again.
 
 pub mod csv;
+pub mod destination;
 pub mod html;
 pub mod json;
 pub mod load_model;
@@ -23,7 +24,11 @@ use crate::exit::{self, Code, Failure};
 /// `gorgon report FILE.json`: the saved result in the asked formats.
 pub fn show(file: &Path, destinations: output::Destinations) -> Result<Code, Failure> {
     let report = json::read(file).map_err(Failure::usage)?;
-    let outputs = output::Outputs::prepare(destinations)?;
+    let inputs = [(
+        "the saved result being shown".to_string(),
+        file.to_path_buf(),
+    )];
+    let outputs = output::Outputs::prepare(destinations, &inputs)?;
     outputs.emit(&report)?;
     Ok(Code(exit::OK))
 }

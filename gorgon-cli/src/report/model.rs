@@ -131,6 +131,25 @@ pub struct NamedSummary {
     /// The full latency histogram (HdrHistogram V2, base64), so a saved
     /// report can be charted or merged again without loss.
     pub histogram: String,
+    /// Result labels only: the calls under this label that the plugin said
+    /// failed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Sets each result label's count of failed calls.
+fn with_failures(
+    mut results: Vec<NamedSummary>,
+    failures: &BTreeMap<String, u64>,
+) -> Vec<NamedSummary> {
+    for result in &mut results {
+        result.failed = failures.get(&result.name).copied().unwrap_or(0);
+    }
+    results
 }
 
 impl Report {
@@ -182,6 +201,7 @@ pub(super) fn named(
             name: name.clone(),
             summary: Summary::of(histogram, elapsed),
             histogram: histogram_map::encode(histogram).unwrap_or_default(),
+            failed: 0,
         })
         .collect()
 }
@@ -208,7 +228,10 @@ impl NodeReport {
             complete: node.failures.is_empty() && !interrupted,
             failures: node.failures.clone(),
             all,
-            results: by_count(named(&node.stats.results, node.elapsed)),
+            results: by_count(with_failures(
+                named(&node.stats.results, node.elapsed),
+                &node.stats.failures,
+            )),
         }
     }
 }
@@ -218,7 +241,10 @@ impl RunReport {
     pub fn new(index: usize, result: &RunResult) -> RunReport {
         let elapsed = result.elapsed;
         let named = |map| named(map, elapsed);
-        let results = by_count(named(&result.stats.results));
+        let results = by_count(with_failures(
+            named(&result.stats.results),
+            &result.stats.failures,
+        ));
         let all = Summary::of(&result.stats.all_calls(), elapsed);
         let (errors, error_rate) = load_model::errors(result, &Success::default());
         RunReport {

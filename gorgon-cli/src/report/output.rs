@@ -3,14 +3,17 @@
 //!
 //! As in hyperfine's export manager, every destination is checked before the
 //! run starts, so a mistyped path costs a second rather than the whole run.
-//! Every file is written atomically (a temporary file in the same directory,
-//! then a rename), so a reader never sees half a report.
+//! A regular file is written atomically (a temporary file in the same
+//! directory, then a rename), so a reader never sees half a report; a
+//! device or a FIFO is written through, and a symlink is followed (see
+//! [`destination`](super::destination)).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::exit::Failure;
 
+use super::destination::{refuse_inputs, Destination};
 use super::model::Report;
 use super::{csv, html, json, svg, table};
 
@@ -34,96 +37,113 @@ pub struct Destinations {
     pub html: Option<PathBuf>,
 }
 
-/// The destinations of one command's report, checked.
+/// The destinations of one command's report, checked and resolved.
 #[derive(Debug)]
-pub struct Outputs(Destinations);
+pub struct Outputs {
+    format: Format,
+    save: Option<Destination>,
+    svg: Option<PathBuf>,
+    html: Option<Destination>,
+}
+
+/// A file the command reads, which no output may overwrite: what it is
+/// (`the plugin`, `the config file`) and where.
+pub type Input = (String, PathBuf);
 
 impl Outputs {
     /// Checks that every destination can be written (creating the chart
-    /// directory), without touching a file that already exists.
-    pub fn prepare(args: Destinations) -> Result<Outputs, Failure> {
-        let save = args.save.as_deref();
-        if let (Some(save), Some(html)) = (save, &args.html) {
-            if save == html {
+    /// directory), without touching a file that already exists, and that
+    /// none of them is one of `inputs`.
+    pub fn prepare(args: Destinations, inputs: &[Input]) -> Result<Outputs, Failure> {
+        let resolve = |flag: &str, path: &Option<PathBuf>| -> Result<_, Failure> {
+            let Some(path) = path else { return Ok(None) };
+            let destination = Destination::resolve(path).map_err(Failure::usage)?;
+            refuse_inputs(flag, &destination, inputs).map_err(Failure::usage)?;
+            Ok(Some(destination))
+        };
+        let save = resolve("--save", &args.save)?;
+        let html = resolve("--html", &args.html)?;
+        if let (Some(save), Some(html)) = (&save, &html) {
+            if save.path() == html.path() || save.is_same_file(html.path()) {
                 return Err(Failure::usage(format!(
                     "--save and --html both name {}: give them different files",
-                    save.display()
+                    save.path().display()
                 )));
             }
-        }
-        for file in save.iter().copied().chain(args.html.as_deref()) {
-            check_file(file).map_err(Failure::usage)?;
         }
         if let Some(dir) = &args.svg {
             check_dir(dir).map_err(Failure::usage)?;
         }
-        Ok(Outputs(args))
+        Ok(Outputs {
+            format: args.format,
+            save,
+            svg: args.svg,
+            html,
+        })
     }
 
     /// Prints the report on stdout in the chosen format, then writes the
     /// files. Stdout comes first, so a person sees the result even if a
-    /// file cannot be written any more (a full disk).
+    /// file cannot be written any more (a full disk). Every destination is
+    /// tried; the first that failed is the error (exit 3: the run happened,
+    /// its report did not arrive).
     pub fn emit(&self, report: &Report) -> Result<(), Failure> {
-        let Outputs(to) = self;
-        let text = match to.format {
+        let text = match self.format {
             Format::Table => table::render(report),
             Format::Json => json::render(report),
             Format::Csv => csv::render(report),
         };
-        let mut stdout = std::io::stdout().lock();
-        // A closed stdout (`gorgon run … | head`) is not worth a failure.
-        let _ = stdout
-            .write_all(text.as_bytes())
-            .and_then(|()| stdout.flush());
-        drop(stdout);
-
-        if let Some(path) = &to.save {
-            write_file(path, json::render(report).as_bytes())?;
+        let mut failures = Vec::new();
+        if let Err(error) = write_stdout(text.as_bytes()) {
+            failures.push(format!("cannot write the report to stdout: {error}"));
         }
-        let charts = if to.svg.is_some() || to.html.is_some() {
+        if let Some(save) = &self.save {
+            failures.extend(write_to(save, json::render(report).as_bytes()));
+        }
+        let charts = if self.svg.is_some() || self.html.is_some() {
             svg::render(report).map_err(Failure::usage)?
         } else {
             Vec::new()
         };
-        if let Some(dir) = &to.svg {
+        if let Some(dir) = &self.svg {
             for chart in &charts {
-                write_file(&dir.join(&chart.file_name), chart.svg.as_bytes())?;
+                let path = dir.join(&chart.file_name);
+                match Destination::resolve(&path) {
+                    Ok(chart_file) => failures.extend(write_to(&chart_file, chart.svg.as_bytes())),
+                    Err(error) => failures.push(error),
+                }
             }
         }
-        if let Some(path) = &to.html {
-            write_file(path, html::render(report, &charts).as_bytes())?;
+        if let Some(html_file) = &self.html {
+            failures.extend(write_to(
+                html_file,
+                html::render(report, &charts).as_bytes(),
+            ));
         }
-        Ok(())
+        match failures.into_iter().next() {
+            Some(first) => Err(Failure::Run(anyhow::anyhow!(first))),
+            None => Ok(()),
+        }
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    write_atomically(path, bytes)
-        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
-}
-
-/// The directory a file is written in ("." for a bare name).
-fn parent_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
+/// Writes `bytes` to stdout and flushes, so that an error is seen here
+/// rather than lost at exit. A reader that went away (`gorgon run … |
+/// head`) is no failure: nobody is left to tell.
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
-/// Says in one sentence why `path` could not be written as a file.
-pub fn check_file(path: &Path) -> Result<(), String> {
-    let shown = path.display();
-    if path.is_dir() {
-        return Err(format!("cannot write {shown}: it is a directory"));
-    }
-    let dir = parent_of(path);
-    if !dir.is_dir() {
-        return Err(format!(
-            "cannot write {shown}: the directory {} does not exist",
-            dir.display()
-        ));
-    }
-    probe(dir).map_err(|e| format!("cannot write {shown}: {e}"))
+/// One sentence when `destination` could not be written.
+fn write_to(destination: &Destination, bytes: &[u8]) -> Option<String> {
+    destination
+        .write(bytes)
+        .err()
+        .map(|e| format!("cannot write {}: {e}", destination.path().display()))
 }
 
 /// Creates `dir` if needed and says in one sentence why files cannot be
@@ -132,35 +152,12 @@ pub fn check_dir(dir: &Path) -> Result<(), String> {
     let shown = dir.display();
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create the directory {shown}: {e}"))?;
-    probe(dir).map_err(|e| format!("cannot write in the directory {shown}: {e}"))
-}
-
-/// Creates and removes a temporary file in `dir`: the one honest test that
-/// the atomic write will work there (permission bits do not tell for root,
-/// read-only mounts or full quotas).
-fn probe(dir: &Path) -> std::io::Result<()> {
-    temporary_in(dir).map(drop)
-}
-
-fn temporary_in(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
-    use std::os::unix::fs::PermissionsExt;
-    tempfile::Builder::new()
-        .prefix(".gorgon-")
-        .suffix(".tmp")
-        // Like any new file: 0666 less the umask, not tempfile's private 0600.
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
-}
-
-/// Replaces `path` with `bytes` so that a reader sees the old content or the
-/// new, never a mixture: a temporary file in the same directory, flushed to
-/// disk, then renamed over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = temporary_in(parent_of(path))?;
-    file.write_all(bytes)?;
-    file.as_file().sync_data()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    if !dir.is_dir() {
+        return Err(format!("cannot write in {shown}: it is not a directory"));
+    }
+    Destination::resolve(&dir.join(".gorgon-probe"))
+        .map(drop)
+        .map_err(|e| e.replace(".gorgon-probe", ""))
 }
 
 #[cfg(test)]
@@ -168,31 +165,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn atomic_writes_replace_and_leave_no_temporary_files() {
+    fn a_chart_directory_that_is_a_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.json");
-        write_atomically(&path, b"one").unwrap();
-        write_atomically(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn bad_destinations_are_told_in_one_sentence() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope/r.json");
-        assert!(check_file(&missing).unwrap_err().contains("does not exist"));
-        assert!(check_file(dir.path())
-            .unwrap_err()
-            .contains("is a directory"));
         let existing = dir.path().join("keep.json");
         std::fs::write(&existing, "old").unwrap();
-        check_file(&existing).unwrap();
-        assert_eq!(
-            std::fs::read(&existing).unwrap(),
-            b"old",
-            "checking must not truncate"
-        );
         assert!(check_dir(&existing.join("charts")).is_err());
+        check_dir(&dir.path().join("charts")).unwrap();
     }
 }

@@ -11,8 +11,9 @@ use super::model::{Report, RunReport};
 use super::table::{named_row, new_table, summary_row, HEADER};
 use crate::units::thousands;
 
-/// Lines under a run's heading, before its table.
-pub fn run_notes(out: &mut String, run: &RunReport) {
+/// Lines under a run's heading, before its table. The errors line is
+/// always there, with what counts as an error, so a clean run says so too.
+pub fn run_notes(out: &mut String, run: &RunReport, ok: Option<&[String]>) {
     if let Some(open) = &run.open_model {
         let _ = writeln!(
             out,
@@ -37,15 +38,17 @@ pub fn run_notes(out: &mut String, run: &RunReport) {
             thousands(run.warmup_operations)
         );
     }
-    if run.errors > 0 {
-        let _ = writeln!(
-            out,
-            "Errors: {} of {} ({:.2}%).",
-            thousands(run.errors),
-            thousands(run.operations),
-            run.error_rate * 100.0
-        );
-    }
+    let counted = match ok {
+        Some(ok) => format!("calls labelled other than {}", ok.join(", ")),
+        None => "panics and calls the plugin said failed".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "Errors: {} of {} ({:.2}%): {counted}.",
+        thousands(run.errors),
+        thousands(run.operations),
+        run.error_rate * 100.0
+    );
 }
 
 /// The open model's second table: service time, from the actual start.

@@ -12,9 +12,9 @@ use crate::collect::{Live, Observer};
 use crate::outcome::RunResult;
 use crate::plan::Param;
 
+use super::destination::Destination;
 use super::json;
 use super::model::{Report, RunReport};
-use super::output::write_atomically;
 
 /// Writes snapshots of a suite to one file at a steady period.
 pub struct Snapshots {
@@ -74,7 +74,9 @@ impl Snapshots {
     fn write(&mut self, live: &Live<'_>) {
         self.last = Instant::now();
         let text = json::render(&self.report(&live.snapshot()));
-        if let Err(error) = write_atomically(&self.path, text.as_bytes()) {
+        let written = Destination::resolve(&self.path)
+            .and_then(|to| to.write(text.as_bytes()).map_err(|e| e.to_string()));
+        if let Err(error) = written {
             // The run is worth more than its snapshot: say it once, go on.
             if !self.warned {
                 self.warned = true;

@@ -93,7 +93,7 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report) {
             (false, _) => " (incomplete)",
         },
     );
-    shape_table::run_notes(out, run);
+    shape_table::run_notes(out, run, report.load.ok.as_deref());
     let mut table = new_table(&HEADER);
     table.add_row(summary_row("all", &run.all));
     for result in &run.results {

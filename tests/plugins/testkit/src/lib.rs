@@ -15,6 +15,12 @@
 //! | `fail_setup=input` | the thread setup refuses its input (bad input: exit 2) |
 //! | `measure=NAME` | each call records a measurement NAME around its work |
 //! | `label_policy=1` | the result label is the thread's scheduling policy: `SCHED_OTHER`, `SCHED_BATCH` or `policy N` |
+//! | `spin_at=N` | number N spins on the CPU forever (a call that never returns) |
+//! | `hang_at=N` | number N sleeps forever (a call stuck in a system call) |
+//! | `hang_teardown=1` | the thread teardown sleeps forever |
+//! | `fail_every=K` | numbers divisible by K return a failed call labelled `failed` |
+//! | `distinct_labels=1` | each call's label is `L` and its number: as many labels as calls |
+//! | `setup_prints=1` | the thread setup writes a line to stdout and to stderr |
 //! | `first_call_file=PATH` | the first call of each worker process appends `UNIX_NS PID` to PATH: when it began, in nanoseconds since the Unix epoch (for the start-up benchmark, bench/startup.sh) |
 use std::cell::Cell;
 use std::fs::OpenOptions;
@@ -54,6 +60,11 @@ struct Plan {
     label_policy: bool,
     wait: Option<(Duration, (OwnedFd, OwnedFd))>,
     label_in_flight: bool,
+    spin_at: Option<u64>,
+    hang_at: Option<u64>,
+    hang_teardown: bool,
+    fail_every: Option<u64>,
+    distinct_labels: bool,
 }
 
 /// The calling thread's scheduling policy, by name.
@@ -112,6 +123,10 @@ fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
         Some(_) => return Err("asked to fail by fail_setup".into()),
         None => {}
     }
+    if rec.param("setup_prints").is_some() {
+        println!("testkit setup writes this to stdout");
+        eprintln!("testkit setup writes this to stderr");
+    }
     let numbers = match rec.param("numbers_dir") {
         Some(dir) => {
             let thread = format!("{:?}", std::thread::current().id());
@@ -145,10 +160,55 @@ fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
             None => None,
         },
         label_in_flight: rec.param("label_in_flight").is_some(),
+        spin_at: number(rec, "spin_at")?,
+        hang_at: number(rec, "hang_at")?,
+        hang_teardown: rec.param("hang_teardown").is_some(),
+        fail_every: number(rec, "fail_every")?,
+        distinct_labels: rec.param("distinct_labels").is_some(),
     })
 }
 
-fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> String {
+/// Never returns: the hostile plugin the deadline and liveness checks are
+/// for. `black_box` keeps the loop from being optimised into a halt.
+fn spin_forever() -> ! {
+    let mut n = 0u64;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn sleep_forever() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn teardown(plan: Plan) {
+    if plan.hang_teardown {
+        sleep_forever();
+    }
+}
+
+fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> Result<String, String> {
+    if plan.spin_at == Some(number) {
+        spin_forever();
+    }
+    if plan.hang_at == Some(number) {
+        sleep_forever();
+    }
+    if plan
+        .fail_every
+        .is_some_and(|every| number.is_multiple_of(every))
+    {
+        return Err("failed".to_string());
+    }
+    label(number, rec, plan).map(|label| match plan.distinct_labels {
+        true => format!("L{number}"),
+        false => label,
+    })
+}
+
+fn label(number: u64, rec: &mut Recorder, plan: &mut Plan) -> Result<String, String> {
     if let Some(path) = &plan.first_call {
         note_first_call(path);
     }
@@ -165,10 +225,10 @@ fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> String {
     let waited = waited(rec, plan);
     IN_FLIGHT.with(|n| n.set(n.get() - 1));
     if let Err(early) = waited {
-        return early;
+        return Ok(early);
     }
     if plan.label_in_flight {
-        return format!("{in_flight} at once");
+        return Ok(format!("{in_flight} at once"));
     }
     if let Some(every) = plan.panic_every {
         if number.is_multiple_of(every) {
@@ -190,9 +250,9 @@ fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> String {
         None => work(),
     }
     if plan.label_policy {
-        return policy();
+        return Ok(policy());
     }
-    plan.label.clone()
+    Ok(plan.label.clone())
 }
 
 /// Waits `wait_us` through the recorder; the pipe never becomes readable,
@@ -208,4 +268,4 @@ fn waited(rec: &Recorder, plan: &Plan) -> Result<(), String> {
     }
 }
 
-export!(operation, setup = setup);
+export!(operation, setup = setup, teardown = teardown);

@@ -1,0 +1,151 @@
+//! When a run must end, whatever its workers do: the parent's own clock.
+//!
+//! A worker ends its share by itself: at the end of `--duration`, after
+//! its last number, or when told to stop. But a plugin call can block
+//! forever, a teardown can hang, a process can be stopped (`SIGSTOP`):
+//! then the worker never says `done` or never exits, and a run that waits
+//! for it never ends. So the parent keeps deadlines of its own, each with
+//! the same grace period (`--grace`): after the run's planned end, after
+//! a stop (Ctrl-C), and after a worker's `done` (its process must then
+//! exit). A worker past a deadline is killed and named; what it sent
+//! before is kept. A second interrupt kills every worker at once.
+
+use std::time::{Duration, Instant};
+
+/// The deadlines of one run, after `go`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// When the workers should have ended their share by themselves,
+    /// from `go`: the warm-up (when it is a time) and the duration. `None`
+    /// for a run of a count, whose end no clock can tell.
+    pub end_by: Option<Duration>,
+    /// How long a worker may take past a deadline before it is killed.
+    pub grace: Duration,
+}
+
+impl Bounds {
+    /// A run with no planned end and the default grace (tests).
+    #[cfg(test)]
+    pub fn open_ended(grace: Duration) -> Bounds {
+        Bounds {
+            end_by: None,
+            grace,
+        }
+    }
+}
+
+/// The deadlines as a run goes: which workers are overdue, and why.
+pub struct Ending {
+    bounds: Bounds,
+    started: Instant,
+    /// When the workers were told to stop.
+    stopped: Option<Instant>,
+    /// When each worker said `done`.
+    done: Vec<Option<Instant>>,
+}
+
+impl Ending {
+    pub fn new(bounds: Bounds, started: Instant, workers: usize) -> Ending {
+        Ending {
+            bounds,
+            started,
+            stopped: None,
+            done: vec![None; workers],
+        }
+    }
+
+    pub fn stop(&mut self, now: Instant) {
+        self.stopped.get_or_insert(now);
+    }
+
+    pub fn done(&mut self, worker: usize, now: Instant) {
+        self.done[worker].get_or_insert(now);
+    }
+
+    /// Why worker `worker`, whose stream is still open, must be killed
+    /// now; `None` while it is within its time.
+    pub fn overdue(&self, worker: usize, now: Instant) -> Option<String> {
+        let grace = self.bounds.grace;
+        let shown = humantime::format_duration(grace);
+        if let Some(done) = self.done[worker] {
+            return (now >= done + grace).then(|| {
+                format!(
+                    "sent all its results but did not exit within {shown} (a plugin teardown \
+                     that hangs?); it was killed"
+                )
+            });
+        }
+        if let Some(stopped) = self.stopped {
+            if now >= stopped + grace {
+                return Some(format!(
+                    "did not stop within {shown} of being told to (a call that does not \
+                     return?); it was killed, and the results it had sent are kept"
+                ));
+            }
+        }
+        let end = self.started + self.bounds.end_by? + grace;
+        (now >= end).then(|| {
+            format!(
+                "did not finish within {shown} after the run's planned end (a call that does \
+                 not return?); it was killed, and the results it had sent are kept"
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRACE: Duration = Duration::from_secs(5);
+
+    fn at(start: Instant, secs: u64) -> Instant {
+        start + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_timed_run_allows_its_duration_and_the_grace() {
+        let start = Instant::now();
+        let bounds = Bounds {
+            end_by: Some(Duration::from_secs(10)),
+            grace: GRACE,
+        };
+        let ending = Ending::new(bounds, start, 1);
+        assert_eq!(ending.overdue(0, at(start, 14)), None);
+        let why = ending.overdue(0, at(start, 15)).unwrap();
+        assert!(
+            why.contains("within 5s after the run's planned end"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_counted_run_has_no_end_but_a_stop_has_one() {
+        let start = Instant::now();
+        let mut ending = Ending::new(Bounds::open_ended(GRACE), start, 2);
+        assert_eq!(ending.overdue(0, at(start, 3600)), None);
+        ending.stop(at(start, 3600));
+        assert_eq!(ending.overdue(1, at(start, 3604)), None);
+        assert!(ending
+            .overdue(1, at(start, 3605))
+            .unwrap()
+            .contains("told to"));
+    }
+
+    #[test]
+    fn a_worker_that_is_done_must_exit_within_the_grace() {
+        let start = Instant::now();
+        let mut ending = Ending::new(Bounds::open_ended(GRACE), start, 2);
+        ending.done(0, at(start, 2));
+        assert_eq!(ending.overdue(0, at(start, 6)), None);
+        assert!(ending
+            .overdue(0, at(start, 7))
+            .unwrap()
+            .contains("did not exit"));
+        assert_eq!(
+            ending.overdue(1, at(start, 7)),
+            None,
+            "the other one runs on"
+        );
+    }
+}
