@@ -37,6 +37,9 @@ pub struct RunLoad {
     pub rate: Option<Rate>,
     /// Calls at once per worker thread (`--fibers`; 0 or 1: one).
     pub fibers: u32,
+    /// Open model with a duration: operations due in the window that
+    /// could not start before it ended.
+    pub dropped: u64,
 }
 
 /// What the workers of one node did in a run.

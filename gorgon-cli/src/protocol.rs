@@ -56,6 +56,10 @@ pub enum Frame {
         /// The worker's peak resident set size (absent from older workers).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         peak_rss_bytes: Option<u64>,
+        /// Open model with a duration: operations due in the measured
+        /// window that could not start before it ended.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        dropped: u64,
     },
     /// The worker cannot go on; `message` is one sentence for the user.
     Error { message: String },
@@ -66,7 +70,7 @@ pub enum Frame {
 
 /// Writes one frame as a line and flushes it, so the parent sees progress
 /// as it happens.
-pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
+pub fn write_frame(out: &mut (impl Write + ?Sized), frame: &Frame) -> io::Result<()> {
     serde_json::to_writer(&mut *out, frame)?;
     out.write_all(b"\n")?;
     out.flush()
@@ -91,4 +95,8 @@ pub fn read_frame(input: &mut impl BufRead, line: &mut String) -> io::Result<Opt
             io::Error::new(io::ErrorKind::InvalidData, format!("unreadable frame: {e}"))
         });
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

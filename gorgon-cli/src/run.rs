@@ -226,6 +226,14 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
         if let Some(cluster) = &session.cluster {
             cluster.explain_losses(&mut result);
         }
+        // A timed run's throughput is over its window, whatever the last
+        // calls' latency: `--rate 1/s --duration 3s` made about 1 call a
+        // second, not 3 calls over the 2 s between the first and the last.
+        if let Some(window) = plan.load.duration {
+            if !result.interrupted && result.failures.is_empty() {
+                result.elapsed = window;
+            }
+        }
         let stop = result.interrupted || !result.failures.is_empty();
         results.push(result);
         if stop {
@@ -311,6 +319,11 @@ fn failed_calls(report: &Report) -> bool {
 /// a failed run (or a report that could not be written), a threshold.
 fn exit_code(report: &Report, undelivered: bool) -> Result<Code, Failure> {
     if report.interrupted {
+        // Workers killed past their grace are said even then.
+        let failures: Vec<&str> = report.failures().collect();
+        if !failures.is_empty() {
+            eprintln!("gorgon: {}", failures.join("; "));
+        }
         eprintln!("gorgon: interrupted; the report covers the calls made until then");
         return Ok(Code(INTERRUPTED));
     }

@@ -79,6 +79,10 @@ pub struct Rate {
     pub per_sec: f64,
 }
 
+/// The fastest schedule the open model can keep: one start a nanosecond,
+/// the resolution of its clock.
+pub const MAX_RATE_PER_SEC: f64 = 1e9;
+
 impl FromStr for Rate {
     type Err = String;
 
@@ -99,9 +103,16 @@ impl FromStr for Rate {
         if !count.is_finite() || count <= 0.0 {
             return Err(format!("rate '{text}' must be more than zero"));
         }
-        Ok(Rate {
-            per_sec: count / seconds,
-        })
+        let per_sec = count / seconds;
+        if per_sec > MAX_RATE_PER_SEC {
+            return Err(format!(
+                "rate '{text}' cannot be scheduled: the open model times each start to the \
+                 nanosecond, so at most {} starts per second (one a microsecond is already far \
+                 beyond what one machine can call)",
+                MAX_RATE_PER_SEC as u64
+            ));
+        }
+        Ok(Rate { per_sec })
     }
 }
 

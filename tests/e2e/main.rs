@@ -8,6 +8,7 @@ mod bad_input;
 mod cluster;
 mod config;
 mod core;
+mod deadlines;
 mod failures;
 mod fibers;
 mod footprint;

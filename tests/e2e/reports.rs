@@ -458,7 +458,7 @@ fn gorgon_report_round_trips_a_saved_file() {
 }
 
 /// The pids of the live processes whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
+pub fn children_of(pid: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
@@ -472,7 +472,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 }
 
 /// True while `pid` is a running `gorgon worker` (not a zombie, not reused).
-fn is_worker(pid: u32) -> bool {
+pub fn is_worker(pid: u32) -> bool {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let state = stat.rsplit_once(')').map_or("", |(_, rest)| rest.trim());

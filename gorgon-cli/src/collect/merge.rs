@@ -114,8 +114,10 @@ impl Merge {
                 measured_from_ns,
                 warmup_calls,
                 peak_rss_bytes,
+                dropped,
                 ..
             } => {
+                self.result.load.dropped += dropped;
                 self.states[i] = WorkerState::Done;
                 let elapsed = Duration::from_nanos(elapsed_ns);
                 self.result.footprint.add_worker(peak_rss_bytes);

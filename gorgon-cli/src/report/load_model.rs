@@ -111,6 +111,10 @@ pub struct OpenModel {
     pub achieved_per_sec: f64,
     /// Calls that started more than `late_after_ns` after they were due.
     pub late: u64,
+    /// Operations due in the run's window that never started: every lane
+    /// was still busy when the window closed.
+    #[serde(default)]
+    pub dropped: u64,
     pub late_after_ns: u64,
     /// Service time (actual start to end) of all calls. The run's `all`
     /// and `results` hold the latency from the intended start instead.
@@ -134,15 +138,23 @@ pub fn open_model(result: &RunResult, elapsed: Duration) -> Option<OpenModel> {
     let lanes = u64::from(result.shape.processes)
         * u64::from(result.shape.threads)
         * u64::from(result.load.fibers.max(1));
-    let warning =
-        (!all.is_empty() && late as f64 > all.len() as f64 * LATE_WARNING_FRACTION).then(|| {
+    let dropped = result.load.dropped;
+    let behind = late + dropped;
+    let warning = (!all.is_empty() && behind as f64 > all.len() as f64 * LATE_WARNING_FRACTION)
+        .then(|| {
             let needed = target.per_sec * service.avg_ns as f64 / 1e9;
-            let late_part = format!(
+            let mut late_part = format!(
                 "{} of {} operations started more than {} late",
                 thousands(late),
                 thousands(all.len()),
                 short_duration(LATE_AFTER_NS)
             );
+            if dropped > 0 {
+                late_part += &format!(
+                    " and {} more never started before the window closed",
+                    thousands(dropped)
+                );
+            }
             if needed > lanes as f64 {
                 let (what, raise) = match result.load.fibers {
                     0 | 1 => ("threads", "-t or -p"),
@@ -168,6 +180,7 @@ pub fn open_model(result: &RunResult, elapsed: Duration) -> Option<OpenModel> {
         target_per_sec: target.per_sec,
         achieved_per_sec: achieved,
         late,
+        dropped: result.load.dropped,
         late_after_ns: LATE_AFTER_NS,
         service,
         service_results: by_count(named(&result.stats.service, elapsed)),

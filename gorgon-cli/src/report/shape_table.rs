@@ -17,11 +17,12 @@ pub fn run_notes(out: &mut String, run: &RunReport, ok: Option<&[String]>) {
     if let Some(open) = &run.open_model {
         let _ = writeln!(
             out,
-            "Open model at {}: achieved {}; {} started late (more than {} after they were due).",
+            "Open model at {}: achieved {}; {} started late (more than {} after they were due), {} dropped (due, never started).",
             rate_per_sec(open.target_per_sec),
             rate_per_sec(open.achieved_per_sec),
             thousands(open.late),
             short_duration(open.late_after_ns),
+            thousands(open.dropped),
         );
         if let Some(warning) = &open.warning {
             let _ = writeln!(out, "Warning: {warning}.");

@@ -12,9 +12,12 @@ use crate::protocol;
 
 /// Reads the parent's control lines for the whole life of the worker, from
 /// before the plugin's thread setup: `go` is passed on through the returned
-/// channel; `stop` or the end of input raises the stop flag. Before `go`
-/// there is nothing to report, so the worker simply exits: a thread stuck
-/// in the plugin's setup must not keep it (or its parent) waiting.
+/// channel; `stop` raises the stop flag. Before `go` there is nothing to
+/// report, so `stop` or the end of input ends the worker at once: a thread
+/// stuck in the plugin's setup must not keep it (or its parent) waiting.
+/// After `go`, the end of input means the parent is gone (killed, or its
+/// SSH connection lost): nobody will read another result, so the worker
+/// ends at once too, stuck calls and all. No worker outlives its parent.
 pub(super) fn listen(shared: Arc<Shared>) -> mpsc::Receiver<()> {
     let (go, started) = mpsc::sync_channel(1);
     std::thread::spawn(move || {
@@ -23,6 +26,8 @@ pub(super) fn listen(shared: Arc<Shared>) -> mpsc::Receiver<()> {
         loop {
             line.clear();
             let command = match io::stdin().lock().read_line(&mut line) {
+                // `_exit`: no atexit handler of a plugin may hold it up.
+                Ok(0) | Err(_) if running => super::process::exit_now(exit::RUN_FAILED),
                 Ok(0) | Err(_) => protocol::STOP,
                 Ok(_) => line.trim(),
             };
@@ -34,7 +39,6 @@ pub(super) fn listen(shared: Arc<Shared>) -> mpsc::Receiver<()> {
                     std::process::exit(i32::from(exit::OK));
                 }
                 shared.stop.store(true, Ordering::Relaxed);
-                return;
             }
         }
     });

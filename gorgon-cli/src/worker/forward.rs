@@ -68,7 +68,7 @@ fn forward_results(
     let tick = Duration::from_millis(args.interval_ms.max(1));
     let mut next_tick = Instant::now() + tick;
     let mut gathered = Gathered::default();
-    let mut send = |gathered: &mut Gathered| -> bool {
+    let send = |gathered: &mut Gathered, frames: &mut dyn Write| -> bool {
         gathered.take_intervals().into_iter().all(|(index, stats)| {
             protocol::write_frame(frames, &Frame::Interval { index, stats }).is_ok()
         })
@@ -76,10 +76,19 @@ fn forward_results(
     // One `Finished` per lane: per thread, or per fiber with --fibers.
     while gathered.finished < shared.lanes {
         match receiver.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
-            Ok(message) => gathered.absorb(message),
+            Ok(message) => {
+                let finished = matches!(message, Message::Finished { .. });
+                gathered.absorb(message);
+                // A lane that finished has handed its last results over:
+                // they go at once, not at the next tick, in case another
+                // lane is stuck and the worker is ended before that tick.
+                if finished {
+                    send(&mut gathered, frames);
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {
                 next_tick += tick;
-                if !send(&mut gathered) {
+                if !send(&mut gathered, frames) {
                     // The parent is gone: nobody will read the results.
                     return Ok(Code(exit::RUN_FAILED));
                 }
@@ -87,9 +96,18 @@ fn forward_results(
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    send(&mut gathered);
-    let done = gathered.done(shared.measured_from.load(Ordering::Relaxed));
+    send(&mut gathered, frames);
+    let measured_from = shared.measured_from.load(Ordering::Relaxed);
+    let dropped = super::paced::dropped(shared, measured_from, gathered.calls);
+    let done = gathered.done(measured_from, dropped);
     let _ = protocol::write_frame(frames, &done);
+    // The lanes' teardowns run after their `finished`: what they measure
+    // still goes out, until the last thread ends (a teardown that hangs
+    // keeps the process, which the parent then ends).
+    while let Ok(message) = receiver.recv() {
+        gathered.absorb(message);
+        send(&mut gathered, frames);
+    }
     Ok(Code(exit::OK))
 }
 
@@ -137,8 +155,9 @@ impl Gathered {
 
     /// The worker's last frame. `measured_from_ns` is when the first lane
     /// ended its warm-up (`u64::MAX` if none did).
-    fn done(&self, measured_from_ns: u64) -> Frame {
+    fn done(&self, measured_from_ns: u64, dropped: u64) -> Frame {
         Frame::Done {
+            dropped,
             elapsed_ns: self.elapsed_ns,
             calls: self.calls,
             // A worker stopped before its warm-up ended measured nothing:
@@ -200,7 +219,7 @@ mod tests {
             measured_from_ns,
             warmup_calls,
             ..
-        } = gathered.done(100)
+        } = gathered.done(100, 0)
         else {
             panic!("not a Done frame");
         };
@@ -218,7 +237,7 @@ mod tests {
         });
         let Frame::Done {
             measured_from_ns, ..
-        } = gathered.done(u64::MAX)
+        } = gathered.done(u64::MAX, 0)
         else {
             panic!("not a Done frame");
         };

@@ -128,13 +128,15 @@ impl LaneRun<'_> {
         }
     }
 
-    /// Runs the plugin's teardown, sends what the thread's recorder holds
-    /// (the teardown's measurements included) and says the lane is done.
-    /// What the thread holds belongs to its recorder's interval, whatever
-    /// interval this lane ended in.
+    /// Says the lane's calls are done, then runs the plugin's teardown and
+    /// sends what the thread's recorder holds (the teardown's measurements
+    /// included). Done comes first, so that a teardown that hangs cannot
+    /// hold back the worker's last frame: its process is then ended by the
+    /// parent, its results all sent. What the thread holds belongs to its
+    /// recorder's interval, whatever interval this lane ended in.
     fn finish(self) {
         let LaneRun {
-            lane,
+            mut lane,
             intervals,
             sender,
             calls,
@@ -142,11 +144,13 @@ impl LaneRun<'_> {
             end_ns,
             ..
         } = self;
-        lane.stop(|recorder| intervals.hand_over(recorder));
+        // The calls' results go before the lane says it finished.
+        intervals.hand_over(lane.recorder());
         let _ = sender.send(Message::Finished {
             calls,
             warmup_calls,
             end_ns,
         });
+        lane.stop(|recorder| intervals.hand_over(recorder));
     }
 }

@@ -12,24 +12,50 @@
 //! start to the end, is kept beside it.
 
 use super::lanes::LaneRun;
+use super::Shared;
 use crate::plan::{Schedule, UNBOUNDED};
 use crate::stats::LATE_AFTER_NS;
 
-pub(super) fn run(t: &mut LaneRun<'_>, schedule: &Schedule) {
-    let shared = t.shared;
+/// The measured operations of a worker's share: `first..end` (those
+/// before `first` are its warm-up), and when the measured part begins.
+fn measured(shared: &Shared, schedule: &Schedule) -> (u64, u64, u64) {
     let load = &shared.load;
-    let share = shared.share;
-    // The measured operations are `first..end`; those before are warm-up.
     let (first, measured_from) = match load.warmup_ns {
         Some(until) => (schedule.first_from(until), until),
         None if load.warmup_calls > 0 => (load.warmup_calls, schedule.at(load.warmup_calls)),
         None => (0, 0),
     };
-    let end = match (share.count, load.warmup_ns) {
+    let end = match (shared.share.count, load.warmup_ns) {
         (UNBOUNDED, _) => u64::MAX,
         (count, Some(_)) => first.saturating_add(count),
         (count, None) => count,
     };
+    (first, end, measured_from)
+}
+
+/// Open model with a duration: how many of the worker's operations were
+/// due in the measured window but never started, because every lane was
+/// still busy when the window closed (an overloaded rate). They are the
+/// run's dropped starts: the window does not stretch to make them.
+pub(super) fn dropped(shared: &Shared, measured_from_ns: u64, calls: u64) -> u64 {
+    let (Some(rate), Some(duration)) = (shared.load.rate_per_sec, shared.load.duration_ns) else {
+        return 0;
+    };
+    if measured_from_ns == u64::MAX {
+        return 0;
+    }
+    let schedule = Schedule::new(&shared.load, rate);
+    let (first, end, _) = measured(shared, &schedule);
+    let due = schedule
+        .first_from(measured_from_ns.saturating_add(duration))
+        .min(end);
+    due.saturating_sub(first).saturating_sub(calls)
+}
+
+pub(super) fn run(t: &mut LaneRun<'_>, schedule: &Schedule) {
+    let shared = t.shared;
+    let share = shared.share;
+    let (first, end, measured_from) = measured(shared, schedule);
     let clock = t.clock;
     let origin = t.origin;
     let mut deadline = u64::MAX;
@@ -42,7 +68,9 @@ pub(super) fn run(t: &mut LaneRun<'_>, schedule: &Schedule) {
             deadline = t.start_measuring(measured_from);
         }
         let due = schedule.at(k);
-        if due >= deadline || !t.wait_until(due) {
+        // Past the window's end nothing starts, however late it is: the
+        // run ends on time and what could not start counts as dropped.
+        if due >= deadline || !t.wait_until(due) || t.now_ns() >= deadline {
             break;
         }
         let measuring = t.lane.measuring();

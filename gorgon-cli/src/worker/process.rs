@@ -54,3 +54,11 @@ pub fn batch_this_thread() {
     // valid parameter block, which it only reads. (nix has no wrapper.)
     let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
 }
+
+/// Ends the process at once: no atexit handler (a plugin's included) and
+/// no destructor runs, so nothing a stuck plugin holds can delay it.
+pub(super) fn exit_now(code: u8) -> ! {
+    // SAFETY: `_exit` takes no pointer and never returns; skipping the
+    // handlers is the point.
+    unsafe { nix::libc::_exit(i32::from(code)) }
+}
