@@ -218,6 +218,7 @@ fn done(calls: u64) -> Frame {
         measured_from_ns: 0,
         warmup_calls: 0,
         peak_rss_bytes: Some(1 << 20),
+        dropped: 0,
     }
 }
 

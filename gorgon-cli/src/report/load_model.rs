@@ -268,6 +268,7 @@ mod tests {
                 warmup_calls: 7,
                 rate: Some("100/s".parse().unwrap()),
                 fibers: 1,
+                dropped: 0,
             },
             nodes: Vec::new(),
             footprint: Default::default(),
