@@ -67,7 +67,10 @@ fn the_search_path_comes_first() {
     let line = |name: &str, origin: &str| {
         listed.stdout.lines().any(|line| {
             let cells: Vec<&str> = line.split_whitespace().collect();
-            cells.len() >= 4 && cells[0] == name && line.contains(origin) && line.contains(" 2 ")
+            cells.len() >= 4
+                && cells[0] == name
+                && line.contains(origin)
+                && cells.contains(&gorgon_plugin_api::ABI_VERSION.to_string().as_str())
         })
     };
     assert!(line("my_test", "GORGON_PLUGIN_PATH"), "{}", listed.stdout);
