@@ -3,6 +3,7 @@
 //! and malformed files.
 
 mod dialect;
+mod failures;
 mod fibers;
 mod har;
 mod server;
@@ -42,7 +43,8 @@ fn a_text_file_replays_with_exact_counts_by_status() {
     let server = TestServer::start();
     let file = requests_file("mod.http", "GET {{base}}/mod/5/{number}\n");
     let base = format!("base={}", server.base());
-    let run = run_http(&file, &["--set", &base, "-n", "1000", "-p", "2", "-t", "4"]).ok();
+    let run =
+        run_http(&file, &["--set", &base, "-n", "1000", "-p", "2", "-t", "4"]).with_failed_calls();
     assert_eq!(run.count("all"), 1000);
     assert_eq!(run.count("200"), 800);
     assert_eq!(run.count("500"), 200);
@@ -156,7 +158,7 @@ fn a_capture_that_finds_nothing_is_counted_and_stops_the_call() {
         server.base()
     );
     let file = requests_file("missing.http", &text);
-    let run = run_http(&file, &["-n", "20"]).ok();
+    let run = run_http(&file, &["-n", "20"]).with_failed_calls();
     assert_eq!(run.count("missing id"), 20);
     assert!(run.rows("get<").is_empty(), "{}", run.stdout);
     assert!(server.seen().iter().all(|s| s.method == "POST"));
@@ -172,7 +174,7 @@ fn a_failure_ends_the_call_only_when_later_requests_use_its_captures() {
         server.base()
     );
     let file = requests_file("stop.http", &text);
-    let run = run_http(&file, &["-n", "10", "-t", "2"]).ok();
+    let run = run_http(&file, &["-n", "10", "-t", "2"]).with_failed_calls();
     // The call's label is its first failure.
     assert_eq!(run.count("404"), 10, "{}", run.stdout);
     assert_eq!(run.count("missing<"), 10);
@@ -267,7 +269,7 @@ fn refused_connections_are_counted_when_not_checked_at_start() {
             "2",
         ],
     )
-    .ok();
+    .with_failed_calls();
     assert_eq!(run.count("connect refused"), 30);
 }
 
@@ -300,7 +302,7 @@ fn an_unreachable_target_at_start_stops_the_run_with_one_sentence() {
 fn a_slow_response_is_a_timeout() {
     let server = TestServer::start();
     let file = requests_file("slow.http", &format!("GET {}/slow\n", server.base()));
-    let run = run_http(&file, &["--set", "timeout_ms=200", "-n", "2"]).ok();
+    let run = run_http(&file, &["--set", "timeout_ms=200", "-n", "2"]).with_failed_calls();
     assert_eq!(run.count("timeout"), 2);
 }
 

@@ -168,7 +168,11 @@ fn bool_param(rec: &Recorder, key: &str, default: bool) -> Result<bool, SetupErr
 /// a status of 400 or more, a capture that finds nothing) ends the call
 /// when later requests use a value it captures; otherwise the call goes
 /// on, and its label is the first failure.
-fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
+/// One call: the file's requests in order. A status of 400 or more, a
+/// transport error (refused, reset, timeout, TLS) or a capture that found
+/// nothing is a failed call (`Err`), counted as an error by gorgon whatever
+/// the label; `--ok` still decides when the user gives it.
+fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Result<Label, Label> {
     let Session { plan, client, vars } = session;
     let mut label = Label::Status(0);
     let mut failed = None;
@@ -182,7 +186,7 @@ fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
             .iter()
             .find(|slot| vars[**slot].contains(['\r', '\n']))
         {
-            return Label::LineBreak(plan.var_names[*slot].clone());
+            return Err(Label::LineBreak(plan.var_names[*slot].clone()));
         }
         let result = if request.measured {
             let started = Instant::now();
@@ -205,11 +209,14 @@ fn operation(number: u64, rec: &mut Recorder, session: &mut Session) -> Label {
             Err(kind) => Label::Error(kind),
         };
         if request.ends_call_on_failure {
-            return failed.unwrap_or(failure);
+            return Err(failed.unwrap_or(failure));
         }
         failed.get_or_insert(failure);
     }
-    failed.unwrap_or(label)
+    match failed {
+        Some(failure) => Err(failure),
+        None => Ok(label),
+    }
 }
 
 export!(operation, setup = setup);

@@ -449,7 +449,7 @@ GET {{base}}/n/1
 Authorization: Bearer {{token}}
 ";
     let file = fixture(&[("crlf.http", text)]);
-    let run = run_http(&file, &["--set", &base(&server), "-n", "5"]).ok();
+    let run = run_http(&file, &["--set", &base(&server), "-n", "5"]).with_failed_calls();
     assert_eq!(run.count("line break in token"), 5, "{}", run.stdout);
     let seen = server.seen();
     assert!(seen.iter().all(|s| s.path == "/evil"), "{seen:?}");

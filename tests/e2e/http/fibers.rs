@@ -20,7 +20,7 @@ fn a_text_file_replays_on_fibers_with_exact_counts() {
     let args = [
         "--set", &base, "-n", "2000", "-p", "2", "-t", "2", "--fibers", "4",
     ];
-    let run = run_http(&file, &args).ok();
+    let run = run_http(&file, &args).with_failed_calls();
     assert_eq!(run.count("all"), 2000);
     assert_eq!(run.count("200"), 1600);
     assert_eq!(run.count("500"), 400);
@@ -145,7 +145,7 @@ fn refused_connections_are_counted_on_fibers() {
         "--fibers",
         "4",
     ];
-    let run = run_http(&file, &args).ok();
+    let run = run_http(&file, &args).with_failed_calls();
     assert_eq!(run.count("connect refused"), 40, "{}", run.stdout);
 }
 
@@ -165,6 +165,6 @@ fn a_slow_response_is_a_timeout_on_fibers() {
         "--fibers",
         "4",
     ];
-    let run = run_http(&file, &args).ok();
+    let run = run_http(&file, &args).with_failed_calls();
     assert_eq!(run.count("timeout"), 8, "{}", run.stdout);
 }

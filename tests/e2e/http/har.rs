@@ -218,7 +218,7 @@ fn a_recorded_failure_does_not_stop_the_rest_of_the_page() {
     ]);
     let file = requests_file("page.har", &text);
     let base_url = format!("base_url={}", server.base());
-    let run = run_http(&file, &["--set", &base_url, "-n", "5"]).ok();
+    let run = run_http(&file, &["--set", &base_url, "-n", "5"]).with_failed_calls();
     assert_eq!(run.count("404"), 5, "{}", run.stdout);
     assert_eq!(run.count("GET /n/after<"), 5, "{}", run.stdout);
 }

@@ -267,7 +267,7 @@ fn without_the_ca_every_call_says_the_issuer_is_unknown() {
     for lanes in [&["-t", "2"][..], &["-t", "1", "--fibers", "3"]] {
         let mut args = vec!["--set", "connect_at_start=false", "-n", "30", "-p", "2"];
         args.extend_from_slice(lanes);
-        let run = run_http(&file, &args).ok();
+        let run = run_http(&file, &args).with_failed_calls();
         assert_eq!(
             run.count("tls: unknown issuer for localhost"),
             30,
@@ -368,7 +368,7 @@ fn a_server_that_never_answers_the_handshake_is_a_handshake_timeout() {
             "1",
         ];
         args.extend_from_slice(lanes);
-        let run = run_http(&file, &args).ok();
+        let run = run_http(&file, &args).with_failed_calls();
         assert_eq!(
             run.count("tls: handshake timeout"),
             4,
@@ -399,7 +399,7 @@ fn a_plain_http_server_behind_an_https_url_fails_the_handshake_clearly_on_fibers
             "1",
         ],
     )
-    .ok();
+    .with_failed_calls();
     assert_eq!(
         // The test server closes a connection that sends it garbage.
         run.count("tls: 127.0.0.1 closed the connection in the handshake"),
