@@ -8,27 +8,50 @@
 //! ([`crate::plugin::lane`]): a thousand fibers share one set of
 //! histograms, not a thousand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
 use crate::plan::Param;
-use crate::stats::{add_panic, new_histogram, PanicSample, Stats, PANIC_LABEL};
+use crate::stats::{
+    add_panic, new_histogram, PanicSample, Stats, MAX_NAMES, OTHER_LABELS, OTHER_MEASUREMENTS,
+    PANIC_LABEL,
+};
 
 /// Histograms by name, found by a linear scan that tries the last name
 /// first: a plugin returns one label most of the time, and a handful at
-/// most, where a scan of a few byte slices beats hashing.
-#[derive(Default)]
+/// most, where a scan of a few byte slices beats hashing. Past
+/// [`SCAN_NAMES`] names a hash index takes over, and past [`MAX_NAMES`]
+/// new names are all counted under one `other` name, so memory stays
+/// bounded whatever the plugin returns.
 struct Tally {
     names: Vec<Box<[u8]>>,
     histograms: Vec<Histogram<u64>>,
     /// Calls the plugin said failed, by the same index.
     failed: Vec<u64>,
     last: usize,
+    /// Name to index, once there are many names.
+    index: HashMap<Box<[u8]>, usize>,
+    /// Where names beyond [`MAX_NAMES`] go.
+    other: &'static str,
 }
 
+/// Up to this many names a linear scan beats a hash lookup.
+const SCAN_NAMES: usize = 16;
+
 impl Tally {
+    fn new(other: &'static str) -> Tally {
+        Tally {
+            names: Vec::new(),
+            histograms: Vec::new(),
+            failed: Vec::new(),
+            last: 0,
+            index: HashMap::new(),
+            other,
+        }
+    }
+
     #[inline]
     fn record(&mut self, name: &[u8], nanos: u64) {
         let index = self.index_of(name);
@@ -57,16 +80,40 @@ impl Tally {
         {
             return self.last;
         }
-        self.last = match self.names.iter().position(|known| **known == *name) {
+        self.last = match self.find(name) {
             Some(index) => index,
-            None => {
-                self.names.push(name.into());
-                self.histograms.push(new_histogram());
-                self.failed.push(0);
-                self.names.len() - 1
-            }
+            None if self.names.len() >= MAX_NAMES => match self.find(self.other.as_bytes()) {
+                Some(index) => index,
+                None => self.add(self.other.as_bytes()),
+            },
+            None => self.add(name),
         };
         self.last
+    }
+
+    fn find(&self, name: &[u8]) -> Option<usize> {
+        if self.names.len() > SCAN_NAMES {
+            return self.index.get(name).copied();
+        }
+        self.names.iter().position(|known| **known == *name)
+    }
+
+    #[cold]
+    fn add(&mut self, name: &[u8]) -> usize {
+        let index = self.names.len();
+        self.names.push(name.into());
+        self.histograms.push(new_histogram());
+        self.failed.push(0);
+        if self.names.len() > SCAN_NAMES {
+            if self.index.is_empty() {
+                for (at, known) in self.names.iter().enumerate() {
+                    self.index.insert(known.clone(), at);
+                }
+            } else {
+                self.index.insert(name.into(), index);
+            }
+        }
+        index
     }
 
     /// Hands over what was recorded since the last call and starts afresh,
@@ -140,9 +187,9 @@ pub struct ThreadRecorder {
 impl ThreadRecorder {
     pub fn new(params: Arc<Params>) -> ThreadRecorder {
         ThreadRecorder {
-            results: Tally::default(),
-            measurements: Tally::default(),
-            service: Tally::default(),
+            results: Tally::new(OTHER_LABELS),
+            measurements: Tally::new(OTHER_MEASUREMENTS),
+            service: Tally::new(OTHER_LABELS),
             late: 0,
             panics: Vec::new(),
             params,
@@ -261,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_tally_keeps_one_histogram_per_name_whatever_the_order() {
-        let mut tally = Tally::default();
+        let mut tally = Tally::new(OTHER_LABELS);
         for name in ["OK", "OK", "ERR", "OK", "TIMEOUT", "ERR", "OK"] {
             tally.record(name.as_bytes(), 1_000);
         }
@@ -274,7 +321,7 @@ mod tests {
 
     #[test]
     fn taking_empties_the_tally_and_leaves_out_quiet_labels() {
-        let mut tally = Tally::default();
+        let mut tally = Tally::new(OTHER_LABELS);
         tally.record(b"OK", 10);
         tally.record(b"ERR", 20);
         tally.take();

@@ -125,6 +125,28 @@ impl RunPlan {
     }
 }
 
+/// Says when a run had more distinct labels or measurement names than a
+/// run keeps, and how many calls the extra ones hold.
+fn warn_of_folded_names(result: &RunResult) {
+    use crate::stats::{MAX_NAMES, OTHER_LABELS, OTHER_MEASUREMENTS};
+    let stats = &result.stats;
+    if let Some(other) = stats.results.get(OTHER_LABELS) {
+        eprintln!(
+            "gorgon: warning: the plugin returned more than {MAX_NAMES} distinct result labels; \
+             {} calls with the others are counted under {OTHER_LABELS} (put ids in a \
+             measurement or a debug print, not in the label)",
+            other.len()
+        );
+    }
+    if let Some(other) = stats.measurements.get(OTHER_MEASUREMENTS) {
+        eprintln!(
+            "gorgon: warning: the plugin recorded more than {MAX_NAMES} distinct measurement \
+             names; {} measurements with the others are counted under {OTHER_MEASUREMENTS}",
+            other.len()
+        );
+    }
+}
+
 /// Refuses, before anything starts, a suite whose largest run this machine
 /// cannot hold (processes, threads, fiber stacks, memory), naming the limit.
 fn check_limits(shapes: &[RunShape], fibers: u32) -> Result<(), Failure> {
@@ -234,6 +256,7 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
                 result.elapsed = window;
             }
         }
+        warn_of_folded_names(&result);
         let stop = result.interrupted || !result.failures.is_empty();
         results.push(result);
         if stop {

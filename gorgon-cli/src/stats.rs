@@ -14,6 +14,17 @@ use serde::{Deserialize, Serialize};
 
 /// The label under which a panicking call is counted.
 pub const PANIC_LABEL: &str = "panic";
+/// How many distinct result labels, and how many measurement names, a run
+/// keeps: each costs a histogram per thread and per interval, so a plugin
+/// that puts an id in its label (100,000 labels) would otherwise take
+/// gigabytes. Beyond it, calls are counted under [`OTHER_LABELS`] (and
+/// measurements under [`OTHER_MEASUREMENTS`]), and the report says so.
+pub const MAX_NAMES: usize = 1_000;
+/// Where calls with a label beyond the first [`MAX_NAMES`] are counted.
+pub const OTHER_LABELS: &str = "(other labels)";
+/// Where measurements with a name beyond the first [`MAX_NAMES`] go.
+pub const OTHER_MEASUREMENTS: &str = "(other measurements)";
+
 /// How many distinct panic messages a run keeps.
 const PANIC_SAMPLES: usize = 10;
 
@@ -71,12 +82,17 @@ fn is_zero(n: &u64) -> bool {
 impl Stats {
     /// Adds `other` into `self` exactly.
     pub fn merge(&mut self, other: &Stats) {
-        merge_map(&mut self.results, &other.results);
-        merge_map(&mut self.measurements, &other.measurements);
-        merge_map(&mut self.service, &other.service);
+        merge_map(&mut self.results, &other.results, OTHER_LABELS);
+        merge_map(
+            &mut self.measurements,
+            &other.measurements,
+            OTHER_MEASUREMENTS,
+        );
+        merge_map(&mut self.service, &other.service, OTHER_LABELS);
         self.late += other.late;
         for (label, count) in &other.failures {
-            *self.failures.entry(label.clone()).or_default() += count;
+            let label = capped(&self.failures, label, OTHER_LABELS);
+            *self.failures.entry(label.to_string()).or_default() += count;
         }
         for sample in &other.panics {
             add_panic(&mut self.panics, &sample.message, sample.count);
@@ -104,9 +120,23 @@ impl Stats {
     }
 }
 
-fn merge_map(into: &mut BTreeMap<String, Histogram<u64>>, from: &BTreeMap<String, Histogram<u64>>) {
+/// `name`, or `other` when `map` is full and does not know `name` yet.
+fn capped<'a, V>(map: &BTreeMap<String, V>, name: &'a str, other: &'a str) -> &'a str {
+    if map.len() >= MAX_NAMES && !map.contains_key(name) {
+        other
+    } else {
+        name
+    }
+}
+
+fn merge_map(
+    into: &mut BTreeMap<String, Histogram<u64>>,
+    from: &BTreeMap<String, Histogram<u64>>,
+    other: &str,
+) {
     for (name, histogram) in from {
-        into.entry(name.clone())
+        let name = capped(into, name, other);
+        into.entry(name.to_string())
             .or_insert_with(new_histogram)
             .add(histogram)
             .expect("auto-resizing histograms always add");

@@ -281,3 +281,33 @@ fn runs_the_machine_cannot_hold_are_refused_before_they_start() {
     run.assert_usage_error("1×1000000 needs about");
     assert!(Path::new("/proc/sys/kernel/threads-max").exists());
 }
+
+#[test]
+fn distinct_labels_beyond_the_cap_fold_into_one_row_with_a_warning() {
+    let lib = plugin("gorgon-test-testkit");
+    let run = gorgon(&[
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "-n",
+        "20000",
+        "-t",
+        "2",
+        "--set",
+        "distinct_labels=1",
+        "--output",
+        "json",
+    ])
+    .ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let results = report["runs"][0]["results"].as_array().unwrap();
+    assert!(results.len() <= 1001, "{} rows", results.len());
+    let total: u64 = results.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 20000, "no call is lost");
+    assert!(results.iter().any(|r| r["name"] == "(other labels)"));
+    assert!(
+        run.stderr.contains("more than 1000 distinct result labels"),
+        "{}",
+        run.stderr
+    );
+}
