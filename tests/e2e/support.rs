@@ -239,6 +239,11 @@ impl Gorgon {
         self
     }
 
+    /// Adds one argument (a path, say) after those already given.
+    pub fn arg(self, arg: impl AsRef<OsStr>) -> Gorgon {
+        self.args([arg])
+    }
+
     /// `--set KEY=VALUE`: a plugin parameter.
     pub fn set(self, key: &str, value: impl std::fmt::Display) -> Gorgon {
         self.args(["--set".to_string(), format!("{key}={value}")])
@@ -395,6 +400,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report saved with `--save`.
+    pub fn read(path: &Path) -> Report {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is no report ({e}):\n{text}", path.display()))
+    }
+
     /// The one run of a report that is not a suite.
     pub fn run(&self) -> &RunFigures {
         assert_eq!(self.runs.len(), 1, "expected one run: {self:#?}");
