@@ -3,13 +3,13 @@
 //! flight. The same results as with threads: exact counts, captures,
 //! refused connections, timeouts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Barrier};
 
 use super::server::{closed_port, TestServer};
-use super::{requests_file, run_http, ExampleApi, RequestsFile, CREATE_THEN_GET};
+use super::{http, requests_file, ExampleApi, RequestsFile, CREATE_THEN_GET};
 use crate::support::workspace;
 
 #[test]
@@ -20,10 +20,10 @@ fn a_text_file_replays_on_fibers_with_exact_counts() {
     let args = [
         "--set", &base, "-n", "2000", "-p", "2", "-t", "2", "--fibers", "4",
     ];
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("all"), 2000);
-    assert_eq!(run.count("200"), 1600);
-    assert_eq!(run.count("500"), 400);
+    let report = http(&file).args(&args).ok().json();
+    assert_eq!(report.run().all.count, 2000);
+    assert_eq!(report.run().count("200"), 1600);
+    assert_eq!(report.run().count("500"), 400);
     assert_eq!(server.seen().len(), 2000);
     // Each lane (2 processes × 2 threads × 4 fibers) keeps its own
     // connection alive, a 500 included.
@@ -80,8 +80,8 @@ fn one_thread_keeps_a_request_in_flight_on_every_fiber() {
         "--fibers",
         "4",
     ];
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("200"), 4, "{}", run.stdout);
+    let report = http(&file).args(&args).ok().json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 4)]));
 }
 
 #[test]
@@ -92,11 +92,12 @@ fn create_then_get_uses_the_captured_ids_on_fibers() {
     let args = [
         "--set", &base, "-n", "400", "-p", "2", "-t", "1", "--fibers", "8",
     ];
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("200"), 400, "{}", run.stdout);
-    for step in ["create<", "get<", "get by location<"] {
-        assert_eq!(run.count(step), 400);
-    }
+    let report = http(&file).args(&args).ok().json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 400)]));
+    assert_eq!(
+        report.run().measured_names(),
+        BTreeMap::from([("create", 400), ("get", 400), ("get by location", 400)])
+    );
     let read: Vec<u64> = server
         .seen()
         .iter()
@@ -121,11 +122,18 @@ fn the_tutorial_flow_gives_the_same_counts_on_fibers_as_on_threads() {
     let common = ["--set", &base, "-n", "300", "-p", "2"];
     for lanes in [&["-t", "4"][..], &["-t", "1", "--fibers", "8"][..]] {
         let args = [&common[..], lanes].concat();
-        let run = run_http(&file, &args).ok();
-        assert_eq!(run.count("all"), 300, "{lanes:?}: {}", run.stdout);
-        assert_eq!(run.count("200"), 300, "{lanes:?}: {}", run.stdout);
-        assert_eq!(run.count("create<"), 300);
-        assert_eq!(run.count("get<"), 300);
+        let report = http(&file).args(&args).ok().json();
+        assert_eq!(report.run().all.count, 300, "{lanes:?}");
+        assert_eq!(
+            report.run().labels(),
+            BTreeMap::from([("200", 300)]),
+            "{lanes:?}"
+        );
+        assert_eq!(
+            report.run().measured_names(),
+            BTreeMap::from([("create", 300), ("get", 300)]),
+            "{lanes:?}"
+        );
     }
 }
 
@@ -145,8 +153,11 @@ fn refused_connections_are_counted_on_fibers() {
         "--fibers",
         "4",
     ];
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("connect refused"), 40, "{}", run.stdout);
+    let report = http(&file).args(&args).ok().json();
+    assert_eq!(
+        report.run().labels(),
+        BTreeMap::from([("connect refused", 40)])
+    );
 }
 
 #[test]
@@ -165,6 +176,6 @@ fn a_slow_response_is_a_timeout_on_fibers() {
         "--fibers",
         "4",
     ];
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("timeout"), 8, "{}", run.stdout);
+    let report = http(&file).args(&args).ok().json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("timeout", 8)]));
 }
