@@ -221,6 +221,7 @@ fn a_count_warmup_takes_the_first_numbers_and_is_not_counted() {
     assert_eq!(figures.all.count, 1000);
     assert_eq!(figures.count("panic"), 1);
     assert_eq!(figures.panics.len(), 1, "{:?}", figures.panics);
+    assert_eq!(figures.panics[0].count, 1);
     assert!(
         figures.panics[0].message.contains("planned panic at 1000"),
         "{:?}",

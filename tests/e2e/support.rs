@@ -203,7 +203,6 @@ pub struct Gorgon {
     stdout: Stdout,
 }
 
-#[allow(dead_code)] // the builder offers what the tests need, not all used today
 impl Gorgon {
     /// `gorgon run --plugin PLUGIN`: a library's path or a plugin's name.
     pub fn run(plugin: impl AsRef<OsStr>) -> Gorgon {
@@ -389,7 +388,6 @@ impl Outcome {
 /// they check, by type. Unknown fields are ignored, as the schema asks of
 /// readers; tests/e2e/reports.rs checks the schema itself.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct Report {
     pub plugin: String,
     pub params: BTreeMap<String, String>,
@@ -417,11 +415,9 @@ impl Report {
 
 /// One run of the report (`Run` in the schema).
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct RunFigures {
     pub processes: u32,
     pub threads: u32,
-    pub workers: Vec<String>,
     pub operations: u64,
     pub elapsed_ns: u64,
     pub complete: bool,
@@ -439,7 +435,6 @@ pub struct RunFigures {
     pub worker_peak_rss_bytes: Option<u64>,
 }
 
-#[allow(dead_code)]
 impl RunFigures {
     /// Calls labelled `label`; 0 when no call was.
     pub fn count(&self, label: &str) -> u64 {
@@ -488,20 +483,15 @@ impl RunFigures {
 
 /// The figures of a group of calls.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct Summary {
     pub count: u64,
-    pub ops_per_sec: f64,
     pub avg_ns: u64,
-    pub min_ns: u64,
     pub max_ns: u64,
-    pub p50_ns: u64,
     pub p99_ns: u64,
 }
 
 /// A result label's or a measurement's figures.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct NamedSummary {
     pub name: String,
     #[serde(flatten)]
@@ -512,14 +502,12 @@ pub struct NamedSummary {
 }
 
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct PanicSample {
     pub message: String,
     pub count: u64,
 }
 
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct TimelinePoint {
     pub start_ms: u64,
     pub calls: u64,
@@ -527,7 +515,6 @@ pub struct TimelinePoint {
 
 /// The open model's figures (`--rate`).
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct OpenModel {
     pub target_per_sec: f64,
     pub late: u64,
@@ -537,7 +524,6 @@ pub struct OpenModel {
 
 /// How the load was applied.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct LoadSettings {
     pub model: String,
     pub rate_per_sec: Option<f64>,
@@ -547,7 +533,6 @@ pub struct LoadSettings {
 
 /// A pass/fail gate and how each run fared.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct Threshold {
     pub expression: String,
     pub passed: bool,
@@ -556,7 +541,6 @@ pub struct Threshold {
 }
 
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // fields a test may check, not all read today
 pub struct ThresholdRun {
     pub value: Option<f64>,
     pub shown: String,
@@ -568,7 +552,6 @@ pub struct ThresholdRun {
 /// `limit`: what a test waits for (a file, a line, a process) takes a
 /// moment on an idle machine and much longer on a busy one, so the limit
 /// is generous and the wait ends as soon as it holds. Says whether it held.
-#[allow(dead_code)]
 pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
@@ -584,7 +567,6 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
 
 /// Calls the testkit plugin has begun with `numbers_dir=dir`: the lines
 /// written so far (a line is written as its call begins).
-#[allow(dead_code)]
 pub fn numbers_written(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
