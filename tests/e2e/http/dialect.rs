@@ -22,10 +22,6 @@ fn fixture(files: &[(&str, &str)]) -> RequestsFile {
     RequestsFile { _dir: dir, path }
 }
 
-fn base(server: &TestServer) -> String {
-    format!("base={}", server.base())
-}
-
 fn with_prefix<'a>(seen: &'a [Seen], prefix: &str) -> Vec<&'a Seen> {
     seen.iter().filter(|s| s.path.starts_with(prefix)).collect()
 }
@@ -62,7 +58,8 @@ fn separators_comments_request_lines_queries_bom_and_crlf() {
                 # nothing to send\r\n";
     let file = fixture(&[("syntax.http", text)]);
     let report = http(&file)
-        .args(["--set", &base(&server), "-n", "5", "-t", "2"])
+        .set("base", server.base())
+        .args(["-n", "5", "-t", "2"])
         .ok()
         .json();
     assert_eq!(report.run().labels(), BTreeMap::from([("200", 5)]));
@@ -189,7 +186,8 @@ X-Item: {{create.response.headers.Location}}
 ";
     let file = fixture(&[("flow.http", text)]);
     let report = http(&file)
-        .args(["--set", &base(&server), "-n", "40", "-p", "2", "-t", "2"])
+        .set("base", server.base())
+        .args(["-n", "40", "-p", "2", "-t", "2"])
         .ok()
         .json();
     assert_eq!(report.run().labels(), BTreeMap::from([("200", 40)]));
@@ -237,7 +235,8 @@ X-Where: {{where}}
 ";
     let file = fixture(&[("jetbrains.http", text)]);
     let report = http(&file)
-        .args(["--set", &base(&server), "-n", "20", "-t", "2"])
+        .set("base", server.base())
+        .args(["-n", "20", "-t", "2"])
         .ok()
         .json();
     assert_eq!(report.run().labels(), BTreeMap::from([("200", 20)]));
@@ -280,7 +279,8 @@ X-Dotenv: {{$dotenv SECRET}}
         (".env", "# a comment\nSECRET=from-dotenv\n"),
     ]);
     let report = http(&file)
-        .args(["--set", &base(&server), "-n", "30", "-t", "2"])
+        .set("base", server.base())
+        .args(["-n", "30", "-t", "2"])
         .ok()
         .json();
     assert_eq!(report.run().labels(), BTreeMap::from([("200", 30)]));
@@ -366,7 +366,8 @@ Content-Type: text/plain
         ("body.json", "{\"n\": {{$number}}}"),
     ]);
     let report = http(&file)
-        .args(["--set", &base(&server), "-n", "4"])
+        .set("base", server.base())
+        .args(["-n", "4"])
         .ok()
         .json();
     assert_eq!(report.run().labels(), BTreeMap::from([("201", 4)]));
@@ -409,7 +410,8 @@ fn what_the_plugin_does_not_understand_is_refused_before_anything_is_sent() {
     for (text, expected) in cases {
         let file = fixture(&[("bad.http", text)]);
         let run = http(&file)
-            .args(["--set", &base(&server), "-n", "3", "-p", "2"])
+            .set("base", server.base())
+            .args(["-n", "3", "-p", "2"])
             .usage_error(expected);
         assert!(
             run.stderr.contains(&file.path.display().to_string()),
@@ -429,14 +431,8 @@ fn a_line_break_never_reaches_a_request_head() {
         "GET {{base}}/\nAuthorization: Bearer {{token}}\n",
     )]);
     http(&file)
-        .args([
-            "--set",
-            &base(&server),
-            "--set",
-            "token=abc\r\nX-Injected: yes",
-            "-n",
-            "2",
-        ])
+        .set("base", server.base())
+        .args(["--set", "token=abc\r\nX-Injected: yes", "-n", "2"])
         .usage_error("crlf.http:2: {{token}} has a line break (CR or LF)");
     let env = fixture(&[
         ("crlf.http", "GET {{base}}/{{path}}\n"),
@@ -446,7 +442,8 @@ fn a_line_break_never_reaches_a_request_head() {
         ),
     ]);
     http(&env)
-        .args(["--set", &base(&server), "--set", "env=dev", "-n", "2"])
+        .set("base", server.base())
+        .args(["--set", "env=dev", "-n", "2"])
         .usage_error("crlf.http:1: {{path}} has a line break");
     assert!(server.seen().is_empty());
     // From a response: the call fails with a label saying so.
@@ -461,7 +458,8 @@ Authorization: Bearer {{token}}
 ";
     let file = fixture(&[("crlf.http", text)]);
     let report = http(&file)
-        .args(["--set", &base(&server), "-n", "5"])
+        .set("base", server.base())
+        .args(["-n", "5"])
         .ok()
         .json();
     assert_eq!(
@@ -485,7 +483,10 @@ fn request_files_beside_the_requests_file_are_found_from_anywhere() {
         ("data/body.txt", "payload"),
     ]);
     assert!(Path::new(&file.path).is_absolute());
-    http(&file).args(["--set", &base(&server), "-n", "2"]).ok();
+    http(&file)
+        .set("base", server.base())
+        .args(["-n", "2"])
+        .ok();
     assert!(server.seen().iter().all(|s| s.body == "payload"));
 }
 
@@ -565,7 +566,8 @@ GET {{base}}/n/2
 ";
     let file = fixture(&[("cookies.http", text)]);
     let report = http(&file)
-        .args(["--set", &base(&server), "-n", "20", "-t", "2"])
+        .set("base", server.base())
+        .args(["-n", "20", "-t", "2"])
         .ok()
         .json();
     assert_eq!(report.run().labels(), BTreeMap::from([("200", 20)]));
