@@ -443,15 +443,12 @@ impl RunFigures {
 
     /// The figures of the result label `label`.
     pub fn result(&self, label: &str) -> Option<&NamedSummary> {
-        self.results.iter().find(|r| r.name == label)
+        find(&self.results, label)
     }
 
     /// Every result label with its count.
     pub fn labels(&self) -> BTreeMap<&str, u64> {
-        self.results
-            .iter()
-            .map(|r| (r.name.as_str(), r.summary.count))
-            .collect()
+        counts(&self.results)
     }
 
     /// Calls that measured `name` (`rec.measure`); 0 when none did.
@@ -461,15 +458,12 @@ impl RunFigures {
 
     /// The figures of the measurement `name`.
     pub fn measurement(&self, name: &str) -> Option<&NamedSummary> {
-        self.measurements.iter().find(|m| m.name == name)
+        find(&self.measurements, name)
     }
 
     /// The measurements' names with their counts.
     pub fn measured_names(&self) -> BTreeMap<&str, u64> {
-        self.measurements
-            .iter()
-            .map(|m| (m.name.as_str(), m.summary.count))
-            .collect()
+        counts(&self.measurements)
     }
 
     /// The timeline as (start in ms, calls) per interval.
@@ -479,6 +473,17 @@ impl RunFigures {
             .map(|p| (p.start_ms, p.calls))
             .collect()
     }
+}
+
+fn find<'a>(named: &'a [NamedSummary], name: &str) -> Option<&'a NamedSummary> {
+    named.iter().find(|n| n.name == name)
+}
+
+fn counts(named: &[NamedSummary]) -> BTreeMap<&str, u64> {
+    named
+        .iter()
+        .map(|n| (n.name.as_str(), n.summary.count))
+        .collect()
 }
 
 /// The figures of a group of calls.
