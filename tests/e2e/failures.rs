@@ -2,69 +2,39 @@
 //! errors; with no threshold any error fails the run (exit 1); thresholds
 //! decide when given; `--ok` overrides the plugin's word.
 
-use crate::support::{gorgon, plugin};
+use crate::support::Gorgon;
 
-fn testkit() -> String {
-    plugin("gorgon-test-testkit").display().to_string()
-}
-
-fn json(stdout: &str) -> serde_json::Value {
-    serde_json::from_str(stdout).expect("a JSON report")
+/// The testkit's `-n N` calls, every tenth of which the plugin says failed.
+fn every_tenth_fails(n: u64) -> Gorgon {
+    Gorgon::testkit()
+        .args(["-n", &n.to_string()])
+        .set("fail_every", 10)
 }
 
 #[test]
 fn calls_the_plugin_says_failed_are_errors_and_fail_the_run() {
-    let lib = testkit();
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &lib,
-        "-n",
-        "200",
-        "-t",
-        "2",
-        "--set",
-        "fail_every=10",
-        "--output",
-        "json",
-    ])
-    .with_failed_calls();
+    let run = every_tenth_fails(200).args(["-t", "2"]).with_failed_calls();
     assert!(
         run.stderr.contains("20 of 200 calls failed (10.00%)"),
         "{}",
         run.stderr
     );
-    let report = json(&run.stdout);
-    let first = &report["runs"][0];
-    assert_eq!(first["errors"], 20);
-    assert_eq!(first["error_rate"], 0.1);
-    let failed = first["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "failed")
-        .expect("a `failed` label");
-    assert_eq!(failed["count"], 20);
-    assert_eq!(failed["failed"], 20);
+    let report = run.json();
+    let figures = report.run();
+    assert_eq!(figures.errors, 20);
+    assert_eq!(figures.error_rate, 0.1);
+    let failed = figures.result("failed").expect("a `failed` label");
+    assert_eq!((failed.summary.count, failed.failed), (20, 20));
 }
 
 #[test]
 fn a_threshold_decides_instead() {
-    let lib = testkit();
-    let base = [
-        "run",
-        "--plugin",
-        &lib,
-        "-n",
-        "100",
-        "--set",
-        "fail_every=10",
-        "-q",
-    ];
-    let pass = gorgon(&[&base[..], &["--threshold", "error_rate<20%"]].concat());
-    assert_eq!(pass.code, 0, "{}", pass.stderr);
-    let fail = gorgon(&[&base[..], &["--threshold", "error_rate<5%"]].concat());
-    assert_eq!(fail.code, 1, "{}", fail.stderr);
+    every_tenth_fails(100)
+        .args(["--threshold", "error_rate<20%"])
+        .ok();
+    let fail = every_tenth_fails(100)
+        .args(["--threshold", "error_rate<5%"])
+        .expect_exit(1);
     assert!(
         fail.stderr.contains("threshold failed: error_rate<5%"),
         "{}",
@@ -74,32 +44,22 @@ fn a_threshold_decides_instead() {
 
 #[test]
 fn ok_labels_override_the_plugins_word() {
-    let lib = testkit();
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &lib,
-        "-n",
-        "100",
-        "--set",
-        "fail_every=10",
-        "--ok",
-        "OK,failed",
-        "--output",
-        "json",
-    ])
-    .ok();
-    assert_eq!(json(&run.stdout)["runs"][0]["errors"], 0);
+    let report = every_tenth_fails(100)
+        .args(["--ok", "OK,failed"])
+        .ok()
+        .json();
+    assert_eq!(report.run().count("failed"), 10);
+    assert_eq!(report.run().errors, 0);
 }
 
 #[test]
 fn a_clean_run_says_it_had_no_errors() {
-    let lib = testkit();
-    let run = gorgon(&["run", "--plugin", &lib, "-n", "50"]).ok();
+    let run = Gorgon::testkit().args(["-n", "50"]).table().ok();
     assert!(
         run.stdout
             .contains("Errors: 0 of 50 (0.00%): panics and calls the plugin said failed."),
         "{}",
         run.stdout
     );
+    assert_eq!(run.json().run().errors, 0);
 }

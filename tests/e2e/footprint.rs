@@ -5,13 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
-use crate::support::{gorgon, plugin};
-
-fn path(name: &str) -> String {
-    plugin(name).display().to_string()
-}
+use crate::support::{plugin, Gorgon, Report, RunFigures};
 
 fn unix_ns() -> u128 {
     SystemTime::now()
@@ -20,28 +14,22 @@ fn unix_ns() -> u128 {
         .as_nanos()
 }
 
+/// The parent's and the workers' peak memory, in bytes.
+fn peaks(figures: &RunFigures) -> [(&str, Option<u64>); 2] {
+    [
+        ("parent_peak_rss_bytes", figures.parent_peak_rss_bytes),
+        ("worker_peak_rss_bytes", figures.worker_peak_rss_bytes),
+    ]
+}
+
 #[test]
 fn the_json_report_carries_the_peak_memory_of_parent_and_workers() {
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &path("gorgon-noop"),
-        "-n",
-        "20000",
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "--output",
-        "json",
-    ])
-    .ok();
-    let report: Value = serde_json::from_str(&run.stdout).unwrap();
-    let first = &report["runs"][0];
-    for field in ["parent_peak_rss_bytes", "worker_peak_rss_bytes"] {
-        let bytes = first[field]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{field} is a number: {first}"));
+    let report = Gorgon::run(plugin("gorgon-noop"))
+        .args(["-n", "20000", "-p", "2", "-t", "2"])
+        .ok()
+        .json();
+    for (field, bytes) in peaks(report.run()) {
+        let bytes = bytes.unwrap_or_else(|| panic!("{field} is a number: {report:?}"));
         // A Rust process with its libraries mapped: megabytes, not bytes,
         // and not gigabytes for a no-op.
         assert!(
@@ -55,23 +43,19 @@ fn the_json_report_carries_the_peak_memory_of_parent_and_workers() {
 fn a_report_read_back_keeps_the_memory_figures() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("run.json");
-    gorgon(&[
-        "run",
-        "--plugin",
-        &path("gorgon-noop"),
-        "-n",
-        "1000",
-        "--save",
-        saved.to_str().unwrap(),
-        "-q",
-    ])
-    .ok();
-    let original: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
-    let again = gorgon(&["report", saved.to_str().unwrap(), "--output", "json"]).ok();
-    let again: Value = serde_json::from_str(&again.stdout).unwrap();
-    for field in ["parent_peak_rss_bytes", "worker_peak_rss_bytes"] {
-        assert!(original["runs"][0][field].is_u64(), "{field} saved");
-        assert_eq!(again["runs"][0][field], original["runs"][0][field]);
+    Gorgon::run(plugin("gorgon-noop"))
+        .args(["-n", "1000", "-q", "--save"])
+        .arg(&saved)
+        .ok();
+    let original = Report::read(&saved);
+    let again = Gorgon::command(["report"])
+        .arg(&saved)
+        .args(["--output", "json"])
+        .ok()
+        .json();
+    for ((field, before), (_, after)) in peaks(original.run()).into_iter().zip(peaks(again.run())) {
+        assert!(before.is_some(), "{field} saved");
+        assert_eq!(after, before, "{field}");
     }
 }
 
@@ -80,21 +64,10 @@ fn the_first_call_probe_notes_each_worker_process_once() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("first-calls.txt");
     let before = unix_ns();
-    gorgon(&[
-        "run",
-        "--plugin",
-        &path("gorgon-test-testkit"),
-        "-n",
-        "600",
-        "-p",
-        "3",
-        "-t",
-        "2",
-        "--set",
-        &format!("first_call_file={}", file.display()),
-        "-q",
-    ])
-    .ok();
+    Gorgon::testkit()
+        .args(["-n", "600", "-p", "3", "-t", "2"])
+        .set("first_call_file", file.display())
+        .ok();
     let after = unix_ns();
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<(u128, u32)> = text

@@ -9,12 +9,12 @@ mod har;
 mod server;
 mod tls;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use server::{closed_port, TestServer};
 
-use crate::support::{gorgon, plugin, workspace, Run};
+use crate::support::{plugin, wait_until, workspace, Gorgon};
 
 /// A requests file in a fresh temporary directory.
 struct RequestsFile {
@@ -29,30 +29,31 @@ fn requests_file(name: &str, text: &str) -> RequestsFile {
     RequestsFile { _dir: dir, path }
 }
 
-/// `gorgon run` with the HTTP plugin, the requests file and more flags.
-fn run_http(file: &RequestsFile, args: &[&str]) -> Run {
-    let lib = plugin("gorgon-http").display().to_string();
-    let set = format!("requests={}", file.path.display());
-    let mut all = vec!["run", "--plugin", &lib, "--set", &set];
-    all.extend_from_slice(args);
-    gorgon(&all)
+/// `gorgon run` of the HTTP plugin on the requests file.
+fn http(file: &RequestsFile) -> Gorgon {
+    Gorgon::run(plugin("gorgon-http")).set("requests", file.path.display())
 }
 
 #[test]
 fn a_text_file_replays_with_exact_counts_by_status() {
     let server = TestServer::start();
     let file = requests_file("mod.http", "GET {{base}}/mod/5/{number}\n");
-    let base = format!("base={}", server.base());
-    let run =
-        run_http(&file, &["--set", &base, "-n", "1000", "-p", "2", "-t", "4"]).with_failed_calls();
-    assert_eq!(run.count("all"), 1000);
-    assert_eq!(run.count("200"), 800);
-    assert_eq!(run.count("500"), 200);
-    // One unnamed request: no measurement line repeating the call's.
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "1000", "-p", "2", "-t", "4"])
+        .with_failed_calls()
+        .json();
+    let figures = report.run();
+    assert_eq!(figures.all.count, 1000);
+    assert_eq!(
+        figures.labels(),
+        BTreeMap::from([("200", 800), ("500", 200)])
+    );
+    // One unnamed request: no measurement repeating the call's.
     assert!(
-        run.rows("GET /mod/5/{number}<").is_empty(),
-        "{}",
-        run.stdout
+        figures.measurements.is_empty(),
+        "{:?}",
+        figures.measurements
     );
     assert_eq!(server.seen().len(), 1000);
     // One kept-alive connection per thread, a 500 included.
@@ -74,11 +75,16 @@ Content-Type: text/plain
 n={number}
 ";
     let file = requests_file("numbers.http", text);
-    let base = format!("base={}", server.base());
-    let run = run_http(&file, &["--set", &base, "-n", "500", "-p", "2", "-t", "3"]).ok();
-    assert_eq!(run.count("201"), 500);
-    assert_eq!(run.count("by path<"), 500);
-    assert_eq!(run.count("by body<"), 500);
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "500", "-p", "2", "-t", "3"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("201", 500)]));
+    assert_eq!(
+        report.run().measured_names(),
+        BTreeMap::from([("by body", 500), ("by path", 500)])
+    );
     let seen = server.seen();
     let from_paths: BTreeSet<u64> = seen
         .iter()
@@ -126,12 +132,16 @@ GET {{base}}{{where}}
 fn create_then_get_uses_the_captured_ids() {
     let server = TestServer::start();
     let file = requests_file("flow.http", CREATE_THEN_GET);
-    let base = format!("base={}", server.base());
-    let run = run_http(&file, &["--set", &base, "-n", "300", "-p", "2", "-t", "4"]).ok();
-    assert_eq!(run.count("200"), 300, "{}", run.stdout);
-    for step in ["create<", "get<", "get by location<"] {
-        assert_eq!(run.count(step), 300);
-    }
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "300", "-p", "2", "-t", "4"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 300)]));
+    assert_eq!(
+        report.run().measured_names(),
+        BTreeMap::from([("create", 300), ("get", 300), ("get by location", 300)])
+    );
     let seen = server.seen();
     let created: BTreeSet<u64> = (1000..1300).collect();
     let read: Vec<u64> = seen
@@ -158,9 +168,9 @@ fn a_capture_that_finds_nothing_is_counted_and_stops_the_call() {
         server.base()
     );
     let file = requests_file("missing.http", &text);
-    let run = run_http(&file, &["-n", "20"]).with_failed_calls();
-    assert_eq!(run.count("missing id"), 20);
-    assert!(run.rows("get<").is_empty(), "{}", run.stdout);
+    let report = http(&file).args(["-n", "20"]).with_failed_calls().json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("missing id", 20)]));
+    assert_eq!(report.run().measured("get"), 0, "{report:?}");
     assert!(server.seen().iter().all(|s| s.method == "POST"));
 }
 
@@ -174,13 +184,17 @@ fn a_failure_ends_the_call_only_when_later_requests_use_its_captures() {
         server.base()
     );
     let file = requests_file("stop.http", &text);
-    let run = run_http(&file, &["-n", "10", "-t", "2"]).with_failed_calls();
+    let report = http(&file)
+        .args(["-n", "10", "-t", "2"])
+        .with_failed_calls()
+        .json();
     // The call's label is its first failure.
-    assert_eq!(run.count("404"), 10, "{}", run.stdout);
-    assert_eq!(run.count("missing<"), 10);
-    assert_eq!(run.count("still sent<"), 10);
-    assert_eq!(run.count("login<"), 10);
-    assert!(run.rows("never<").is_empty(), "{}", run.stdout);
+    assert_eq!(report.run().labels(), BTreeMap::from([("404", 10)]));
+    // `never` is not sent: it uses the failed login's capture.
+    assert_eq!(
+        report.run().measured_names(),
+        BTreeMap::from([("login", 10), ("missing", 10), ("still sent", 10)])
+    );
     assert!(server.seen().iter().all(|s| !s.path.starts_with("/n/")));
 }
 
@@ -193,8 +207,8 @@ fn chunked_bodies_and_closed_connections_are_handled() {
         server.base()
     );
     let file = requests_file("chunked.http", &text);
-    let run = run_http(&file, &["-n", "50", "-t", "2"]).ok();
-    assert_eq!(run.count("200"), 50, "{}", run.stdout);
+    let report = http(&file).args(["-n", "50", "-t", "2"]).ok().json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 50)]));
     let seen = server.seen();
     let tokens: BTreeSet<&str> = seen
         .iter()
@@ -232,11 +246,19 @@ fn a_har_file_replays_with_exact_counts() {
         server.base()
     );
     let file = requests_file("session.har", &har);
-    let run = run_http(&file, &["-n", "40", "-p", "2", "-t", "2"]).ok();
-    assert_eq!(run.count("200"), 40, "{}", run.stdout);
-    assert_eq!(run.count("GET /status/200<"), 40);
-    assert_eq!(run.count("POST /items<"), 40);
-    assert_eq!(run.count("GET /status/200 #2<"), 40);
+    let report = http(&file)
+        .args(["-n", "40", "-p", "2", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 40)]));
+    assert_eq!(
+        report.run().measured_names(),
+        BTreeMap::from([
+            ("GET /status/200", 40),
+            ("GET /status/200 #2", 40),
+            ("POST /items", 40)
+        ])
+    );
     let seen = server.seen();
     assert_eq!(seen.len(), 120);
     for request in &seen {
@@ -256,21 +278,15 @@ fn a_har_file_replays_with_exact_counts() {
 fn refused_connections_are_counted_when_not_checked_at_start() {
     let port = closed_port();
     let file = requests_file("refused.http", &format!("GET http://127.0.0.1:{port}/\n"));
-    let run = run_http(
-        &file,
-        &[
-            "--set",
-            "connect_at_start=false",
-            "-n",
-            "30",
-            "-p",
-            "2",
-            "-t",
-            "2",
-        ],
-    )
-    .with_failed_calls();
-    assert_eq!(run.count("connect refused"), 30);
+    let report = http(&file)
+        .set("connect_at_start", false)
+        .args(["-n", "30", "-p", "2", "-t", "2"])
+        .with_failed_calls()
+        .json();
+    assert_eq!(
+        report.run().labels(),
+        BTreeMap::from([("connect refused", 30)])
+    );
 }
 
 #[test]
@@ -280,8 +296,7 @@ fn an_unreachable_target_at_start_stops_the_run_with_one_sentence() {
         "refused.http",
         &format!("### home\nGET http://127.0.0.1:{port}/\n"),
     );
-    let run = run_http(&file, &["-n", "30", "-p", "2"]);
-    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let run = http(&file).args(["-n", "30", "-p", "2"]).expect_exit(3);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     let expected = format!("cannot reach 127.0.0.1:{port}, the server of request `home` (");
     assert!(run.stderr.contains(&expected), "{}", run.stderr);
@@ -302,16 +317,23 @@ fn an_unreachable_target_at_start_stops_the_run_with_one_sentence() {
 fn a_slow_response_is_a_timeout() {
     let server = TestServer::start();
     let file = requests_file("slow.http", &format!("GET {}/slow\n", server.base()));
-    let run = run_http(&file, &["--set", "timeout_ms=200", "-n", "2"]).with_failed_calls();
-    assert_eq!(run.count("timeout"), 2);
+    let report = http(&file)
+        .set("timeout_ms", 200)
+        .args(["-n", "2"])
+        .with_failed_calls()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("timeout", 2)]));
 }
 
 #[test]
 fn debug_mode_prints_each_call_with_its_requests() {
     let server = TestServer::start();
     let file = requests_file("flow.http", CREATE_THEN_GET);
-    let base = format!("base={}", server.base());
-    let run = run_http(&file, &["--set", &base, "--debug", "-n", "3"]).ok();
+    let run = http(&file)
+        .set("base", server.base())
+        .debug()
+        .args(["-n", "3"])
+        .ok();
     let calls: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('#')).collect();
     assert_eq!(calls.len(), 3, "{}", run.stdout);
     assert!(calls
@@ -356,8 +378,9 @@ fn malformed_files_are_refused_with_file_and_line() {
     ];
     for (name, text, expected) in cases {
         let file = requests_file(name, text);
-        let run = run_http(&file, &["-n", "5", "-p", "2", "-t", "2"]);
-        run.assert_usage_error(expected);
+        let run = http(&file)
+            .args(["-n", "5", "-p", "2", "-t", "2"])
+            .usage_error(expected);
         // The sentence names the file as it was given.
         assert!(
             run.stderr.contains(&file.path.display().to_string()),
@@ -369,50 +392,35 @@ fn malformed_files_are_refused_with_file_and_line() {
 
 #[test]
 fn a_missing_requests_parameter_or_file_is_bad_input() {
-    let lib = plugin("gorgon-http").display().to_string();
-    gorgon(&["run", "--plugin", &lib, "-n", "1"])
-        .assert_usage_error("say which requests to send with --set requests=FILE");
-    gorgon(&[
-        "run",
-        "--plugin",
-        &lib,
-        "--set",
-        "requests=/nonexistent.http",
-        "-n",
-        "1",
-    ])
-    .assert_usage_error("cannot read the requests file /nonexistent.http");
-    gorgon(&[
-        "run",
-        "--plugin",
-        &lib,
-        "--set",
-        "requests=/nonexistent.http",
-        "--debug",
-    ])
-    .assert_usage_error("cannot read the requests file /nonexistent.http");
+    let http = || Gorgon::run(plugin("gorgon-http"));
+    http()
+        .args(["-n", "1"])
+        .usage_error("say which requests to send with --set requests=FILE");
+    http()
+        .set("requests", "/nonexistent.http")
+        .args(["-n", "1"])
+        .usage_error("cannot read the requests file /nonexistent.http");
+    http()
+        .set("requests", "/nonexistent.http")
+        .debug()
+        .usage_error("cannot read the requests file /nonexistent.http");
 }
 
 #[test]
 fn the_example_request_files_run() {
     let server = TestServer::start();
-    let base = format!("base={}", server.base());
     let examples = workspace().join("examples/requests");
     for (name, label, steps) in [
         ("seed-get.http", "200", &[][..]),
-        (
-            "subcalls.http",
-            "200",
-            &["http call 1<", "http call 2<"][..],
-        ),
-        ("create-then-get.http", "200", &["create<", "get<"][..]),
+        ("subcalls.http", "200", &["http call 1", "http call 2"][..]),
+        ("create-then-get.http", "200", &["create", "get"][..]),
         (
             "item-lifecycle.http",
             "204",
             &[
-                "create<",
-                "read it back where the server said it is<",
-                "delete<",
+                "create",
+                "read it back where the server said it is",
+                "delete",
             ][..],
         ),
     ] {
@@ -420,11 +428,18 @@ fn the_example_request_files_run() {
             _dir: tempfile::tempdir().unwrap(),
             path: examples.join(name),
         };
-        let run = run_http(&file, &["--set", &base, "-n", "40", "-p", "2", "-t", "2"]).ok();
-        assert_eq!(run.count(label), 40, "{name}: {}", run.stdout);
-        for step in steps {
-            assert_eq!(run.count(step), 40, "{name}: {}", run.stdout);
-        }
+        let report = http(&file)
+            .set("base", server.base())
+            .args(["-n", "40", "-p", "2", "-t", "2"])
+            .ok()
+            .json();
+        assert_eq!(
+            report.run().labels(),
+            BTreeMap::from([(label, 40)]),
+            "{name}"
+        );
+        let measured: BTreeMap<&str, u64> = steps.iter().map(|step| (*step, 40)).collect();
+        assert_eq!(report.run().measured_names(), measured, "{name}");
     }
 }
 
@@ -444,13 +459,14 @@ impl ExampleApi {
             .spawn()
             .expect("python3 runs (scripts/setup.d/python3.sh installs it)");
         let api = ExampleApi { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return api;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("examples/rest-api.py did not start listening on {port}");
+        let listening = wait_until(std::time::Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            listening,
+            "examples/rest-api.py did not start listening on {port}"
+        );
+        api
     }
 }
 
@@ -468,9 +484,14 @@ fn the_tutorial_flow_runs_against_the_example_api() {
         _dir: tempfile::tempdir().unwrap(),
         path: workspace().join("examples/requests/create-then-get.http"),
     };
-    let base = format!("base=http://127.0.0.1:{}", api.port);
-    let run = run_http(&file, &["--set", &base, "-n", "300", "-p", "2", "-t", "4"]).ok();
-    assert_eq!(run.count("200"), 300, "{}", run.stdout);
-    assert_eq!(run.count("create<"), 300);
-    assert_eq!(run.count("get<"), 300);
+    let report = http(&file)
+        .set("base", format!("http://127.0.0.1:{}", api.port))
+        .args(["-n", "300", "-p", "2", "-t", "4"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 300)]));
+    assert_eq!(
+        report.run().measured_names(),
+        BTreeMap::from([("create", 300), ("get", 300)])
+    );
 }

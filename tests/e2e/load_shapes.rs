@@ -6,19 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{gorgon, numbers_seen, plugin, Run};
-
-fn testkit() -> String {
-    plugin("gorgon-test-testkit").display().to_string()
-}
-
-/// Runs the testkit plugin with `args` after `run --plugin`.
-fn run_testkit(args: &[&str]) -> Run {
-    let lib = testkit();
-    let mut all = vec!["run", "--plugin", &lib];
-    all.extend_from_slice(args);
-    gorgon(&all)
-}
+use crate::support::{numbers_seen, Gorgon, Outcome, Report, Threshold};
 
 /// Reads a duration as the table shows it (`1s 2ms`, `970ms`, `4µs 787ns`).
 fn nanos(text: &str) -> u64 {
@@ -38,29 +26,6 @@ fn nanos(text: &str) -> u64 {
                 }
         })
         .sum()
-}
-
-/// The number just before `after` in the line of the report that contains
-/// it, e.g. `late(run, " started late")`.
-fn figure_before(run: &Run, after: &str) -> u64 {
-    let line = run
-        .stdout
-        .lines()
-        .find(|l| l.contains(after))
-        .unwrap_or_else(|| panic!("no {after:?} in:\n{}", run.stdout));
-    let head = &line[..line.find(after).unwrap()];
-    let word = head.split_whitespace().last().unwrap().replace(',', "");
-    word.parse().unwrap_or_else(|_| panic!("{line}"))
-}
-
-/// The count of the first row named `name`: in the open model the
-/// latency table, before the service-time table that repeats the names.
-fn count_first(run: &Run, name: &str) -> u64 {
-    let rows = run.rows(name);
-    let row = rows
-        .first()
-        .unwrap_or_else(|| panic!("no row {name:?} in:\n{}", run.stdout));
-    row[1].replace(',', "").parse().expect("a count")
 }
 
 /// Calls per worker thread, from the testkit's numbers files.
@@ -83,61 +48,66 @@ fn assert_unique(numbers: &[u64]) {
     }
 }
 
+/// The testkit writing the numbers it is given into `dir`.
+fn numbering_into(dir: &Path) -> Gorgon {
+    Gorgon::testkit().set("numbers_dir", dir.display())
+}
+
 // ---- time-based runs ----------------------------------------------------
 
 #[test]
 fn a_duration_run_stops_in_time_and_keeps_numbers_unique() {
     let dir = tempfile::tempdir().unwrap();
-    let set = format!("numbers_dir={}", dir.path().display());
     let started = Instant::now();
-    let run = run_testkit(&[
-        "--duration",
-        "1s",
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "--set",
-        "sleep_us=1000",
-        "--set",
-        &set,
-    ])
-    .ok();
+    let run = numbering_into(dir.path())
+        .args(["--duration", "1s", "-p", "2", "-t", "2"])
+        .set("sleep_us", 1000)
+        .table()
+        .ok();
     let wall = started.elapsed();
-    let counted = run.count("all");
+    let report = run.json();
+    let figures = report.run();
+    let counted = figures.all.count;
     // Each call sleeps at least 1 ms, so one thread cannot start more than
     // about 1000 calls in one second: the run really stopped at the time.
-    assert!(counted > 0, "{}", run.stdout);
+    assert!(counted > 0, "{report:?}");
     assert!(counted <= 4 * 1001, "{counted} calls in 1s on 4 threads");
     assert!(wall < Duration::from_secs(20), "took {wall:?}");
     // The report's elapsed time covers the second asked for.
-    let header = run.stdout.lines().find(|l| l.starts_with("Run 1")).unwrap();
-    let elapsed = nanos(header.rsplit(" in ").next().unwrap());
-    assert!(elapsed >= 1_000_000_000, "{header}");
+    assert!(
+        figures.elapsed_ns >= 1_000_000_000,
+        "{}",
+        figures.elapsed_ns
+    );
     let numbers = numbers_seen(dir.path());
     assert_eq!(numbers.len() as u64, counted);
     assert_unique(&numbers);
-    assert!(run.stdout.contains("Run 1: 2 processes × 2 threads"));
+    // The table heads the run with its shape and says how long it took.
+    let header = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Run 1: 2 processes × 2 threads"))
+        .unwrap_or_else(|| panic!("no heading:\n{}", run.stdout));
+    assert!(nanos(header.rsplit(" in ").next().unwrap()) >= 1_000_000_000);
 }
 
 #[test]
 fn count_and_duration_stop_at_whichever_comes_first() {
     // The count comes first: exactly that many calls, long before the time.
     let started = Instant::now();
-    let run = run_testkit(&["-n", "50", "--duration", "60s", "-t", "2"]).ok();
-    assert_eq!(run.count("all"), 50);
+    let report = Gorgon::testkit()
+        .args(["-n", "50", "--duration", "60s", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().all.count, 50);
     assert!(started.elapsed() < Duration::from_secs(30));
     // The time comes first: far fewer calls than asked for.
-    let run = run_testkit(&[
-        "-n",
-        "1000000",
-        "--duration",
-        "300ms",
-        "--set",
-        "sleep_us=1000",
-    ])
-    .ok();
-    let counted = run.count("all");
+    let report = Gorgon::testkit()
+        .args(["-n", "1000000", "--duration", "300ms"])
+        .set("sleep_us", 1000)
+        .ok()
+        .json();
+    let counted = report.run().all.count;
     assert!((1..=301).contains(&counted), "{counted}");
 }
 
@@ -146,29 +116,25 @@ fn count_and_duration_stop_at_whichever_comes_first() {
 #[test]
 fn a_rate_of_200_per_second_for_2s_starts_400_operations() {
     let dir = tempfile::tempdir().unwrap();
-    let set = format!("numbers_dir={}", dir.path().display());
-    let run = run_testkit(&[
-        "--rate",
-        "200/s",
-        "--duration",
-        "2s",
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "--set",
-        &set,
-    ])
-    .ok();
-    let started = count_first(&run, "all");
+    let run = numbering_into(dir.path())
+        .args(["--rate", "200/s", "--duration", "2s", "-p", "2", "-t", "2"])
+        .table()
+        .ok();
+    let report = run.json();
+    let started = report.run().all.count;
     assert!(
         (360..=440).contains(&started),
-        "{started} operations started:\n{}",
-        run.stdout
+        "{started} operations started:\n{report:?}"
     );
     // In the open model a number is the operation's place in the schedule:
     // what started is exactly the first ones.
     assert_eq!(numbers_seen(dir.path()), (0..started).collect::<Vec<_>>());
+    let open = report
+        .run()
+        .open_model
+        .as_ref()
+        .expect("open model figures");
+    assert_eq!(open.target_per_sec, 200.0);
     assert!(run.stdout.contains("Open model at 200/s"), "{}", run.stdout);
 }
 
@@ -177,60 +143,51 @@ fn a_stall_shows_in_the_corrected_latency_but_not_in_the_service_time() {
     // One thread at 100/s; call 50 stalls for 1 s. The 100 calls due
     // during the stall start late, and their latency counts from when they
     // were due.
-    let run = run_testkit(&[
-        "--rate",
-        "100/s",
-        "--duration",
-        "3s",
-        "--set",
-        "stall_at=50",
-        "--set",
-        "stall_ms=1000",
-    ])
-    .ok();
-    let rows = run.rows("all");
-    assert_eq!(rows.len(), 2, "latency and service tables:\n{}", run.stdout);
-    let corrected_p99 = nanos(&rows[0][6]);
-    let service_p99 = nanos(&rows[1][6]);
+    let run = Gorgon::testkit()
+        .args(["--rate", "100/s", "--duration", "3s"])
+        .set("stall_at", 50)
+        .set("stall_ms", 1000)
+        .table()
+        .ok();
+    let report = run.json();
+    let figures = report.run();
+    let open = figures.open_model.as_ref().expect("open model figures");
+    let corrected_p99 = figures.all.p99_ns;
+    let service_p99 = open.service.p99_ns;
     assert!(
         corrected_p99 >= 300_000_000,
-        "corrected p99 {corrected_p99} ns:\n{}",
-        run.stdout
+        "corrected p99 {corrected_p99} ns:\n{report:?}"
     );
     assert!(
         service_p99 < 50_000_000,
-        "service p99 {service_p99} ns:\n{}",
-        run.stdout
+        "service p99 {service_p99} ns:\n{report:?}"
     );
     // The stalled call itself took a second, in both views.
-    assert!(nanos(&rows[1][7]) >= 1_000_000_000);
+    assert!(open.service.max_ns >= 1_000_000_000);
+    assert!(figures.all.max_ns >= 1_000_000_000);
     // The calls due during the stall all start late (a busy machine may
     // make a few more late, so there is no upper bound).
-    let late = figure_before(&run, " started late");
-    assert!(late >= 90, "{late} late:\n{}", run.stdout);
+    assert!(open.late >= 90, "{} late:\n{report:?}", open.late);
+    assert!(open.warning.is_some(), "{report:?}");
+    // The table shows both latency views and the warning.
+    assert_eq!(run.rows("all").len(), 2, "{}", run.stdout);
     assert!(run.stdout.contains("Warning: "), "{}", run.stdout);
     println!(
-        "CO figures: corrected p99 {}, service p99 {}, late {late}",
-        rows[0][6], rows[1][6]
+        "CO figures: corrected p99 {corrected_p99} ns, service p99 {service_p99} ns, late {}",
+        open.late
     );
 }
 
 #[test]
 fn an_open_model_ramp_starts_half_the_operations_during_the_ramp() {
     // 200/s ramped from zero over 2 s: 200 operations instead of 400.
-    let run = run_testkit(&[
-        "--rate",
-        "200/s",
-        "--ramp-up",
-        "2s",
-        "--duration",
-        "2s",
-        "-t",
-        "2",
-    ])
-    .ok();
-    let started = count_first(&run, "all");
-    assert!((180..=220).contains(&started), "{started}:\n{}", run.stdout);
+    let report = Gorgon::testkit()
+        .args(["--rate", "200/s", "--ramp-up", "2s", "--duration", "2s"])
+        .args(["-t", "2"])
+        .ok()
+        .json();
+    let started = report.run().all.count;
+    assert!((180..=220).contains(&started), "{started}:\n{report:?}");
 }
 
 #[test]
@@ -238,20 +195,10 @@ fn a_closed_model_ramp_starts_threads_one_after_another() {
     // Four threads start 0, 250, 500 and 750 ms into a 1 s run, so the
     // first makes several times as many calls as the last.
     let dir = tempfile::tempdir().unwrap();
-    let set = format!("numbers_dir={}", dir.path().display());
-    run_testkit(&[
-        "--duration",
-        "1s",
-        "--ramp-up",
-        "1s",
-        "-t",
-        "4",
-        "--set",
-        "sleep_us=1000",
-        "--set",
-        &set,
-    ])
-    .ok();
+    numbering_into(dir.path())
+        .args(["--duration", "1s", "--ramp-up", "1s", "-t", "4"])
+        .set("sleep_us", 1000)
+        .ok();
     let mut calls = calls_per_thread(dir.path());
     calls.sort_unstable();
     assert_eq!(calls.len(), 4, "{calls:?}");
@@ -265,52 +212,35 @@ fn a_count_warmup_takes_the_first_numbers_and_is_not_counted() {
     // Numbers 0 and 1000 panic; 0 falls in the warm-up (0..200), so only
     // one panic is counted, and the counted calls are exactly -n.
     let dir = tempfile::tempdir().unwrap();
-    let set = format!("numbers_dir={}", dir.path().display());
-    let run = run_testkit(&[
-        "-n",
-        "1000",
-        "--warmup",
-        "200",
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "--set",
-        "panic_every=1000",
-        "--set",
-        &set,
-    ])
-    .with_failed_calls();
-    assert_eq!(run.count("all"), 1000);
-    assert_eq!(run.count("panic"), 1);
+    let report = numbering_into(dir.path())
+        .args(["-n", "1000", "--warmup", "200", "-p", "2", "-t", "2"])
+        .set("panic_every", 1000)
+        .with_failed_calls()
+        .json();
+    let figures = report.run();
+    assert_eq!(figures.all.count, 1000);
+    assert_eq!(figures.count("panic"), 1);
+    assert_eq!(figures.panics.len(), 1, "{:?}", figures.panics);
+    assert_eq!(figures.panics[0].count, 1);
     assert!(
-        run.stdout.contains("planned panic at 1000"),
-        "{}",
-        run.stdout
+        figures.panics[0].message.contains("planned panic at 1000"),
+        "{:?}",
+        figures.panics
     );
-    assert_eq!(figure_before(&run, " operations before these"), 200);
+    assert_eq!(figures.warmup_operations, 200);
     assert_eq!(numbers_seen(dir.path()), (0..1200).collect::<Vec<_>>());
 }
 
 #[test]
 fn a_timed_warmup_is_made_but_not_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let set = format!("numbers_dir={}", dir.path().display());
-    let run = run_testkit(&[
-        "--warmup",
-        "300ms",
-        "--duration",
-        "500ms",
-        "-t",
-        "2",
-        "--set",
-        "sleep_us=1000",
-        "--set",
-        &set,
-    ])
-    .ok();
-    let counted = run.count("all");
-    let warmup = figure_before(&run, " operations before these");
+    let report = numbering_into(dir.path())
+        .args(["--warmup", "300ms", "--duration", "500ms", "-t", "2"])
+        .set("sleep_us", 1000)
+        .ok()
+        .json();
+    let counted = report.run().all.count;
+    let warmup = report.run().warmup_operations;
     let made = numbers_seen(dir.path());
     assert_unique(&made);
     assert_eq!(made.len() as u64, counted + warmup);
@@ -322,42 +252,47 @@ fn a_timed_warmup_is_made_but_not_counted() {
 #[test]
 fn an_open_model_warmup_keeps_the_schedule() {
     let dir = tempfile::tempdir().unwrap();
-    let set = format!("numbers_dir={}", dir.path().display());
-    let run = run_testkit(&[
-        "--rate", "400/s", "--warmup", "100", "-n", "200", "-t", "2", "--set", &set,
-    ])
-    .ok();
-    assert_eq!(count_first(&run, "all"), 200);
+    let report = numbering_into(dir.path())
+        .args(["--rate", "400/s", "--warmup", "100", "-n", "200", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().all.count, 200);
     assert_eq!(numbers_seen(dir.path()), (0..300).collect::<Vec<_>>());
 }
 
 // ---- success labels and thresholds ---------------------------------------
 
-/// Runs the testkit with thresholds and returns the run for checks.
-fn gate(extra: &[&str], thresholds: &[&str]) -> Run {
-    let mut args: Vec<&str> = extra.to_vec();
-    for t in thresholds {
-        args.extend(["--threshold", t]);
-    }
-    run_testkit(&args)
+/// The testkit with `extra` arguments and `thresholds`.
+fn gate(extra: &[&str], thresholds: &[&str]) -> Gorgon {
+    thresholds
+        .iter()
+        .fold(Gorgon::testkit().args(extra), |run, t| {
+            run.args(["--threshold", t])
+        })
 }
 
-fn assert_gate(run: &Run, code: i32, threshold: &str) {
+/// The report's entry for the threshold `expression`.
+fn threshold<'a>(report: &'a Report, expression: &str) -> &'a Threshold {
+    report
+        .thresholds
+        .iter()
+        .find(|t| t.expression == expression)
+        .unwrap_or_else(|| panic!("no threshold {expression}: {:?}", report.thresholds))
+}
+
+/// Asserts the exit code a gate gives (0: it held, 1: it failed), the
+/// report's verdict on it, and the sentence that names a failed one.
+fn assert_gate(run: &Outcome, code: i32, expression: &str) {
     assert_eq!(
         run.code, code,
-        "{threshold}: exit {}:\n{}\n{}",
+        "{expression}: exit {}:\n{}\n{}",
         run.code, run.stdout, run.stderr
     );
-    let row = run
-        .stdout
-        .lines()
-        .find(|l| l.contains(threshold) && (l.contains("pass") || l.contains("FAIL")))
-        .unwrap_or_else(|| panic!("no row for {threshold}:\n{}", run.stdout));
-    let verdict = if code == 0 { "pass" } else { "FAIL" };
-    assert!(row.contains(verdict), "{row}");
+    let passed = threshold(&run.json(), expression).passed;
+    assert_eq!(passed, code == 0, "{expression}");
     if code == 1 {
         assert!(
-            run.stderr.contains("threshold failed") && run.stderr.contains(threshold),
+            run.stderr.contains("threshold failed") && run.stderr.contains(expression),
             "{}",
             run.stderr
         );
@@ -395,8 +330,8 @@ fn each_threshold_kind_passes_and_fails_with_its_exit_code() {
         (&labelled, "FAIL:count<1", "FAIL:count>=1"),
     ];
     for (args, holds, fails) in cases {
-        assert_gate(&gate(args, &[holds]), 0, holds);
-        assert_gate(&gate(args, &[fails]), 1, fails);
+        assert_gate(&gate(args, &[holds]).output(), 0, holds);
+        assert_gate(&gate(args, &[fails]).output(), 1, fails);
     }
 }
 
@@ -405,22 +340,33 @@ fn the_ok_labels_decide_what_an_error_is() {
     let run = gate(
         &["-n", "50", "--set", "label=503", "--ok", "200,201"],
         &["error_rate<1%"],
-    );
+    )
+    .output();
     assert_gate(&run, 1, "error_rate<1%");
-    assert!(
-        run.stdout.contains("Errors: 50 of 50 (100.00%)"),
-        "{}",
-        run.stdout
-    );
+    let report = run.json();
+    assert_eq!((report.run().errors, report.run().error_rate), (50, 1.0));
+    assert_eq!(report.load.ok, Some(vec!["200".into(), "201".into()]));
     // Without --ok every label but panic is a success.
-    let run = gate(&["-n", "50", "--set", "label=503"], &["error_rate<1%"]);
+    let run = gate(&["-n", "50", "--set", "label=503"], &["error_rate<1%"]).output();
     assert_gate(&run, 0, "error_rate<1%");
+    assert_eq!(run.json().run().errors, 0);
 }
 
 #[test]
 fn a_threshold_on_a_name_that_never_occurred_fails_and_says_why() {
-    let run = gate(&["-n", "10"], &["nope:p99<1s", "p99<10s"]);
+    let run = gate(&["-n", "10"], &["nope:p99<1s", "p99<10s"])
+        .table()
+        .output();
     assert_gate(&run, 1, "nope:p99<1s");
+    let report = run.json();
+    assert!(threshold(&report, "p99<10s").passed);
+    let nope = &threshold(&report, "nope:p99<1s").runs[0];
+    assert_eq!(nope.value, None);
+    assert_eq!(
+        nope.note.as_deref(),
+        Some("no call returned 'nope' and no measurement is named 'nope'")
+    );
+    // The table says why and how many failed.
     assert!(
         run.stdout
             .contains("no call returned 'nope' and no measurement is named 'nope'"),
@@ -441,27 +387,22 @@ fn every_run_of_a_suite_must_hold_a_threshold() {
     let run = gate(
         &["-n", "8", "--runs", "1x1,1x4", "--set", "sleep_us=100000"],
         &["ops_per_sec>20"],
-    );
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let rows: Vec<&str> = run
-        .stdout
-        .lines()
-        .filter(|l| l.contains("ops_per_sec>20"))
-        .collect();
-    assert_eq!(rows.len(), 2, "one row per run:\n{}", run.stdout);
-    assert!(
-        rows[0].contains("FAIL") && rows[1].contains("pass"),
-        "{rows:?}"
-    );
+    )
+    .expect_exit(1);
+    let report = run.json();
+    let gate = threshold(&report, "ops_per_sec>20");
+    let verdicts: Vec<bool> = gate.runs.iter().map(|r| r.passed).collect();
+    assert_eq!(verdicts, [false, true], "one verdict per run: {gate:?}");
+    assert!(!gate.passed);
 }
 
 #[test]
 fn a_failed_run_outranks_a_failed_threshold() {
-    let run = gate(
+    gate(
         &["-n", "200", "-p", "2", "--set", "abort_at=7"],
         &["count<1"],
-    );
-    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    )
+    .expect_exit(3);
 }
 
 #[test]
@@ -473,29 +414,36 @@ fn thresholds_and_defaults_come_from_the_config_file() {
         "thresholds = [\"p99<1ns\"]\n\n[defaults]\nrate = \"400/s\"\nduration = \"500ms\"\nwarmup = 20\nok = [\"OK\"]\n",
     )
     .unwrap();
-    let lib = testkit();
-    let config = config.to_str().unwrap();
-    let run = gorgon(&["--config", config, "run", "--plugin", &lib]);
+    let run = Gorgon::testkit().config(&config).output();
     assert_gate(&run, 1, "p99<1ns");
-    assert!(run.stdout.contains("Open model at 400/s"), "{}", run.stdout);
-    let started = count_first(&run, "all");
+    let report = run.json();
+    assert_eq!(
+        (report.load.model.as_str(), report.load.rate_per_sec),
+        ("open", Some(400.0))
+    );
+    assert_eq!(report.load.ok, Some(vec!["OK".into()]));
+    let started = report.run().all.count;
     assert!((150..=250).contains(&started), "{started}");
-    assert_eq!(figure_before(&run, " operations before these"), 20);
+    assert_eq!(report.run().warmup_operations, 20);
     // --threshold on the command line replaces the config's list.
-    let run = gorgon(&[
-        "--config",
-        config,
-        "run",
-        "--plugin",
-        &lib,
-        "--threshold",
-        "p99<10s",
-    ]);
+    let run = Gorgon::testkit()
+        .config(&config)
+        .args(["--threshold", "p99<10s"])
+        .output();
     assert_gate(&run, 0, "p99<10s");
-    assert!(!run.stdout.contains("p99<1ns"), "{}", run.stdout);
+    let expressions: Vec<String> = run
+        .json()
+        .thresholds
+        .into_iter()
+        .map(|t| t.expression)
+        .collect();
+    assert_eq!(expressions, ["p99<10s"]);
     // -n on the command line replaces the config's duration.
-    let run = gorgon(&["--config", config, "run", "--plugin", &lib, "-n", "40"]);
-    assert_eq!(count_first(&run, "all"), 40);
+    let run = Gorgon::testkit()
+        .config(&config)
+        .args(["-n", "40"])
+        .output();
+    assert_eq!(run.json().run().all.count, 40);
 }
 
 // ---- bad input -----------------------------------------------------------
@@ -548,7 +496,7 @@ fn malformed_load_shapes_and_thresholds_are_refused() {
         (&["--debug", "--rate", "5/s"], "--rate does not apply"),
     ];
     for (args, says) in cases {
-        run_testkit(args).assert_usage_error(says);
+        Gorgon::testkit().args(*args).usage_error(says);
     }
 }
 
@@ -561,11 +509,13 @@ fn a_malformed_threshold_in_the_config_names_the_file_and_the_expression() {
         "thresholds = [\n  \"p99<1s\",\n  \"p99 <> 1s\",\n]\n",
     )
     .unwrap();
-    let lib = testkit();
-    let path = config.to_str().unwrap();
-    gorgon(&["--config", path, "run", "--plugin", &lib, "-n", "1"]).assert_usage_error(&format!(
-        "config file {path}, line 1: threshold 'p99 <> 1s'"
-    ));
+    Gorgon::testkit()
+        .config(&config)
+        .args(["-n", "1"])
+        .usage_error(&format!(
+            "config file {}, line 1: threshold 'p99 <> 1s'",
+            config.display()
+        ));
 }
 
 /// The thresholds table lists each expression with a value in its unit.
@@ -574,8 +524,9 @@ fn threshold_values_are_shown_in_their_units() {
     let run = gate(
         &["-n", "100", "--set", "panic_every=10"],
         &["error_rate<50%", "ops_per_sec>1", "p99<10s", "count>1"],
-    );
-    assert_eq!(run.code, 0, "{}", run.stdout);
+    )
+    .table()
+    .ok();
     let values: BTreeMap<&str, &str> = run
         .stdout
         .lines()
@@ -592,4 +543,29 @@ fn threshold_values_are_shown_in_their_units() {
     assert!(values["ops_per_sec>1"].ends_with("/s"));
     assert_eq!(values["count>1"], "100");
     assert!(nanos(values["p99<10s"]) < 10_000_000_000);
+    // The report has the same values, each in its unit.
+    let report = run.json();
+    let units: BTreeMap<&str, (&str, &str)> = report
+        .thresholds
+        .iter()
+        .map(|t| {
+            (
+                t.expression.as_str(),
+                (t.unit.as_str(), t.runs[0].shown.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        units,
+        BTreeMap::from([
+            ("error_rate<50%", ("fraction", values["error_rate<50%"])),
+            ("ops_per_sec>1", ("ops/s", values["ops_per_sec>1"])),
+            ("p99<10s", ("ns", values["p99<10s"])),
+            ("count>1", ("calls", values["count>1"])),
+        ])
+    );
+    assert_eq!(
+        threshold(&report, "error_rate<50%").runs[0].value,
+        Some(0.1)
+    );
 }

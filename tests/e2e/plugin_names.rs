@@ -3,49 +3,28 @@
 //! them. (scripts/check-install covers an installed gorgon with no build
 //! tree around, which only has the bundled ones.)
 
+use std::path::Path;
 use std::process::Command;
 
-use crate::support::{gorgon, gorgon_bin, plugin, Run};
+use crate::support::{plugin, Gorgon, Report, Run};
 
-/// Runs gorgon with GORGON_PLUGIN_PATH set to `search`, and the cache the
+/// Gorgon with GORGON_PLUGIN_PATH set to `search`, and the cache the
 /// bundled plugins are extracted to inside it (not the user's).
-fn gorgon_with_path(search: &std::path::Path, args: &[&str]) -> Run {
-    Run::from(
-        Command::new(gorgon_bin())
-            .args(args)
-            .env("GORGON_PLUGIN_PATH", search)
-            .env("XDG_CACHE_HOME", search.join("cache"))
-            .output()
-            .expect("gorgon starts"),
-    )
-}
-
-fn labels(run: &Run) -> Vec<String> {
-    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("a JSON report");
-    report["runs"][0]["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
+fn with_search_path(gorgon: Gorgon, search: &Path) -> Gorgon {
+    gorgon
+        .env("GORGON_PLUGIN_PATH", search)
+        .env("XDG_CACHE_HOME", search.join("cache"))
 }
 
 #[test]
 fn a_ready_plugin_runs_by_name() {
     plugin("gorgon-hash");
-    let run = gorgon(&[
-        "run", "--plugin", "hash", "-n", "200", "-q", "--output", "json",
-    ])
-    .ok();
-    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(report["runs"][0]["operations"], 200);
+    let report = Gorgon::run("hash").args(["-n", "200", "-q"]).ok().json();
+    assert_eq!(report.run().operations, 200);
     assert!(
-        report["plugin"]
-            .as_str()
-            .unwrap()
-            .ends_with("libgorgon_hash.so"),
+        report.plugin.ends_with("libgorgon_hash.so"),
         "{}",
-        report["plugin"]
+        report.plugin
     );
 }
 
@@ -57,20 +36,24 @@ fn the_search_path_comes_first() {
     // hash plugin, whose labels tell them apart.
     std::fs::copy(&hash, dir.path().join("libnoop.so")).unwrap();
     std::fs::copy(&hash, dir.path().join("libmy_test.so")).unwrap();
-    let args = ["run", "-n", "50", "-q", "--output", "json", "--plugin"];
-    let shadowed = gorgon_with_path(dir.path(), &[&args[..], &["noop"]].concat()).ok();
-    assert!(labels(&shadowed).contains(&"SUCCESS".to_string()));
-    let mine = gorgon_with_path(dir.path(), &[&args[..], &["my-test"]].concat()).ok();
-    assert!(labels(&mine).contains(&"SUCCESS".to_string()));
+    for name in ["noop", "my-test"] {
+        let run = Gorgon::run(name).args(["-n", "50", "-q"]);
+        let report = with_search_path(run, dir.path()).ok().json();
+        assert!(
+            report.run().labels().contains_key("SUCCESS"),
+            "{name}: {:?}",
+            report.run().labels()
+        );
+    }
 
-    let listed = gorgon_with_path(dir.path(), &["plugins"]).ok();
+    // `gorgon plugins` prints a table for people, and nothing else.
+    let listed = with_search_path(Gorgon::command(["plugins"]), dir.path()).ok();
+    // Each line: name, where it was found, the ABI it was built for, file.
+    let abi = format!(" {} ", gorgon_plugin_api::ABI_VERSION);
     let line = |name: &str, origin: &str| {
         listed.stdout.lines().any(|line| {
             let cells: Vec<&str> = line.split_whitespace().collect();
-            cells.len() >= 4
-                && cells[0] == name
-                && line.contains(origin)
-                && cells.contains(&gorgon_plugin_api::ABI_VERSION.to_string().as_str())
+            cells.len() >= 4 && cells[0] == name && line.contains(origin) && line.contains(&abi)
         })
     };
     assert!(line("my_test", "GORGON_PLUGIN_PATH"), "{}", listed.stdout);
@@ -80,8 +63,9 @@ fn the_search_path_comes_first() {
 
 #[test]
 fn an_unknown_name_is_bad_input() {
-    gorgon(&["run", "--plugin", "no-such-plugin", "-n", "1"])
-        .assert_usage_error("no plugin named no-such-plugin");
+    Gorgon::run("no-such-plugin")
+        .args(["-n", "1"])
+        .usage_error("no plugin named no-such-plugin");
 }
 
 /// An installed gorgon (no plugins beside it) runs a bundled plugin on a
@@ -105,9 +89,9 @@ fn a_cluster_run_uploads_a_bundled_plugin() {
             .expect("gorgon starts"),
     )
     .ok();
-    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(report["runs"][0]["operations"], 300);
-    let extracted = report["plugin"].as_str().unwrap();
+    let report: Report = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report.run().operations, 300);
+    let extracted = &report.plugin;
     assert!(
         extracted.starts_with(cache.join("gorgon/bundled").to_str().unwrap()),
         "{extracted}"

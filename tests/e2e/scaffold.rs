@@ -1,10 +1,11 @@
 //! `gorgon new`: the crate it writes builds offline, runs at once, and its
 //! results reach the report; bad names and existing paths are refused.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::gorgon;
+use crate::support::Gorgon;
 
 fn cargo_build_offline(dir: &Path, target: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -25,7 +26,7 @@ fn cargo_build_offline(dir: &Path, target: &Path) {
 fn a_new_plugin_builds_offline_and_runs() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("my-api-test");
-    let created = gorgon(&["new", dir.to_str().unwrap()]).ok();
+    let created = Gorgon::command(["new"]).arg(&dir).ok();
     assert!(
         created.stdout.contains("cargo build --release"),
         "{}",
@@ -39,9 +40,8 @@ fn a_new_plugin_builds_offline_and_runs() {
     let target = temp.path().join("target");
     cargo_build_offline(&dir, &target);
     let library = target.join("release/libmy_api_test.so");
-    let library = library.to_str().unwrap();
 
-    let debug = gorgon(&["run", "--plugin", library, "--debug"]).ok();
+    let debug = Gorgon::run(&library).debug().ok();
     let calls: Vec<&str> = debug
         .stdout
         .lines()
@@ -53,25 +53,23 @@ fn a_new_plugin_builds_offline_and_runs() {
         "{calls:?}"
     );
 
-    let run = gorgon(&[
-        "run", "--plugin", library, "-n", "1000", "-p", "2", "-t", "2",
-    ])
-    .ok();
-    assert_eq!(run.count("SUCCESS"), 800);
-    assert_eq!(run.count("FAIL"), 200);
-    assert_eq!(run.count("work<"), 1000);
+    let report = Gorgon::run(&library)
+        .args(["-n", "1000", "-p", "2", "-t", "2"])
+        .ok()
+        .json();
+    let figures = report.run();
+    assert_eq!(
+        figures.labels(),
+        BTreeMap::from([("SUCCESS", 800), ("FAIL", 200)])
+    );
+    assert_eq!(figures.measured_names(), BTreeMap::from([("work", 1000)]));
 
-    let set = gorgon(&[
-        "run",
-        "--plugin",
-        library,
-        "-n",
-        "100",
-        "--set",
-        "fail_every=10",
-    ])
-    .ok();
-    assert_eq!(set.count("FAIL"), 10);
+    let report = Gorgon::run(&library)
+        .args(["-n", "100"])
+        .set("fail_every", 10)
+        .ok()
+        .json();
+    assert_eq!(report.run().count("FAIL"), 10);
 }
 
 #[test]
@@ -80,7 +78,9 @@ fn an_existing_path_is_refused() {
     let dir = temp.path().join("taken");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("keep.txt"), "mine").unwrap();
-    gorgon(&["new", dir.to_str().unwrap()]).assert_usage_error("already exists");
+    Gorgon::command(["new"])
+        .arg(&dir)
+        .usage_error("already exists");
     assert_eq!(
         std::fs::read_to_string(dir.join("keep.txt")).unwrap(),
         "mine"
@@ -93,8 +93,9 @@ fn an_invalid_crate_name_is_refused() {
     let temp = tempfile::tempdir().unwrap();
     for name in ["1st-test", "my test", "fn", "build"] {
         let dir = temp.path().join(name);
-        gorgon(&["new", dir.to_str().unwrap()])
-            .assert_usage_error(&format!("`{name}` cannot be a crate name"));
+        Gorgon::command(["new"])
+            .arg(&dir)
+            .usage_error(&format!("`{name}` cannot be a crate name"));
         assert!(!dir.exists(), "{name} was created");
     }
 }

@@ -1,9 +1,9 @@
 //! `--batch-scheduling`: every worker thread runs under SCHED_BATCH, and
 //! only then.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
 
-use crate::support::{gorgon, plugin};
+use crate::support::Gorgon;
 
 /// The policy gorgon's threads inherit when it sets none: this process's.
 fn inherited_policy() -> &'static str {
@@ -18,44 +18,29 @@ fn inherited_policy() -> &'static str {
 
 /// Runs 600 calls of the testkit labelled with their thread's policy and
 /// returns the labels with their counts.
-fn policies(extra: &[&str]) -> Vec<(String, u64)> {
-    let testkit = plugin("gorgon-test-testkit").display().to_string();
-    let mut args = vec![
-        "run",
-        "--plugin",
-        &testkit,
-        "-n",
-        "600",
-        "-p",
-        "2",
-        "-t",
-        "3",
-        "--set",
-        "label_policy=1",
-        "--output",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    let run = gorgon(&args).ok();
-    let report: Value = serde_json::from_str(&run.stdout).unwrap();
-    report["runs"][0]["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                r["count"].as_u64().unwrap(),
-            )
-        })
+fn policies(extra: &[&str]) -> BTreeMap<String, u64> {
+    let report = Gorgon::testkit()
+        .args(["-n", "600", "-p", "2", "-t", "3"])
+        .set("label_policy", 1)
+        .args(extra)
+        .ok()
+        .json();
+    report
+        .run()
+        .labels()
+        .into_iter()
+        .map(|(label, count)| (label.to_string(), count))
         .collect()
 }
 
 #[test]
 fn batch_scheduling_puts_every_worker_thread_under_sched_batch() {
-    let batch = vec![("SCHED_BATCH".to_string(), 600)];
+    let batch = BTreeMap::from([("SCHED_BATCH".to_string(), 600)]);
     assert_eq!(policies(&["--batch-scheduling"]), batch);
     // The open model's threads too.
     assert_eq!(policies(&["--batch-scheduling", "--rate", "3000/s"]), batch);
-    assert_eq!(policies(&[]), vec![(inherited_policy().to_string(), 600)]);
+    assert_eq!(
+        policies(&[]),
+        BTreeMap::from([(inherited_policy().to_string(), 600)])
+    );
 }

@@ -133,12 +133,8 @@ pub struct NamedSummary {
     pub histogram: String,
     /// Result labels only: the calls under this label that the plugin said
     /// failed.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default)]
     pub failed: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// Sets each result label's count of failed calls.

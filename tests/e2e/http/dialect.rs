@@ -3,11 +3,11 @@
 //! server received is what the file means, and what the plugin does not
 //! understand is refused before anything is sent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::server::{Seen, TestServer};
-use super::{run_http, RequestsFile};
+use super::{http, RequestsFile};
 
 /// A directory holding `files` (name, text); the first is the requests
 /// file. Names may have folders (`.vscode/settings.json`).
@@ -20,10 +20,6 @@ fn fixture(files: &[(&str, &str)]) -> RequestsFile {
     }
     let path = dir.path().join(files[0].0);
     RequestsFile { _dir: dir, path }
-}
-
-fn base(server: &TestServer) -> String {
-    format!("base={}", server.base())
 }
 
 fn with_prefix<'a>(seen: &'a [Seen], prefix: &str) -> Vec<&'a Seen> {
@@ -61,16 +57,21 @@ fn separators_comments_request_lines_queries_bom_and_crlf() {
                 #### only comments: skipped\r\n\
                 # nothing to send\r\n";
     let file = fixture(&[("syntax.http", text)]);
-    let run = run_http(&file, &["--set", &base(&server), "-n", "5", "-t", "2"]).ok();
-    assert_eq!(run.count("200"), 5, "{}", run.stdout);
-    for name in [
-        "with a version<",
-        "a bare URL is a GET<",
-        "query<",
-        "GET /n/4<",
-    ] {
-        assert_eq!(run.count(name), 5, "{name}: {}", run.stdout);
-    }
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "5", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 5)]));
+    assert_eq!(
+        report.run().measured_names(),
+        BTreeMap::from([
+            ("with a version", 5),
+            ("a bare URL is a GET", 5),
+            ("query", 5),
+            ("GET /n/4", 5),
+        ])
+    );
     let seen = server.seen();
     assert_eq!(seen.len(), 20);
     let paths: BTreeSet<&str> = seen.iter().map(|s| s.path.as_str()).collect();
@@ -121,8 +122,11 @@ X-Late: {{late}}
         ),
         (".vscode/settings.json", settings),
     ]);
-    let run = run_http(&file, &["--set", "env=dev", "--set", "id=7", "-n", "3"]).ok();
-    assert_eq!(run.count("200"), 3, "{}", run.stdout);
+    let report = http(&file)
+        .args(["--set", "env=dev", "--set", "id=7", "-n", "3"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 3)]));
     let seen = server.seen();
     assert_eq!(seen.len(), 3);
     for request in &seen {
@@ -132,9 +136,8 @@ X-Late: {{late}}
         assert_eq!(request.header("X-Late"), Some("later"));
     }
     // --set wins over the environment.
-    run_http(
-        &file,
-        &[
+    http(&file)
+        .args([
             "--set",
             "env=dev",
             "--set",
@@ -143,9 +146,8 @@ X-Late: {{late}}
             "secret=override",
             "-n",
             "1",
-        ],
-    )
-    .ok();
+        ])
+        .ok();
     let overridden = server
         .seen()
         .into_iter()
@@ -153,12 +155,13 @@ X-Late: {{late}}
         .unwrap();
     assert_eq!(overridden.header("Authorization"), Some("Bearer override"));
     // No environment chosen: the sentence says which would define it.
-    run_http(&file, &["--set", "id=7", "-n", "1"]).assert_usage_error(
+    http(&file).args(["--set", "id=7", "-n", "1"]).usage_error(
         "vars.http:5: {{host}} is not defined: the environments dev, prod of the environment \
          files define it, and none is chosen: add --set env=dev",
     );
-    run_http(&file, &["--set", "env=qa", "-n", "1"])
-        .assert_usage_error("--set env=qa: no such environment");
+    http(&file)
+        .args(["--set", "env=qa", "-n", "1"])
+        .usage_error("--set env=qa: no such environment");
 }
 
 #[test]
@@ -182,12 +185,12 @@ X-Session: {{login.response.headers.X-Session}}
 X-Item: {{create.response.headers.Location}}
 ";
     let file = fixture(&[("flow.http", text)]);
-    let run = run_http(
-        &file,
-        &["--set", &base(&server), "-n", "40", "-p", "2", "-t", "2"],
-    )
-    .ok();
-    assert_eq!(run.count("200"), 40, "{}", run.stdout);
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "40", "-p", "2", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 40)]));
     let seen = server.seen();
     let uses = with_prefix(&seen, "/n/");
     assert_eq!(uses.len(), 40);
@@ -231,8 +234,12 @@ X-Where: {{where}}
 >> ./saved-response.json
 ";
     let file = fixture(&[("jetbrains.http", text)]);
-    let run = run_http(&file, &["--set", &base(&server), "-n", "20", "-t", "2"]).ok();
-    assert_eq!(run.count("200"), 20, "{}", run.stdout);
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "20", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 20)]));
     let seen = server.seen();
     for post in seen.iter().filter(|s| s.method == "POST") {
         assert_eq!(post.body, "{\"name\": \"x\"}");
@@ -271,8 +278,12 @@ X-Dotenv: {{$dotenv SECRET}}
         ("system.http", text),
         (".env", "# a comment\nSECRET=from-dotenv\n"),
     ]);
-    let run = run_http(&file, &["--set", &base(&server), "-n", "30", "-t", "2"]).ok();
-    assert_eq!(run.count("200"), 30, "{}", run.stdout);
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "30", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 30)]));
     let seen = server.seen();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -354,8 +365,12 @@ Content-Type: text/plain
         ("raw.txt", "sent as {{it is}}"),
         ("body.json", "{\"n\": {{$number}}}"),
     ]);
-    let run = run_http(&file, &["--set", &base(&server), "-n", "4"]).ok();
-    assert_eq!(run.count("201"), 4, "{}", run.stdout);
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "4"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("201", 4)]));
     let bodies: BTreeSet<String> = server.seen().iter().map(|s| s.body.clone()).collect();
     assert!(bodies.contains("sent as {{it is}}"), "{bodies:?}");
     assert!(bodies.contains("{\"n\": 3}"), "{bodies:?}");
@@ -394,8 +409,10 @@ fn what_the_plugin_does_not_understand_is_refused_before_anything_is_sent() {
     ];
     for (text, expected) in cases {
         let file = fixture(&[("bad.http", text)]);
-        let run = run_http(&file, &["--set", &base(&server), "-n", "3", "-p", "2"]);
-        run.assert_usage_error(expected);
+        let run = http(&file)
+            .set("base", server.base())
+            .args(["-n", "3", "-p", "2"])
+            .usage_error(expected);
         assert!(
             run.stderr.contains(&file.path.display().to_string()),
             "{}",
@@ -413,18 +430,10 @@ fn a_line_break_never_reaches_a_request_head() {
         "crlf.http",
         "GET {{base}}/\nAuthorization: Bearer {{token}}\n",
     )]);
-    run_http(
-        &file,
-        &[
-            "--set",
-            &base(&server),
-            "--set",
-            "token=abc\r\nX-Injected: yes",
-            "-n",
-            "2",
-        ],
-    )
-    .assert_usage_error("crlf.http:2: {{token}} has a line break (CR or LF)");
+    http(&file)
+        .set("base", server.base())
+        .args(["--set", "token=abc\r\nX-Injected: yes", "-n", "2"])
+        .usage_error("crlf.http:2: {{token}} has a line break (CR or LF)");
     let env = fixture(&[
         ("crlf.http", "GET {{base}}/{{path}}\n"),
         (
@@ -432,11 +441,10 @@ fn a_line_break_never_reaches_a_request_head() {
             r#"{"dev": {"path": "x HTTP/1.1\r\nX-Injected: yes\r\n\r\nGET /"}}"#,
         ),
     ]);
-    run_http(
-        &env,
-        &["--set", &base(&server), "--set", "env=dev", "-n", "2"],
-    )
-    .assert_usage_error("crlf.http:1: {{path}} has a line break");
+    http(&env)
+        .set("base", server.base())
+        .args(["--set", "env=dev", "-n", "2"])
+        .usage_error("crlf.http:1: {{path}} has a line break");
     assert!(server.seen().is_empty());
     // From a response: the call fails with a label saying so.
     let text = "\
@@ -449,8 +457,15 @@ GET {{base}}/n/1
 Authorization: Bearer {{token}}
 ";
     let file = fixture(&[("crlf.http", text)]);
-    let run = run_http(&file, &["--set", &base(&server), "-n", "5"]).with_failed_calls();
-    assert_eq!(run.count("line break in token"), 5, "{}", run.stdout);
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "5"])
+        .with_failed_calls()
+        .json();
+    assert_eq!(
+        report.run().labels(),
+        BTreeMap::from([("line break in token", 5)])
+    );
     let seen = server.seen();
     assert!(seen.iter().all(|s| s.path == "/evil"), "{seen:?}");
     assert!(seen.iter().all(|s| s.header("X-Injected").is_none()));
@@ -468,7 +483,10 @@ fn request_files_beside_the_requests_file_are_found_from_anywhere() {
         ("data/body.txt", "payload"),
     ]);
     assert!(Path::new(&file.path).is_absolute());
-    run_http(&file, &["--set", &base(&server), "-n", "2"]).ok();
+    http(&file)
+        .set("base", server.base())
+        .args(["-n", "2"])
+        .ok();
     assert!(server.seen().iter().all(|s| s.body == "payload"));
 }
 
@@ -505,8 +523,11 @@ query Item($id: ID!) {
         ("WebApplication1/WebApplication1.http", text),
         ("http-client.env.json", &env),
     ]);
-    let run = run_http(&file, &["--set", "env=dev", "-n", "3"]).ok();
-    assert_eq!(run.count("201"), 3, "{}", run.stdout);
+    let report = http(&file)
+        .args(["--set", "env=dev", "-n", "3"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("201", 3)]));
     let seen = server.seen();
     let get = seen.iter().find(|s| s.method == "GET").unwrap();
     // ann:secret
@@ -544,8 +565,12 @@ GET {{base}}/n/1
 GET {{base}}/n/2
 ";
     let file = fixture(&[("cookies.http", text)]);
-    let run = run_http(&file, &["--set", &base(&server), "-n", "20", "-t", "2"]).ok();
-    assert_eq!(run.count("200"), 20, "{}", run.stdout);
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "20", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 20)]));
     let seen = server.seen();
     // Each call is a new visitor: its login carries no cookie.
     assert!(seen

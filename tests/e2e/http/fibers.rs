@@ -3,27 +3,29 @@
 //! flight. The same results as with threads: exact counts, captures,
 //! refused connections, timeouts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Barrier};
 
 use super::server::{closed_port, TestServer};
-use super::{requests_file, run_http, ExampleApi, RequestsFile, CREATE_THEN_GET};
+use super::{http, requests_file, ExampleApi, RequestsFile, CREATE_THEN_GET};
 use crate::support::workspace;
 
 #[test]
 fn a_text_file_replays_on_fibers_with_exact_counts() {
     let server = TestServer::start();
     let file = requests_file("mod.http", "GET {{base}}/mod/5/{number}\n");
-    let base = format!("base={}", server.base());
-    let args = [
-        "--set", &base, "-n", "2000", "-p", "2", "-t", "2", "--fibers", "4",
-    ];
-    let run = run_http(&file, &args).with_failed_calls();
-    assert_eq!(run.count("all"), 2000);
-    assert_eq!(run.count("200"), 1600);
-    assert_eq!(run.count("500"), 400);
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "2000", "-p", "2", "-t", "2", "--fibers", "4"])
+        .with_failed_calls()
+        .json();
+    assert_eq!(report.run().all.count, 2000);
+    assert_eq!(
+        report.run().labels(),
+        BTreeMap::from([("200", 1600), ("500", 400)])
+    );
     assert_eq!(server.seen().len(), 2000);
     // Each lane (2 processes × 2 threads × 4 fibers) keeps its own
     // connection alive, a 500 included.
@@ -68,35 +70,28 @@ fn answer_after(barrier: &Barrier, stream: &TcpStream) {
 fn one_thread_keeps_a_request_in_flight_on_every_fiber() {
     let port = answers_in_groups_of(4);
     let file = requests_file("one.http", &format!("GET http://127.0.0.1:{port}/\n"));
-    let args = [
-        "--set",
-        "timeout_ms=3000",
-        "-n",
-        "4",
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "--fibers",
-        "4",
-    ];
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("200"), 4, "{}", run.stdout);
+    let report = http(&file)
+        .set("timeout_ms", 3000)
+        .args(["-n", "4", "-p", "1", "-t", "1", "--fibers", "4"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 4)]));
 }
 
 #[test]
 fn create_then_get_uses_the_captured_ids_on_fibers() {
     let server = TestServer::start();
     let file = requests_file("flow.http", CREATE_THEN_GET);
-    let base = format!("base={}", server.base());
-    let args = [
-        "--set", &base, "-n", "400", "-p", "2", "-t", "1", "--fibers", "8",
-    ];
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("200"), 400, "{}", run.stdout);
-    for step in ["create<", "get<", "get by location<"] {
-        assert_eq!(run.count(step), 400);
-    }
+    let report = http(&file)
+        .set("base", server.base())
+        .args(["-n", "400", "-p", "2", "-t", "1", "--fibers", "8"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 400)]));
+    assert_eq!(
+        report.run().measured_names(),
+        BTreeMap::from([("create", 400), ("get", 400), ("get by location", 400)])
+    );
     let read: Vec<u64> = server
         .seen()
         .iter()
@@ -117,15 +112,24 @@ fn the_tutorial_flow_gives_the_same_counts_on_fibers_as_on_threads() {
         _dir: tempfile::tempdir().unwrap(),
         path: workspace().join("examples/requests/create-then-get.http"),
     };
-    let base = format!("base=http://127.0.0.1:{}", api.port);
-    let common = ["--set", &base, "-n", "300", "-p", "2"];
     for lanes in [&["-t", "4"][..], &["-t", "1", "--fibers", "8"][..]] {
-        let args = [&common[..], lanes].concat();
-        let run = run_http(&file, &args).ok();
-        assert_eq!(run.count("all"), 300, "{lanes:?}: {}", run.stdout);
-        assert_eq!(run.count("200"), 300, "{lanes:?}: {}", run.stdout);
-        assert_eq!(run.count("create<"), 300);
-        assert_eq!(run.count("get<"), 300);
+        let report = http(&file)
+            .set("base", format!("http://127.0.0.1:{}", api.port))
+            .args(["-n", "300", "-p", "2"])
+            .args(lanes)
+            .ok()
+            .json();
+        assert_eq!(report.run().all.count, 300, "{lanes:?}");
+        assert_eq!(
+            report.run().labels(),
+            BTreeMap::from([("200", 300)]),
+            "{lanes:?}"
+        );
+        assert_eq!(
+            report.run().measured_names(),
+            BTreeMap::from([("create", 300), ("get", 300)]),
+            "{lanes:?}"
+        );
     }
 }
 
@@ -133,38 +137,25 @@ fn the_tutorial_flow_gives_the_same_counts_on_fibers_as_on_threads() {
 fn refused_connections_are_counted_on_fibers() {
     let port = closed_port();
     let file = requests_file("one.http", &format!("GET http://127.0.0.1:{port}/\n"));
-    let args = [
-        "--set",
-        "connect_at_start=false",
-        "-n",
-        "40",
-        "-p",
-        "2",
-        "-t",
-        "1",
-        "--fibers",
-        "4",
-    ];
-    let run = run_http(&file, &args).with_failed_calls();
-    assert_eq!(run.count("connect refused"), 40, "{}", run.stdout);
+    let report = http(&file)
+        .set("connect_at_start", false)
+        .args(["-n", "40", "-p", "2", "-t", "1", "--fibers", "4"])
+        .with_failed_calls()
+        .json();
+    assert_eq!(
+        report.run().labels(),
+        BTreeMap::from([("connect refused", 40)])
+    );
 }
 
 #[test]
 fn a_slow_response_is_a_timeout_on_fibers() {
     let server = TestServer::start();
     let file = requests_file("slow.http", &format!("GET {}/slow\n", server.base()));
-    let args = [
-        "--set",
-        "timeout_ms=200",
-        "-n",
-        "8",
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "--fibers",
-        "4",
-    ];
-    let run = run_http(&file, &args).with_failed_calls();
-    assert_eq!(run.count("timeout"), 8, "{}", run.stdout);
+    let report = http(&file)
+        .set("timeout_ms", 200)
+        .args(["-n", "8", "-p", "1", "-t", "1", "--fibers", "4"])
+        .with_failed_calls()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("timeout", 8)]));
 }

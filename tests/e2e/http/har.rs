@@ -3,12 +3,12 @@
 //! multipart bodies rebuilt from their parameters, names that show the
 //! host.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
 use super::server::TestServer;
-use super::{requests_file, run_http};
+use super::{http, requests_file};
 
 /// A HAR entry as Chrome writes it (HTTP/2 pseudo-headers included).
 fn entry(method: &str, url: &str, extra: Value) -> Value {
@@ -57,9 +57,12 @@ fn an_https_recording_replays_against_base_url() {
     ]);
     let file = requests_file("shop.har", &format!("\u{feff}{text}"));
     let base_url = format!("base_url={}/", server.base());
-    let run = run_http(&file, &["--set", &base_url, "-n", "10", "-t", "2"]).ok();
-    assert_eq!(run.count("200"), 10, "{}", run.stdout);
-    assert_eq!(run.count("GET /n/1<"), 10, "{}", run.stdout);
+    let report = http(&file)
+        .args(["--set", &base_url, "-n", "10", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 10)]));
+    assert_eq!(report.run().measured("GET /n/1"), 10, "{report:?}");
     let seen = server.seen();
     let paths: BTreeSet<&str> = seen.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(paths, BTreeSet::from(["/n/1?q=a", "/n/2"]));
@@ -87,20 +90,24 @@ fn a_host_map_sends_each_recorded_host_to_its_server_and_names_say_which() {
         "host_map=api.example.com=http://127.0.0.1:{},auth.example.com=http://127.0.0.1:{}",
         api.port, auth.port
     );
-    let run = run_http(&file, &["--set", &map, "-n", "6", "-t", "2"]).ok();
-    assert_eq!(
-        run.count("POST auth.example.com/login<"),
-        6,
-        "{}",
-        run.stdout
+    let report = http(&file)
+        .args(["--set", &map, "-n", "6", "-t", "2"])
+        .ok()
+        .json();
+    let names = report.run().measured_names();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.values().all(|&count| count == 6), "{names:?}");
+    assert!(
+        names.contains_key("POST auth.example.com/login"),
+        "{names:?}"
     );
-    assert_eq!(run.count("GET api.example.com/n/1<"), 6, "{}", run.stdout);
-    let long_name = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("GET api.example.com/n/xxx"))
-        .expect("the long entry's row");
-    assert!(long_name.contains('…'), "{long_name}");
+    assert!(names.contains_key("GET api.example.com/n/1"), "{names:?}");
+    // A long name is shortened, and says so.
+    let long_name = names
+        .keys()
+        .find(|name| name.starts_with("GET api.example.com/n/xxx"))
+        .expect("the long entry's measurement");
+    assert!(long_name.ends_with('…'), "{long_name}");
     assert!(!long_name.contains(&long), "{long_name}");
     assert!(auth.seen().iter().all(|s| s.path == "/login"));
     assert_eq!(auth.seen().len(), 6);
@@ -137,7 +144,7 @@ fn filters_keep_the_requests_wanted() {
         let before = server.seen().len();
         let mut all = vec!["--set", &base_url, "-n", "1"];
         all.extend_from_slice(args);
-        run_http(&file, &all).ok();
+        http(&file).args(&all).ok();
         server.seen()[before..]
             .iter()
             .map(|s| s.path.clone())
@@ -153,13 +160,12 @@ fn filters_keep_the_requests_wanted() {
         strings(&["/n/page", "/n/api-items"])
     );
     assert_eq!(sent(&["--set", "urls=/n/api-"]), strings(&["/n/api-items"]));
-    run_http(
-        &file,
-        &["--set", &base_url, "--set", "hosts=nowhere.org", "-n", "1"],
-    )
-    .assert_usage_error("page.har: none of its 7 entries is left to replay");
-    run_http(&file, &["--set", &base_url, "--set", "urls=(", "-n", "1"])
-        .assert_usage_error("urls=( is not a regular expression");
+    http(&file)
+        .args(["--set", &base_url, "--set", "hosts=nowhere.org", "-n", "1"])
+        .usage_error("page.har: none of its 7 entries is left to replay");
+    http(&file)
+        .args(["--set", &base_url, "--set", "urls=(", "-n", "1"])
+        .usage_error("urls=( is not a regular expression");
 }
 
 #[test]
@@ -187,8 +193,11 @@ fn multipart_bodies_recorded_as_params_are_rebuilt() {
     );
     let file = requests_file("upload.har", &har(vec![upload, form]));
     let base_url = format!("base_url={}", server.base());
-    let run = run_http(&file, &["--set", &base_url, "-n", "2"]).ok();
-    assert_eq!(run.count("201"), 2, "{}", run.stdout);
+    let report = http(&file)
+        .args(["--set", &base_url, "-n", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("201", 2)]));
     let seen = server.seen();
     let multipart = seen
         .iter()
@@ -218,9 +227,12 @@ fn a_recorded_failure_does_not_stop_the_rest_of_the_page() {
     ]);
     let file = requests_file("page.har", &text);
     let base_url = format!("base_url={}", server.base());
-    let run = run_http(&file, &["--set", &base_url, "-n", "5"]).with_failed_calls();
-    assert_eq!(run.count("404"), 5, "{}", run.stdout);
-    assert_eq!(run.count("GET /n/after<"), 5, "{}", run.stdout);
+    let report = http(&file)
+        .args(["--set", &base_url, "-n", "5"])
+        .with_failed_calls()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("404", 5)]));
+    assert_eq!(report.run().measured("GET /n/after"), 5, "{report:?}");
 }
 
 #[test]
@@ -240,14 +252,20 @@ fn a_long_recording_is_measured_per_host() {
         .collect();
     let file = requests_file("long.har", &har(entries));
     let base_url = format!("base_url={}", server.base());
-    let run = run_http(&file, &["--set", &base_url, "-n", "3", "-t", "2"]).ok();
-    assert_eq!(run.count("a.example.com<"), 180, "{}", run.stdout);
-    assert_eq!(run.count("b.example.com<"), 180, "{}", run.stdout);
-    let run = run_http(
-        &file,
-        &["--set", &base_url, "--set", "measure=requests", "-n", "1"],
-    )
-    .ok();
-    assert_eq!(run.count("GET a.example.com/n/0<"), 1, "{}", run.stdout);
+    let report = http(&file)
+        .args(["--set", &base_url, "-n", "3", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().measured("a.example.com"), 180, "{report:?}");
+    assert_eq!(report.run().measured("b.example.com"), 180, "{report:?}");
+    let report = http(&file)
+        .args(["--set", &base_url, "--set", "measure=requests", "-n", "1"])
+        .ok()
+        .json();
+    assert_eq!(
+        report.run().measured("GET a.example.com/n/0"),
+        1,
+        "{report:?}"
+    );
     assert_eq!(server.seen().len(), 480);
 }

@@ -5,13 +5,15 @@
 //! its failure without, `tls_verify=false`, keep-alive and session
 //! resumption as the server counts them, on threads and on fibers.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use super::{requests_file, run_http};
-use crate::support::workspace;
+use super::{http, requests_file};
+use crate::support::{wait_until, workspace, Gorgon};
 
 /// A test CA and a certificate it signed for `localhost` and `127.0.0.1`
 /// (a self-signed certificate would be a CA certificate, which webpki
@@ -80,9 +82,9 @@ impl Certificates {
         self.dir.path().join(name)
     }
 
-    /// `tls_ca=` the test CA.
-    fn ca_param(&self) -> String {
-        format!("tls_ca={}", self.path("ca.pem").display())
+    /// `--set tls_ca=` the test CA.
+    fn trusted(&self, run: Gorgon) -> Gorgon {
+        run.set("tls_ca", self.path("ca.pem").display())
     }
 }
 
@@ -164,12 +166,7 @@ impl TlsServer {
                 .filter(|line| line.starts_with("failed "))
                 .collect()
         };
-        for _ in 0..100 {
-            if failed().len() >= expected {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_until(Duration::from_secs(10), || failed().len() >= expected);
         failed()
     }
 }
@@ -200,9 +197,12 @@ fn https_with_the_test_ca_keeps_one_connection_per_thread_over_tls_1_3() {
     let certificates = Certificates::make();
     let server = TlsServer::start(&certificates, "1.3");
     let file = https_file(&server, "localhost", "/");
-    let ca = certificates.ca_param();
-    let run = run_http(&file, &["--set", &ca, "-n", "2000", "-p", "2", "-t", "2"]).ok();
-    assert_eq!(run.count("200"), 2000, "{}", run.stdout);
+    let report = certificates
+        .trusted(http(&file))
+        .args(["-n", "2000", "-p", "2", "-t", "2"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 2000)]));
     let handshakes = server.handshakes();
     // Keep-alive: one handshake per thread, not per request.
     assert_eq!(handshakes.len(), 4, "{:?}", server.log());
@@ -215,12 +215,12 @@ fn https_on_fibers_keeps_one_connection_per_fiber_over_tls_1_2() {
     let server = TlsServer::start(&certificates, "1.2");
     // By address: the certificate names 127.0.0.1 too.
     let file = https_file(&server, "127.0.0.1", "/");
-    let ca = certificates.ca_param();
-    let args = [
-        "--set", &ca, "-n", "2000", "-p", "2", "-t", "1", "--fibers", "4",
-    ];
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("200"), 2000, "{}", run.stdout);
+    let report = certificates
+        .trusted(http(&file))
+        .args(["-n", "2000", "-p", "2", "-t", "1", "--fibers", "4"])
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 2000)]));
     let handshakes = server.handshakes();
     assert_eq!(handshakes.len(), 8, "{:?}", server.log());
     assert_eq!(versions(&handshakes), ["TLSv1.2"]);
@@ -232,11 +232,13 @@ fn reconnects_resume(version: &str, lanes: &[&str]) {
     let certificates = Certificates::make();
     let server = TlsServer::start(&certificates, version);
     let file = https_file(&server, "localhost", "/close");
-    let ca = certificates.ca_param();
-    let mut args = vec!["--set", &ca, "-n", "200", "-p", "2"];
-    args.extend_from_slice(lanes);
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("200"), 200, "{}", run.stdout);
+    let report = certificates
+        .trusted(http(&file))
+        .args(["-n", "200", "-p", "2"])
+        .args(lanes)
+        .ok()
+        .json();
+    assert_eq!(report.run().labels(), BTreeMap::from([("200", 200)]));
     let handshakes = server.handshakes();
     assert!(handshakes.len() >= 200, "{:?}", server.log());
     let resumed = handshakes.iter().filter(|(_, resumed)| *resumed).count();
@@ -265,14 +267,16 @@ fn without_the_ca_every_call_says_the_issuer_is_unknown() {
     let server = TlsServer::start(&certificates, "1.3");
     let file = https_file(&server, "localhost", "/");
     for lanes in [&["-t", "2"][..], &["-t", "1", "--fibers", "3"]] {
-        let mut args = vec!["--set", "connect_at_start=false", "-n", "30", "-p", "2"];
-        args.extend_from_slice(lanes);
-        let run = run_http(&file, &args).with_failed_calls();
+        let report = http(&file)
+            .set("connect_at_start", false)
+            .args(["-n", "30", "-p", "2"])
+            .args(lanes)
+            .with_failed_calls()
+            .json();
         assert_eq!(
-            run.count("tls: unknown issuer for localhost"),
-            30,
-            "{lanes:?}: {}",
-            run.stdout
+            report.run().labels(),
+            BTreeMap::from([("tls: unknown issuer for localhost", 30)]),
+            "{lanes:?}"
         );
     }
     assert!(server.handshakes().is_empty(), "{:?}", server.log());
@@ -284,8 +288,9 @@ fn without_the_ca_the_run_does_not_start_and_says_what_to_do() {
     let certificates = Certificates::make();
     let server = TlsServer::start(&certificates, "1.3");
     let file = https_file(&server, "localhost", "/");
-    let run = run_http(&file, &["-n", "10", "-p", "1", "-t", "1"]);
-    run.assert_run_failed("tls: unknown issuer for localhost; give its CA with --set tls_ca=FILE");
+    http(&file)
+        .args(["-n", "10", "-p", "1", "-t", "1"])
+        .run_failed("tls: unknown issuer for localhost; give its CA with --set tls_ca=FILE");
 }
 
 #[test]
@@ -293,20 +298,11 @@ fn tls_verify_false_accepts_the_server_and_warns_once() {
     let certificates = Certificates::make();
     let server = TlsServer::start(&certificates, "1.3");
     let file = https_file(&server, "localhost", "/");
-    let args = [
-        "--set",
-        "tls_verify=false",
-        "-n",
-        "500",
-        "-p",
-        "2",
-        "-t",
-        "1",
-        "--fibers",
-        "2",
-    ];
-    let run = run_http(&file, &args).ok();
-    assert_eq!(run.count("200"), 500, "{}", run.stdout);
+    let run = http(&file)
+        .set("tls_verify", false)
+        .args(["-n", "500", "-p", "2", "-t", "1", "--fibers", "2"])
+        .ok();
+    assert_eq!(run.json().run().labels(), BTreeMap::from([("200", 500)]));
     let warnings = run.stderr.matches("tls_verify=false").count();
     assert_eq!(warnings, 1, "{}", run.stderr);
     assert!(
@@ -330,23 +326,14 @@ fn a_bad_tls_ca_is_one_sentence_and_exit_2() {
         (not_pem.as_path(), "holds no PEM certificate"),
     ] {
         let ca = format!("tls_ca={}", ca.display());
-        let run = run_http(&file, &["--set", &ca, "-n", "10", "-p", "2", "-t", "1"]);
-        run.assert_usage_error(says);
+        http(&file)
+            .args(["--set", &ca, "-n", "10", "-p", "2", "-t", "1"])
+            .usage_error(says);
     }
-    let run = run_http(
-        &file,
-        &[
-            "--set",
-            "tls_verify=maybe",
-            "-n",
-            "10",
-            "-p",
-            "1",
-            "-t",
-            "1",
-        ],
-    );
-    run.assert_usage_error("tls_verify must be true or false");
+    http(&file)
+        .set("tls_verify", "maybe")
+        .args(["-n", "10", "-p", "1", "-t", "1"])
+        .usage_error("tls_verify must be true or false");
     assert!(server.log().is_empty(), "{:?}", server.log());
 }
 
@@ -357,23 +344,17 @@ fn a_server_that_never_answers_the_handshake_is_a_handshake_timeout() {
     // Accepts (the backlog does) and never says a word.
     let file = requests_file("silent.http", &format!("GET https://localhost:{port}/\n"));
     for lanes in [&["-t", "2"][..], &["-t", "1", "--fibers", "2"]] {
-        let mut args = vec![
-            "--set",
-            "connect_at_start=false",
-            "--set",
-            "timeout_ms=200",
-            "-n",
-            "4",
-            "-p",
-            "1",
-        ];
-        args.extend_from_slice(lanes);
-        let run = run_http(&file, &args).with_failed_calls();
+        let report = http(&file)
+            .set("connect_at_start", false)
+            .set("timeout_ms", 200)
+            .args(["-n", "4", "-p", "1"])
+            .args(lanes)
+            .with_failed_calls()
+            .json();
         assert_eq!(
-            run.count("tls: handshake timeout"),
-            4,
-            "{lanes:?}: {}",
-            run.stdout
+            report.run().labels(),
+            BTreeMap::from([("tls: handshake timeout", 4)]),
+            "{lanes:?}"
         );
     }
     drop(listener);
@@ -386,25 +367,14 @@ fn a_plain_http_server_behind_an_https_url_fails_the_handshake_clearly_on_fibers
         "plain.http",
         &format!("GET https://127.0.0.1:{}/\n", server.port),
     );
-    let run = run_http(
-        &file,
-        &[
-            "--set",
-            "connect_at_start=false",
-            "-n",
-            "5",
-            "-p",
-            "1",
-            "-t",
-            "1",
-        ],
-    )
-    .with_failed_calls();
+    let report = http(&file)
+        .set("connect_at_start", false)
+        .args(["-n", "5", "-p", "1", "-t", "1"])
+        .with_failed_calls()
+        .json();
+    // The test server closes a connection that sends it garbage.
     assert_eq!(
-        // The test server closes a connection that sends it garbage.
-        run.count("tls: 127.0.0.1 closed the connection in the handshake"),
-        5,
-        "{}",
-        run.stdout
+        report.run().labels(),
+        BTreeMap::from([("tls: 127.0.0.1 closed the connection in the handshake", 5)])
     );
 }
