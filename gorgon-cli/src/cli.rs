@@ -282,6 +282,12 @@ pub struct LoadArgs {
     /// with everything gathered until then [default: 5s].
     #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub grace: Option<Duration>,
+
+    /// A watchdog: a call still running after this long stops the run (it
+    /// cannot be cancelled); the report names it, with its number, and the
+    /// run exits 3 [default: 60s].
+    #[arg(long = "call-timeout", value_name = "DURATION", value_parser = positive_duration)]
+    pub call_timeout: Option<Duration>,
 }
 
 fn parse_rate(text: &str) -> Result<Rate, String> {
@@ -329,6 +335,9 @@ impl LoadArgs {
                 .unwrap_or(false),
             fibers: self.fibers.or(defaults.fibers).unwrap_or(1),
             grace: self.grace.unwrap_or(crate::plan::DEFAULT_GRACE),
+            call_timeout: self
+                .call_timeout
+                .unwrap_or(crate::plan::DEFAULT_CALL_TIMEOUT),
         }
     }
 

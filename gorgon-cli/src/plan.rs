@@ -120,7 +120,14 @@ pub struct LoadPlan {
     /// How long a worker may take past the run's end, a stop or its
     /// `done` before it is killed.
     pub grace: Duration,
+    /// How long one call may run before the run is stopped.
+    pub call_timeout: Duration,
 }
+
+/// The call timeout when `--call-timeout` is not given: a call that has
+/// not returned in a minute is stuck in any load test worth the name (the
+/// HTTP plugin's own timeout is 10 s).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The grace period when `--grace` is not given: room for any call with a
 /// sane timeout to finish, short enough for a person at a terminal.

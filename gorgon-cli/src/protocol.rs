@@ -21,7 +21,7 @@ use crate::stats::Stats;
 
 /// Bumped when a frame changes incompatibly; a parent refuses a worker that
 /// speaks another version (a stale `gorgon` on a node, say).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// How often workers send partial results: the length of one `interval`.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -61,6 +61,14 @@ pub enum Frame {
         #[serde(default, skip_serializing_if = "is_zero")]
         dropped: u64,
     },
+    /// Sent every interval while the run goes on, calls or none: the parent
+    /// knows the worker is alive, how many calls are running, and which
+    /// have been running for a second or more.
+    Alive {
+        in_flight: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        long: Vec<RunningCall>,
+    },
     /// The worker cannot go on; `message` is one sentence for the user.
     Error { message: String },
     /// The plugin's thread setup refused the user's input (a malformed
@@ -95,6 +103,13 @@ pub fn read_frame(input: &mut impl BufRead, line: &mut String) -> io::Result<Opt
             io::Error::new(io::ErrorKind::InvalidData, format!("unreadable frame: {e}"))
         });
     }
+}
+
+/// A call that has been running long, for the parent's watchdog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningCall {
+    pub number: u64,
+    pub running_ns: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -234,6 +234,8 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
         let bounds = collect::Bounds {
             end_by: plan.load.end_by(),
             grace: plan.load.grace,
+            silence: collect::SILENCE,
+            call_timeout: Some(plan.load.call_timeout),
         };
         let mut result = collect::run(
             shape,

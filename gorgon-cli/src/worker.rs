@@ -26,6 +26,7 @@
 //! into their thread's own histograms, and the thread hands them over once
 //! per interval.
 
+mod board;
 mod closed;
 mod control;
 
@@ -134,6 +135,8 @@ struct Shared {
     interval_ns: u64,
     /// The worker's lanes: its threads, times their fibers.
     lanes: u32,
+    /// What each lane is calling now.
+    board: board::Board,
 }
 
 impl Shared {
@@ -159,6 +162,7 @@ impl Shared {
             gate: Gate::default(),
             interval_ns: args.interval_ms.max(1) * 1_000_000,
             lanes,
+            board: board::Board::new(lanes),
         }
     }
 }

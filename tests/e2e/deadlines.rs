@@ -286,3 +286,66 @@ fn a_rate_no_schedule_can_hold_is_refused() {
     ])
     .assert_usage_error("cannot be scheduled");
 }
+
+#[test]
+fn a_call_past_the_call_timeout_stops_a_counted_run_and_is_named() {
+    let lib = testkit();
+    let started = Instant::now();
+    let run = gorgon(&[
+        "run",
+        "--plugin",
+        &lib,
+        "-n",
+        "100000000",
+        "-t",
+        "2",
+        "--call-timeout",
+        "1s",
+        "--grace",
+        "1s",
+        "--set",
+        "hang_at=50",
+        "--set",
+        "sleep_us=100",
+        "--output",
+        "json",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(20), "ended on time");
+    run.assert_run_failed("call #50 has run for");
+    assert!(
+        run.stderr.contains("past --call-timeout 1s"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("still running: #50 for"),
+        "{}",
+        run.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(report["runs"][0]["all"]["count"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_stopped_worker_is_found_out_and_named() {
+    let lib = testkit();
+    let child = start(&[
+        "run",
+        "--plugin",
+        &lib,
+        "-n",
+        "100000000",
+        "-t",
+        "2",
+        "--set",
+        "sleep_us=100",
+        "--output",
+        "json",
+    ]);
+    let workers = wait_for_workers(&child, 1);
+    kill(Pid::from_raw(workers[0] as i32), Signal::SIGSTOP).unwrap();
+    let (run, took) = finish(child);
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    run.assert_run_failed("stopped answering: no word for");
+    assert!(!is_worker(workers[0]), "the stopped worker was killed");
+}

@@ -21,7 +21,16 @@ pub struct Bounds {
     pub end_by: Option<Duration>,
     /// How long a worker may take past a deadline before it is killed.
     pub grace: Duration,
+    /// How long a running worker may say nothing (it says `alive` every
+    /// interval) before it is taken for stopped or wedged and killed.
+    pub silence: Duration,
+    /// How long one call may run before the run is stopped (`--call-timeout`).
+    pub call_timeout: Option<Duration>,
 }
+
+/// How long a worker may be silent: ten intervals, far beyond any delay
+/// of a loaded machine or a slow link, far below a user's patience.
+pub const SILENCE: Duration = Duration::from_secs(10);
 
 impl Bounds {
     /// A run with no planned end and the default grace (tests).
@@ -30,6 +39,8 @@ impl Bounds {
         Bounds {
             end_by: None,
             grace,
+            silence: SILENCE,
+            call_timeout: None,
         }
     }
 }
@@ -42,6 +53,8 @@ pub struct Ending {
     stopped: Option<Instant>,
     /// When each worker said `done`.
     done: Vec<Option<Instant>>,
+    /// When each worker last said anything.
+    heard: Vec<Instant>,
 }
 
 impl Ending {
@@ -51,7 +64,22 @@ impl Ending {
             started,
             stopped: None,
             done: vec![None; workers],
+            heard: vec![started; workers],
         }
+    }
+
+    pub fn heard(&mut self, worker: usize, now: Instant) {
+        self.heard[worker] = now;
+    }
+
+    /// The longest a call may run, if limited.
+    pub fn call_timeout(&self) -> Option<Duration> {
+        self.bounds.call_timeout
+    }
+
+    /// Whether the workers were told to stop.
+    pub fn stopped(&self) -> bool {
+        self.stopped.is_some()
     }
 
     pub fn stop(&mut self, now: Instant) {
@@ -74,6 +102,14 @@ impl Ending {
                      that hangs?); it was killed"
                 )
             });
+        }
+        let silent = now.saturating_duration_since(self.heard[worker]);
+        if silent >= self.bounds.silence {
+            return Some(format!(
+                "stopped answering: no word for {} (a stopped or wedged process); it was \
+                 killed, and the results it had sent are kept",
+                humantime::format_duration(Duration::from_secs(silent.as_secs()))
+            ));
         }
         if let Some(stopped) = self.stopped {
             if now >= stopped + grace {
@@ -108,9 +144,10 @@ mod tests {
         let start = Instant::now();
         let bounds = Bounds {
             end_by: Some(Duration::from_secs(10)),
-            grace: GRACE,
+            ..Bounds::open_ended(GRACE)
         };
-        let ending = Ending::new(bounds, start, 1);
+        let mut ending = Ending::new(bounds, start, 1);
+        ending.heard(0, at(start, 14));
         assert_eq!(ending.overdue(0, at(start, 14)), None);
         let why = ending.overdue(0, at(start, 15)).unwrap();
         assert!(
@@ -123,6 +160,8 @@ mod tests {
     fn a_counted_run_has_no_end_but_a_stop_has_one() {
         let start = Instant::now();
         let mut ending = Ending::new(Bounds::open_ended(GRACE), start, 2);
+        ending.heard(1, at(start, 3599));
+        ending.heard(0, at(start, 3599));
         assert_eq!(ending.overdue(0, at(start, 3600)), None);
         ending.stop(at(start, 3600));
         assert_eq!(ending.overdue(1, at(start, 3604)), None);
@@ -133,10 +172,24 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_worker_is_overdue_after_the_silence() {
+        let start = Instant::now();
+        let mut ending = Ending::new(Bounds::open_ended(GRACE), start, 1);
+        ending.heard(0, at(start, 20));
+        assert_eq!(ending.overdue(0, at(start, 29)), None);
+        let why = ending.overdue(0, at(start, 30)).unwrap();
+        assert!(
+            why.starts_with("stopped answering: no word for 10s"),
+            "{why}"
+        );
+    }
+
+    #[test]
     fn a_worker_that_is_done_must_exit_within_the_grace() {
         let start = Instant::now();
         let mut ending = Ending::new(Bounds::open_ended(GRACE), start, 2);
         ending.done(0, at(start, 2));
+        ending.heard(1, at(start, 6));
         assert_eq!(ending.overdue(0, at(start, 6)), None);
         assert!(ending
             .overdue(0, at(start, 7))

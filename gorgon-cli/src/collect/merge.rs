@@ -9,7 +9,7 @@ use super::timeline::Timeline;
 use super::Link;
 use crate::footprint::{self, Footprint};
 use crate::outcome::{NodeResult, RunLoad, RunResult};
-use crate::protocol::Frame;
+use crate::protocol::{Frame, RunningCall};
 use crate::shape::RunShape;
 use crate::stats::Stats;
 
@@ -26,6 +26,9 @@ enum WorkerState {
 pub struct Merge {
     result: RunResult,
     states: Vec<WorkerState>,
+    /// Each worker's calls in flight and its long-running ones, from its
+    /// last `alive`.
+    running: Vec<(u32, Vec<RunningCall>)>,
     /// Each worker's index in `result.nodes`, if it runs on a node.
     node_of: Vec<Option<usize>>,
     timeline: Timeline,
@@ -53,6 +56,7 @@ impl Merge {
                 footprint: Footprint::default(),
             },
             states: vec![WorkerState::Running; links.len()],
+            running: vec![(0, Vec::new()); links.len()],
             node_of,
             timeline: Timeline::default(),
             worker_elapsed: Duration::ZERO,
@@ -78,10 +82,29 @@ impl Merge {
     }
 
     /// Worker `i` was killed by the collector; `why` says why, after its
-    /// name. What it sent before is kept.
+    /// name, and the calls it last said were running follow. What it sent
+    /// before is kept.
     pub fn killed(&mut self, i: usize, name: &str, why: &str) {
-        self.result.fail(&self.node_of, i, format!("{name} {why}"));
+        let running = describe_running(&self.running[i]);
+        self.result
+            .fail(&self.node_of, i, format!("{name} {why}{running}"));
         self.states[i] = WorkerState::Closed;
+    }
+
+    /// The longest call any worker says has been running, with its worker.
+    pub fn longest_call(&self) -> Option<(usize, &RunningCall)> {
+        self.running
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.states[*i] == WorkerState::Running)
+            .flat_map(|(i, (_, long))| long.iter().map(move |call| (i, call)))
+            .max_by_key(|(_, call)| call.running_ns)
+    }
+
+    /// Records a failure of worker `i` that is not its end (a call past
+    /// `--call-timeout`).
+    pub fn fail(&mut self, i: usize, failure: String) {
+        self.result.fail(&self.node_of, i, failure);
     }
 
     pub fn stopping(&self) -> bool {
@@ -135,6 +158,10 @@ impl Merge {
             Frame::Error { message } => {
                 self.result
                     .fail(&self.node_of, i, format!("{name}: {message}"));
+                false
+            }
+            Frame::Alive { in_flight, long } => {
+                self.running[i] = (in_flight, long);
                 false
             }
             Frame::Ready { .. } | Frame::InputError { .. } => false,
@@ -212,4 +239,28 @@ fn group_by_node(links: &[Box<dyn Link>]) -> (Vec<NodeResult>, Vec<Option<usize>
         })
         .collect();
     (nodes, node_of)
+}
+
+/// `; 2 calls were still running: #5 for 3.2s, #9 for 1.1s`, from a
+/// worker's last `alive` (empty when none was running long).
+fn describe_running((in_flight, long): &(u32, Vec<RunningCall>)) -> String {
+    if long.is_empty() {
+        return String::new();
+    }
+    let calls: Vec<String> = long
+        .iter()
+        .map(|call| {
+            let running = std::time::Duration::from_millis(call.running_ns / 1_000_000);
+            format!(
+                "#{} for {}",
+                call.number,
+                humantime::format_duration(running)
+            )
+        })
+        .collect();
+    let what = match in_flight {
+        1 => "1 call was".to_string(),
+        n => format!("{n} calls were"),
+    };
+    format!("; {what} still running: {}", calls.join(", "))
 }

@@ -30,8 +30,8 @@ use crate::outcome::RunResult;
 use crate::protocol::{self, Frame, PROTOCOL_VERSION};
 use crate::shape::RunShape;
 
-pub use ending::Bounds;
 use ending::Ending;
+pub use ending::{Bounds, SILENCE};
 pub use link::{describe_exit, signal_name, Link, LocalLink};
 use merge::Merge;
 pub use observer::{Live, Observer, TICK};
@@ -98,9 +98,20 @@ pub fn run(
                 let _ = writeln!(link.control(), "{}", protocol::STOP);
             }
         }
+        if !merge.stopping() && !ending.stopped() {
+            if let Some(failure) = past_call_timeout(&merge, &ending, &links) {
+                let (i, failure) = failure;
+                merge.fail(i, failure);
+                ending.stop(now);
+                for link in &mut links {
+                    let _ = writeln!(link.control(), "{}", protocol::STOP);
+                }
+            }
+        }
         end_overdue(&mut links, &mut merge, &ending, interrupts, now);
         match events.recv_timeout(TICK) {
             Ok(Event::Frame(i, frame)) => {
+                ending.heard(i, Instant::now());
                 if matches!(frame, Frame::Done { .. }) {
                     ending.done(i, Instant::now());
                 }
@@ -124,6 +135,31 @@ pub fn run(
     let result = merge.finish(started);
     observer.finished(&result);
     Ok(result)
+}
+
+/// The worker and one sentence when a call has run past `--call-timeout`:
+/// it cannot be cancelled, so the run is stopped (and the worker killed if
+/// it does not stop within the grace period).
+fn past_call_timeout(
+    merge: &Merge,
+    ending: &Ending,
+    links: &[Box<dyn Link>],
+) -> Option<(usize, String)> {
+    let limit = ending.call_timeout()?;
+    let (i, call) = merge.longest_call()?;
+    let running = std::time::Duration::from_nanos(call.running_ns);
+    (running > limit).then(|| {
+        (
+            i,
+            format!(
+                "{}: call #{} has run for {}, past --call-timeout {}; the run was stopped",
+                links[i].name(),
+                call.number,
+                humantime::format_duration(std::time::Duration::from_secs(running.as_secs())),
+                humantime::format_duration(limit)
+            ),
+        )
+    })
 }
 
 /// Kills the workers past a deadline, or every one still open after a

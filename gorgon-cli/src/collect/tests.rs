@@ -225,6 +225,8 @@ fn done(calls: u64) -> Frame {
 const BOUNDS: Bounds = Bounds {
     end_by: None,
     grace: Duration::from_secs(5),
+    silence: SILENCE,
+    call_timeout: None,
 };
 
 const SHAPE: RunShape = RunShape {
@@ -468,6 +470,8 @@ fn a_worker_stuck_past_the_planned_end_is_killed_and_named() {
     let bounds = Bounds {
         end_by: Some(Duration::from_millis(100)),
         grace: Duration::from_millis(200),
+        silence: SILENCE,
+        call_timeout: None,
     };
     let started = std::time::Instant::now();
     let result = run(
@@ -515,6 +519,8 @@ fn interrupts_end_a_stuck_worker_after_the_grace_or_at_once() {
         let bounds = Bounds {
             end_by: None,
             grace: Duration::from_millis(grace),
+            silence: SILENCE,
+            call_timeout: None,
         };
         let started = std::time::Instant::now();
         let result = run(
@@ -554,6 +560,8 @@ fn a_worker_done_but_not_exiting_is_killed() {
     let bounds = Bounds {
         end_by: None,
         grace: Duration::from_millis(200),
+        silence: SILENCE,
+        call_timeout: None,
     };
     let result = run(
         SHAPE,

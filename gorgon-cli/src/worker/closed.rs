@@ -67,6 +67,7 @@ fn calls(t: &mut LaneRun<'_>, source: &Source, until_ns: u64) -> Ended {
     let clock = t.clock;
     let origin = t.origin;
     let measuring = t.lane.measuring();
+    let slot = t.slot;
     let mut lane = t.lane.caller();
     let intervals = &mut t.intervals;
     let mut calls = 0u64;
@@ -79,9 +80,12 @@ fn calls(t: &mut LaneRun<'_>, source: &Source, until_ns: u64) -> Ended {
                 ended = Ended::Stopped;
                 break 'run;
             }
+            let number = share.number(k);
             let t0 = clock.raw();
-            let mut returned = lane.call(share.number(k));
+            slot.calling(number, t0);
+            let mut returned = lane.call(number);
             let t1 = clock.raw();
+            slot.idle();
             end_ns = clock.delta_as_nanos(origin, t1);
             let past_deadline = end_ns >= next_check_ns && {
                 let recorder = returned.recorder();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::control::Start;
 use super::{Message, Shared};
-use crate::clock::Calibration;
+use crate::clock::{Calibration, Clock};
 use crate::exit::{self, Code, Failure};
 use crate::protocol::{self, Frame, PROTOCOL_VERSION};
 use crate::spec::WorkerSpec;
@@ -56,7 +56,7 @@ pub(super) fn supervise(
         origin: clock.raw(),
         clock,
     }));
-    forward_results(args, shared, receiver, frames)
+    forward_results(args, shared, receiver, frames, &clock)
 }
 
 fn forward_results(
@@ -64,6 +64,7 @@ fn forward_results(
     shared: &Shared,
     receiver: &mpsc::Receiver<Message>,
     frames: &mut impl Write,
+    clock: &Clock,
 ) -> Result<Code, Failure> {
     let tick = Duration::from_millis(args.interval_ms.max(1));
     let mut next_tick = Instant::now() + tick;
@@ -88,7 +89,9 @@ fn forward_results(
             }
             Err(RecvTimeoutError::Timeout) => {
                 next_tick += tick;
-                if !send(&mut gathered, frames) {
+                let (in_flight, long) = shared.board.running(clock, clock.raw());
+                let alive = Frame::Alive { in_flight, long };
+                if !send(&mut gathered, frames) || protocol::write_frame(frames, &alive).is_err() {
                     // The parent is gone: nobody will read the results.
                     return Ok(Code(exit::RUN_FAILED));
                 }

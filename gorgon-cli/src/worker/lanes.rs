@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
+use super::board::Slot;
 use super::control::Start;
 use super::intervals::Intervals;
 use super::{closed, paced, Message, Shared};
@@ -23,6 +24,7 @@ pub(super) fn run(
 ) {
     let mut run = LaneRun {
         lane,
+        slot: shared.board.slot(index),
         shared,
         intervals: Intervals::new(shared.interval_ns, sender),
         sender,
@@ -43,6 +45,8 @@ pub(super) fn run(
 /// it has counted.
 pub(super) struct LaneRun<'a> {
     pub lane: PluginLane<'a>,
+    /// Where the lane says what it is calling, for the watchdog.
+    pub slot: &'a Slot,
     pub shared: &'a Shared,
     pub intervals: Intervals<'a>,
     sender: &'a Sender<Message>,

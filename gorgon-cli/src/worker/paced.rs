@@ -74,9 +74,12 @@ pub(super) fn run(t: &mut LaneRun<'_>, schedule: &Schedule) {
             break;
         }
         let measuring = t.lane.measuring();
+        let number = share.number(k);
         let t0 = clock.raw();
-        let mut returned = t.lane.call(share.number(k));
+        t.slot.calling(number, t0);
+        let mut returned = t.lane.call(number);
         let t1 = clock.raw();
+        t.slot.idle();
         let started = clock.delta_as_nanos(origin, t0);
         let end_ns = clock.delta_as_nanos(origin, t1);
         if end_ns >= t.intervals.next_ns {
