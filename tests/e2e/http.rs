@@ -6,6 +6,7 @@ mod dialect;
 mod fibers;
 mod har;
 mod server;
+mod table_width;
 mod tls;
 
 use std::collections::BTreeSet;

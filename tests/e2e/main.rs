@@ -18,3 +18,4 @@ mod plugin_names;
 mod reports;
 mod scaffold;
 mod scheduling;
+mod verdict;

@@ -112,6 +112,10 @@ pub struct OpenModel {
     /// Calls that started more than `late_after_ns` after they were due.
     pub late: u64,
     pub late_after_ns: u64,
+    /// Calls that were due but never started (the run ended, or the
+    /// queue of due calls overflowed before a thread was free).
+    #[serde(default)]
+    pub dropped: u64,
     /// Service time (actual start to end) of all calls. The run's `all`
     /// and `results` hold the latency from the intended start instead.
     pub service: Summary,
@@ -169,6 +173,7 @@ pub fn open_model(result: &RunResult, elapsed: Duration) -> Option<OpenModel> {
         achieved_per_sec: achieved,
         late,
         late_after_ns: LATE_AFTER_NS,
+        dropped: 0,
         service,
         service_results: by_count(named(&result.stats.service, elapsed)),
         warning,
@@ -201,12 +206,9 @@ pub fn annotate(
     report.thresholds = thresholds;
 }
 
-/// A duration in a sentence: `1ms` rather than the table's `1ms 0µs`.
+/// A duration in a sentence: `1ms`, `3s`, `1.5ms`.
 pub fn short_duration(ns: u64) -> String {
-    match ns {
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
-        n => duration(n),
-    }
+    super::text::trimmed(ns)
 }
 
 /// How an open-model rate reads in a sentence: `50/s` for a whole number
