@@ -241,6 +241,7 @@ fn groups(run: &RunReport) -> Vec<Group<'_>> {
 /// A gate checked against one run pair.
 struct Checked {
     gate: String,
+    metric: Metric,
     run: usize,
     change: Option<f64>,
     passed: bool,
@@ -297,7 +298,8 @@ pub fn execute(
                 if c.passed { "pass" } else { "FAIL" },
                 c.gate,
                 match c.change {
-                    Some(change) => format!("{change:+.1} in run {}", c.run),
+                    Some(change) =>
+                        format!("{} in run {}", c.metric.show_change(Some(change)), c.run),
                     None => format!("nothing to compare in run {}", c.run),
                 }
             );
@@ -318,8 +320,10 @@ pub fn execute(
         std::fs::write(file, page)
             .map_err(|e| Failure::Run(anyhow::anyhow!("cannot write {}: {e}", file.display())))?;
     }
-    for c in &failed {
-        eprintln!("gorgon: comparison threshold failed: {}", c.gate);
+    let mut told: Vec<&str> = failed.iter().map(|c| c.gate.as_str()).collect();
+    told.dedup();
+    for gate in told {
+        eprintln!("gorgon: comparison threshold failed: {gate}");
     }
     Ok(Code(if failed.is_empty() {
         exit::OK
@@ -410,6 +414,7 @@ fn check(gates: &[Gate], base: &Report, new: &Report) -> Vec<Checked> {
             };
             checked.push(Checked {
                 gate: gate.text.clone(),
+                metric: gate.metric,
                 run: b.index,
                 change,
                 passed,

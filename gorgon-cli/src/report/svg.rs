@@ -732,8 +732,8 @@ fn latency_over_time(run: &RunReport, report: &Report) -> Result<Chart, String> 
         // Errors as bars under the lines, on the right axis.
         // The red of the page's failed verdict, lightened so the lines stay
         // readable over it.
-        let bar = RGBColor(0xf0, 0xa0, 0xa5);
-        let half = 0.4_f64.min(end / (2.0 * x.len().max(1) as f64));
+        let bar = RGBColor(0xf7, 0xcd, 0xd0);
+        let half = 0.25_f64.min(end / (4.0 * x.len().max(1) as f64));
         chart
             .draw_secondary_series(
                 x.iter()
