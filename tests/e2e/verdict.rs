@@ -10,7 +10,18 @@ use scraper::{Html, Selector};
 use serde_json::Value;
 
 use crate::reports::{children_of, svg_texts, Background};
-use crate::support::{gorgon, plugin, Run};
+use crate::support::{gorgon, gorgon_bin, plugin, Run};
+
+/// `gorgon` with stdout a pipe and no `COLUMNS`: the tables fit in 80
+/// columns, as in a log or a CI page.
+pub(crate) fn gorgon_at_80(args: &[&str]) -> Run {
+    let output = std::process::Command::new(gorgon_bin())
+        .args(args)
+        .env_remove("COLUMNS")
+        .output()
+        .expect("gorgon starts");
+    Run::from(output)
+}
 
 fn testkit() -> String {
     plugin("gorgon-test-testkit").display().to_string()
@@ -376,7 +387,7 @@ fn compare_shows_the_changes_and_gates_them() {
         ],
     );
     // The same result against itself: no change, the gates hold.
-    let same = gorgon(&[
+    let same = gorgon_at_80(&[
         "compare",
         &base,
         &base,
@@ -429,6 +440,16 @@ fn compare_shows_the_changes_and_gates_them() {
     let page = page(&html);
     assert_eq!(count_of(&page, "svg"), 1);
     assert!(text_of(&page, "pre.compare").contains("p99<+10%"));
+    let pre = page
+        .select(&Selector::parse("pre.compare").unwrap())
+        .next()
+        .unwrap()
+        .text()
+        .collect::<String>();
+    assert!(
+        pre.lines().filter(|l| l.starts_with("│ ")).count() >= 6,
+        "the table, line by line: {pre}"
+    );
 
     // A result of another plugin is refused in one sentence.
     let mut other: Value = serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
@@ -501,7 +522,7 @@ fn control_characters_in_labels_are_escaped_but_kept_in_the_json() {
 #[test]
 fn tables_fit_in_80_columns_and_shorten_long_labels() {
     let long = format!("label={}", "a-very-long-result-label-".repeat(4));
-    let run = gorgon(&[
+    let run = gorgon_at_80(&[
         "run",
         "--plugin",
         &testkit(),

@@ -316,7 +316,7 @@ pub fn execute(
         }
     }
     if let Some(file) = html_file {
-        let page = page(&base, &new, base_path, new_path, &out, &charts);
+        let page = page(base_path, new_path, &out, &charts);
         std::fs::write(file, page)
             .map_err(|e| Failure::Run(anyhow::anyhow!("cannot write {}: {e}", file.display())))?;
     }
@@ -469,7 +469,7 @@ fn change_table(base: &RunReport, new: &RunReport, width: usize) -> String {
         &["calls", "figure", "base", "new", "change"],
         &rows,
         width,
-        false,
+        &[],
     )
     .to_string()
 }
@@ -526,15 +526,7 @@ fn spectra(base: &Report, new: &Report) -> Result<Vec<Chart>, Failure> {
 }
 
 /// The comparison as one self-contained page: the text and the spectra.
-fn page(
-    base: &Report,
-    new: &Report,
-    base_path: &Path,
-    new_path: &Path,
-    text: &str,
-    charts: &[Chart],
-) -> String {
-    let _ = (base, new);
+fn page(base_path: &Path, new_path: &Path, text: &str, charts: &[Chart]) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -547,7 +539,9 @@ fn page(
                 h1 { "Gorgon comparison" }
                 p { "Base " code { (Text(&base_path.display().to_string())) }
                     ", new " code { (Text(&new_path.display().to_string())) } }
-                pre.compare { (Text(text)) }
+                // Line by line: a label's control characters are escaped,
+                // the table's own line breaks are kept.
+                pre.compare { @for line in text.lines() { (Text(line)) "\n" } }
                 div.charts { @for chart in charts { (figure(chart)) } }
             } }
         }

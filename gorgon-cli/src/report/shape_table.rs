@@ -8,7 +8,7 @@ use comfy_table::CellAlignment;
 
 use super::load_model::{rate_per_sec, short_duration};
 use super::model::{Report, RunReport};
-use super::table::{fitted, named_row, summary_row, HEADER};
+use super::table::{fitted, named_row, summary_row, HEADER, OPTIONAL};
 use super::text::{compact, escape_control};
 use crate::units::thousands;
 
@@ -77,7 +77,7 @@ pub fn service_table(out: &mut String, run: &RunReport, width: usize) {
     let _ = writeln!(out, "Service time (from the actual start, not corrected):");
     let mut rows = vec![summary_row("all", &open.service)];
     rows.extend(open.service_results.iter().map(|r| named_row(r, "")));
-    let _ = writeln!(out, "{}", fitted(&HEADER, &rows, width, true));
+    let _ = writeln!(out, "{}", fitted(&HEADER, &rows, width, &OPTIONAL));
 }
 
 /// The thresholds, one row per threshold (and run, in a suite).
@@ -119,7 +119,7 @@ pub fn thresholds(out: &mut String, report: &Report, width: usize) {
             rows.push(row);
         }
     }
-    let mut table = fitted(header, &rows, width, false);
+    let mut table = fitted(header, &rows, width, &[]);
     if let Some(result) = table.column_mut(header.len() - 1) {
         result.set_cell_alignment(CellAlignment::Left);
     }

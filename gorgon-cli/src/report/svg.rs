@@ -207,7 +207,11 @@ fn side_legend(
                 .map_err(chart_error)?,
         }
         let text = shorten(&escape_control(name), 22).into_owned();
-        area.draw(&Text::new(text, (36, y - 8), label_style()))
+        let centred = label_style().pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Left,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+        area.draw(&Text::new(text, (36, y), centred))
             .map_err(chart_error)?;
     }
     Ok(())

@@ -80,20 +80,26 @@ fn verdict(out: &mut String, report: &Report) {
     }
 }
 
+/// The columns of a latency table dropped, in this order, when it is too
+/// wide: `min`, then `avg` (the HTML, CSV and JSON keep both).
+pub(super) const OPTIONAL: [usize; 2] = [8, 3];
+
 /// A table of `rows` under `header` that fits in `width` if it can: the
-/// last column goes first when `optional_last` (the min of a latency
-/// table, which the HTML and JSON keep), then the first column's labels
-/// are shortened with an ellipsis, to no fewer than 8 characters.
+/// `optional` columns go first, in their order, then the first column's
+/// labels are shortened with an ellipsis, to no fewer than 8 characters.
 pub(super) fn fitted(
     header: &[&str],
     rows: &[Vec<String>],
     width: usize,
-    optional_last: bool,
+    optional: &[usize],
 ) -> Table {
-    let build = |columns: usize, label_width: usize| {
-        let mut table = new_table(&header[..columns]);
+    let build = |dropped: &[usize], label_width: usize| {
+        let keep = |i: &usize| !dropped.contains(i);
+        let columns: Vec<usize> = (0..header.len()).filter(keep).collect();
+        let names: Vec<&str> = columns.iter().map(|&i| header[i]).collect();
+        let mut table = new_table(&names);
         for row in rows {
-            let mut cells: Vec<String> = row[..columns].to_vec();
+            let mut cells: Vec<String> = columns.iter().map(|&i| row[i].clone()).collect();
             cells[0] = shorten(&escape_control(&cells[0]), label_width).into_owned();
             table.add_row(cells);
         }
@@ -104,16 +110,19 @@ pub(super) fn fitted(
         .map(|row| escape_control(&row[0]).chars().count())
         .max()
         .unwrap_or(0);
-    let mut columns = header.len();
-    let mut table = build(columns, longest);
-    let mut too_wide = widest_line(&table.to_string()).saturating_sub(width);
-    if too_wide > 0 && optional_last && columns > 2 {
-        columns -= 1;
-        table = build(columns, longest);
-        too_wide = widest_line(&table.to_string()).saturating_sub(width);
+    let too_wide = |table: &Table| widest_line(&table.to_string()).saturating_sub(width);
+    let mut dropped: Vec<usize> = Vec::new();
+    let mut table = build(&dropped, longest);
+    for &column in optional {
+        if too_wide(&table) == 0 {
+            break;
+        }
+        dropped.push(column);
+        table = build(&dropped, longest);
     }
-    if too_wide > 0 && longest > 8 {
-        table = build(columns, longest.saturating_sub(too_wide).max(8));
+    let excess = too_wide(&table);
+    if excess > 0 && longest > 8 {
+        table = build(&dropped, longest.saturating_sub(excess).max(8));
     }
     table
 }
@@ -171,7 +180,7 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report, width: usize) 
     let mut rows = vec![summary_row("all", &run.all)];
     rows.extend(run.results.iter().map(|r| named_row(r, "")));
     rows.extend(run.measurements.iter().map(|m| named_row(m, "<")));
-    let _ = writeln!(out, "{}", fitted(&HEADER, &rows, width, true));
+    let _ = writeln!(out, "{}", fitted(&HEADER, &rows, width, &OPTIONAL));
     shape_table::service_table(out, run, width);
     render_nodes(out, run, width);
     for panic in &run.panics {
@@ -218,7 +227,7 @@ fn render_nodes(out: &mut String, run: &RunReport, width: usize) {
             },
         ]);
     }
-    let _ = writeln!(out, "{}", fitted(&header, &rows, width, false));
+    let _ = writeln!(out, "{}", fitted(&header, &rows, width, &[]));
 }
 
 /// `part` of `whole` as a percentage with one decimal: `33.3%`.
@@ -267,5 +276,5 @@ fn render_comparison(out: &mut String, runs: &[RunReport], width: usize) {
             duration(run.all.p99_ns),
         ]);
     }
-    let _ = writeln!(out, "{}", fitted(&header, &rows, width, false));
+    let _ = writeln!(out, "{}", fitted(&header, &rows, width, &[]));
 }

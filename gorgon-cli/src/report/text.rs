@@ -81,10 +81,17 @@ pub fn shorten(label: &str, width: usize) -> Cow<'_, str> {
     Cow::Owned(format!("{kept}…"))
 }
 
-/// The width tables are fitted to: the terminal's when stdout is one,
-/// else 80 (a log, a pipe, a CI page).
+/// The width tables are fitted to: `COLUMNS` when it is set (as `ls` and
+/// git read it), else the terminal's when stdout is one, else 80 (a log,
+/// a pipe, a CI page).
 pub fn table_width() -> usize {
     const DEFAULT: usize = 80;
+    let asked = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok());
+    if let Some(columns) = asked.filter(|&c| c >= 40) {
+        return columns;
+    }
     if !std::io::stdout().is_terminal() {
         return DEFAULT;
     }

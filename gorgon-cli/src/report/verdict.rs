@@ -158,3 +158,73 @@ fn gate_failures(report: &Report) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::threshold::{ThresholdReport, ThresholdRun};
+
+    fn report() -> Report {
+        let mut report: Report = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "gorgon_version": "0", "plugin": "p.so",
+            "started_at": "2026-01-01T00:00:00Z", "total_elapsed_ns": 1,
+            "params": {}, "interrupted": false, "runs": []
+        }))
+        .unwrap();
+        report.runs = Vec::new();
+        report
+    }
+
+    fn failed_threshold() -> ThresholdReport {
+        ThresholdReport {
+            expression: "p99<1ms".into(),
+            passed: false,
+            unit: "ns".into(),
+            runs: vec![ThresholdRun {
+                run: 1,
+                value: Some(1_680_000.0),
+                shown: "1ms 680µs".into(),
+                passed: false,
+                note: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_most_serious_outcome_decides_and_gives_the_exit_code() {
+        let mut r = report();
+        assert_eq!(Verdict::of(&r).status, Status::Passed);
+        assert_eq!(Verdict::of(&r).exit_code(), 0);
+
+        r.thresholds.push(failed_threshold());
+        let verdict = Verdict::of(&r);
+        assert_eq!(
+            (verdict.status, verdict.exit_code()),
+            (Status::ThresholdsFailed, 1)
+        );
+        assert_eq!(
+            verdict.reasons,
+            ["threshold failed: p99<1ms (measured 1.68ms)"]
+        );
+
+        r.interrupted = true;
+        assert_eq!(Verdict::of(&r).exit_code(), INTERRUPTED);
+
+        r.in_progress = true;
+        assert_eq!(Verdict::of(&r).status, Status::InProgress);
+    }
+
+    #[test]
+    fn an_undelivered_report_fails_a_finished_run_but_not_an_interrupted_one() {
+        let r = report();
+        let verdict = Verdict::of(&r).undelivered("cannot write r.json".into());
+        assert_eq!(
+            (verdict.status, verdict.exit_code()),
+            (Status::RunFailed, 3)
+        );
+        let mut r = report();
+        r.interrupted = true;
+        let verdict = Verdict::of(&r).undelivered("cannot write r.json".into());
+        assert_eq!(verdict.exit_code(), INTERRUPTED);
+    }
+}

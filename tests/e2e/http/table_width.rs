@@ -2,8 +2,10 @@
 //! labels, with compact durations, in a log or a pipe (stdout is not a
 //! terminal here).
 
+use super::requests_file;
 use super::server::TestServer;
-use super::{requests_file, run_http};
+use crate::support::plugin;
+use crate::verdict::gorgon_at_80;
 
 #[test]
 fn the_table_of_a_flow_fits_in_80_columns() {
@@ -20,7 +22,12 @@ GET {{base}}/mod/4/{number}
 ";
     let file = requests_file("flow.http", text);
     let base = format!("base={}", server.base());
-    let run = run_http(&file, &["--set", &base, "-n", "2000", "-p", "2", "-t", "8"]);
+    let lib = plugin("gorgon-http").display().to_string();
+    let requests = format!("requests={}", file.path.display());
+    let run = gorgon_at_80(&[
+        "run", "--plugin", &lib, "--set", &requests, "--set", &base, "-n", "2000", "-p", "2", "-t",
+        "8",
+    ]);
     assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
     let table: Vec<&str> = run
         .stdout
