@@ -49,6 +49,9 @@ pub enum Command {
     /// Show a result saved with `gorgon run --save FILE.json` again, as a
     /// table or in another format.
     Report(ReportArgs),
+    /// Compare two results saved with `--save`: per-label changes, and
+    /// relative gates for CI (`--threshold 'p99<+10%'`, exit 1 if one fails).
+    Compare(CompareArgs),
     /// Manage the SSH nodes of a cluster (kept in gorgon.toml) and check
     /// or set them up.
     Cluster(cluster::ClusterArgs),
@@ -187,6 +190,30 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The result to compare against (`gorgon run --save`).
+    #[arg(value_name = "BASE.json")]
+    pub base: PathBuf,
+
+    /// The result to judge.
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+
+    /// A relative gate, repeatable: `[NAME:]METRIC<+N%` or `METRIC>-N%`,
+    /// e.g. 'p99<+10%', 'ops_per_sec>-5%' (error_rate in percentage points).
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<crate::report::compare::Gate>,
+
+    /// Write the overlaid percentile spectra as SVG into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub svg: Option<PathBuf>,
+
+    /// Write the comparison as one self-contained HTML page.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use crate::cluster::{Cluster, Selection};
 use crate::collect::{self, Interrupts, Link, LocalLink};
 use crate::config::Config;
 use crate::debug;
-use crate::exit::{self, Code, Failure};
+use crate::exit::{Code, Failure};
 use crate::limits::{Demand, Limits};
 use crate::outcome::RunResult;
 use crate::plan::{split_unbounded, LoadPlan, Param};
@@ -19,13 +19,11 @@ use crate::probe;
 use crate::progress::{self, Progress};
 use crate::report::output::{Destinations, Input, Outputs};
 use crate::report::snapshot::Snapshots;
+use crate::report::verdict::{Verdict, INTERRUPTED};
 use crate::report::{load_model, Report};
 use crate::shape::RunShape;
 use crate::spec::WorkerSpec;
 use crate::threshold::{self, Threshold};
-
-/// Exit code after an interrupt, as shells report a SIGINT death.
-const INTERRUPTED: u8 = 130;
 
 pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure> {
     let config = Config::load(config).map_err(Failure::usage)?;
@@ -283,18 +281,44 @@ fn build_report(plan: &RunPlan, session: &Session, results: &[RunResult]) -> Rep
     if let Some(cluster) = &session.cluster {
         report.skipped_nodes = cluster.skipped().to_vec();
     }
+    report.command_line = Some(command_line());
+    report.verdict = Some(Verdict::of(&report));
     report
+}
+
+/// This process's command line, quoted for a POSIX shell where needed, so
+/// the report says how to run the suite again.
+fn command_line() -> String {
+    let quote = |arg: String| {
+        let plain = !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+        if plain {
+            arg
+        } else {
+            format!("'{}'", arg.replace('\'', r"'\''"))
+        }
+    };
+    let mut args = std::env::args();
+    // The program as `gorgon`, whatever path started it.
+    let program = args.next().map(|_| "gorgon".to_string());
+    program
+        .into_iter()
+        .chain(args.map(quote))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Sends the report where it was asked and tells the exit code. Files
 /// that cannot be written now (a disk filled during the run, say) are
 /// told, but do not hide what the run itself came to.
 fn emit(report: &Report, outputs: &Outputs) -> Result<Code, Failure> {
-    let undelivered = outputs.emit(report).err();
-    if let Some(failure) = &undelivered {
-        eprintln!("gorgon: {failure}");
-    }
-    exit_code(report, undelivered.is_some())
+    let undelivered = outputs
+        .emit(report)
+        .err()
+        .map(|failure| failure.to_string());
+    exit_code(report, undelivered)
 }
 
 /// `--debug`: the flags that only make sense for a real run are refused,
@@ -323,57 +347,18 @@ fn run_debug(mut args: RunArgs, config: &Config) -> Result<Code, Failure> {
     debug::run(&args)
 }
 
-/// With no threshold given, any failed call fails the run (exit 1), as
-/// Locust does: a load test in which calls failed and nobody said how
-/// many may fail has not passed. Says so in one line.
-fn failed_calls(report: &Report) -> bool {
-    let errors: u64 = report.runs.iter().map(|run| run.errors).sum();
-    if errors == 0 {
-        return false;
+/// The exit code of a finished suite: its verdict's (see
+/// [`Verdict::of`]), told on stderr with its reasons. A report that
+/// could not be written makes a finished suite a failed run.
+fn exit_code(report: &Report, undelivered: Option<String>) -> Result<Code, Failure> {
+    let mut verdict = report.verdict();
+    if let Some(why) = undelivered {
+        verdict = verdict.undelivered(why);
     }
-    let calls: u64 = report.runs.iter().map(|run| run.all.count).sum();
-    eprintln!(
-        "gorgon: {errors} of {calls} calls failed ({:.2}%); with no --threshold any failed call \
-         fails the run: accept some with e.g. --threshold 'error_rate<1%'",
-        errors as f64 * 100.0 / calls.max(1) as f64
-    );
-    true
-}
-
-/// The exit code of a finished suite, most serious first: an interrupt,
-/// a failed run (or a report that could not be written), a threshold.
-fn exit_code(report: &Report, undelivered: bool) -> Result<Code, Failure> {
-    if report.interrupted {
-        // Workers killed past their grace are said even then.
-        let failures: Vec<&str> = report.failures().collect();
-        if !failures.is_empty() {
-            eprintln!("gorgon: {}", failures.join("; "));
-        }
-        eprintln!("gorgon: interrupted; the report covers the calls made until then");
-        return Ok(Code(INTERRUPTED));
+    for reason in &verdict.reasons {
+        eprintln!("gorgon: {reason}");
     }
-    let failures: Vec<&str> = report.failures().collect();
-    if !failures.is_empty() {
-        eprintln!("gorgon: the run failed: {}", failures.join("; "));
-        return Ok(Code(exit::RUN_FAILED));
-    }
-    let failed: Vec<&str> = report
-        .thresholds
-        .iter()
-        .filter(|t| !t.passed)
-        .map(|t| t.expression.as_str())
-        .collect();
-    if !failed.is_empty() {
-        eprintln!("gorgon: threshold failed: {}", failed.join(", "));
-    }
-    let failed_calls = report.thresholds.is_empty() && failed_calls(report);
-    Ok(Code(if undelivered {
-        exit::RUN_FAILED
-    } else if !failed.is_empty() || failed_calls {
-        exit::THRESHOLD_FAILED
-    } else {
-        exit::OK
-    }))
+    Ok(Code(verdict.exit_code()))
 }
 
 /// Starts `shape.processes` workers here, each with its own share.

@@ -7,6 +7,7 @@ mod failures;
 mod fibers;
 mod har;
 mod server;
+mod table_width;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,22 +8,26 @@ use std::time::{Duration, Instant};
 
 use crate::support::{numbers_seen, Gorgon, Outcome, Report, Threshold};
 
-/// Reads a duration as the table shows it (`1s 2ms`, `970ms`, `4µs 787ns`).
+/// Reads a duration as the table shows it (`1.68ms`, `950µs`, `12.3s`,
+/// `1m 5s`).
 fn nanos(text: &str) -> u64 {
     text.split_whitespace()
         .map(|part| {
-            let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
-            let value: u64 = digits.parse().unwrap_or_else(|_| panic!("{text:?}"));
-            value
-                * match &part[digits.len()..] {
-                    "h" => 3_600_000_000_000,
-                    "m" => 60_000_000_000,
-                    "s" => 1_000_000_000,
-                    "ms" => 1_000_000,
-                    "µs" => 1_000,
-                    "ns" => 1,
-                    unit => panic!("unit {unit:?} in {text:?}"),
-                }
+            let digits: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let value: f64 = digits.parse().unwrap_or_else(|_| panic!("{text:?}"));
+            let unit = match &part[digits.len()..] {
+                "h" => 3_600_000_000_000.0,
+                "m" => 60_000_000_000.0,
+                "s" => 1_000_000_000.0,
+                "ms" => 1_000_000.0,
+                "µs" => 1_000.0,
+                "ns" => 1.0,
+                unit => panic!("unit {unit:?} in {text:?}"),
+            };
+            (value * unit).round() as u64
         })
         .sum()
 }

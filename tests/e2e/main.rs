@@ -19,3 +19,4 @@ mod plugin_names;
 mod reports;
 mod scaffold;
 mod scheduling;
+mod verdict;

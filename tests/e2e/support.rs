@@ -47,6 +47,9 @@ pub fn gorgon(args: &[&str]) -> Run {
     let output = Command::new(gorgon_bin())
         .args(args)
         .env("RUST_BACKTRACE", "1")
+        // Tables as wide as their labels, so `rows` finds each label in
+        // full (without it they are fitted to 80 columns).
+        .env("COLUMNS", "1000")
         .output()
         .expect("gorgon starts");
     Run::from(output)

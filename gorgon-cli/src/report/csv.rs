@@ -3,6 +3,7 @@
 //! nanoseconds, as in the JSON.
 
 use super::model::{Report, RunReport};
+use super::text::escape_control;
 use crate::stats::Summary;
 
 /// The header row; docs/reports.md describes each column.
@@ -63,7 +64,9 @@ fn row(run: &RunReport, kind: &str, name: &str, s: &Summary) -> Vec<String> {
         run.elapsed_ns.to_string(),
         run.complete.to_string(),
         kind.to_string(),
-        name.to_string(),
+        // A spreadsheet would act on a control character: escaped, as
+        // in the table (the JSON keeps the label as it was).
+        escape_control(name).into_owned(),
         s.count.to_string(),
         format!("{:.3}", s.ops_per_sec),
         s.avg_ns.to_string(),

@@ -9,12 +9,17 @@ use std::fmt::Write as _;
 
 use maud::{html, Markup, PreEscaped, Render, DOCTYPE};
 
+use super::load_model::{rate_per_sec, short_duration, OpenModel};
 use super::model::{NamedSummary, Report, RunReport};
+use super::shape_table::{shown, COORDINATED_OMISSION};
 use super::svg::Chart;
+use super::table::share;
+use super::text::{compact as duration, escape_control};
+use super::verdict::Status;
 use crate::stats::Summary;
-use crate::units::{duration, rate, thousands};
+use crate::units::{rate, thousands};
 
-const STYLE: &str = r#"
+pub(super) const STYLE: &str = r#"
 :root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa; --accent: #4e79a7; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #fff; color: var(--ink);
@@ -23,9 +28,19 @@ main { max-width: 1120px; margin: 0 auto; padding: 28px 32px 48px; }
 h1 { font-size: 28px; margin: 0 0 4px; }
 h2 { font-size: 21px; margin: 36px 0 8px; padding-bottom: 6px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 16px; margin: 20px 0 8px; color: var(--muted); }
-.status { display: inline-block; padding: 2px 10px; border-radius: 12px; font-size: 13px; font-weight: 600; vertical-align: middle; margin-left: 8px; }
-.status.ok { background: #dafbe1; color: #116329; }
-.status.partial { background: #fff1c2; color: #7d4e00; }
+.verdict { margin: 14px 0 18px; padding: 12px 18px; border-radius: 8px; border-left: 8px solid; }
+.verdict strong { font-size: 22px; letter-spacing: .02em; }
+.verdict .exit { color: var(--muted); margin-left: 10px; }
+.verdict ul { margin: 6px 0 0; padding-left: 20px; }
+.verdict p { margin: 4px 0 0; }
+.verdict.passed { background: #dafbe1; border-color: #1a7f37; color: #0f3d1b; }
+.verdict.thresholds_failed, .verdict.run_failed { background: #ffebe9; border-color: #cf222e; color: #5c0a10; }
+.verdict.interrupted, .verdict.in_progress { background: #fff1c2; border-color: #bf8700; color: #4d3000; }
+td.pass { color: #1a7f37; font-weight: 600; text-align: left; }
+td.fail { color: #cf222e; font-weight: 600; text-align: left; }
+.open { border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px; margin: 8px 0 14px; background: var(--soft); }
+.open h3 { margin: 0 0 6px; color: var(--ink); }
+.open p { margin: 6px 0; }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 12px 0 0; }
 dl.meta dt { color: var(--muted); }
 dl.meta dd { margin: 0; overflow-wrap: anywhere; }
@@ -42,6 +57,7 @@ ul.notes li { color: #7d4e00; }
 .charts { display: grid; grid-template-columns: 1fr; gap: 18px; margin-top: 12px; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 8px; background: #fff; }
 figure svg { display: block; width: 100%; height: auto; }
+pre.compare { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: var(--soft); padding: 12px; border-radius: 8px; overflow-x: auto; }
 footer { margin-top: 40px; color: var(--muted); font-size: 13px; }
 @media print { main { padding: 0; } figure { break-inside: avoid; } }
 "#;
@@ -60,11 +76,10 @@ pub fn render(report: &Report, charts: &[Chart]) -> String {
             }
             body {
                 main {
-                    h1 {
-                        "Gorgon report"
-                        (status(report))
-                    }
+                    h1 { "Gorgon report" }
+                    (verdict(report))
                     (meta(report))
+                    (thresholds(report))
                     @if report.runs.len() > 1 {
                         h2 { "Comparison of runs" }
                         (comparison(&report.runs))
@@ -74,7 +89,7 @@ pub fn render(report: &Report, charts: &[Chart]) -> String {
                         div.charts { @for chart in &suite_charts { (figure(chart)) } }
                     }
                     @for run in &report.runs {
-                        (run_section(run, &report.load.fibers_text(), charts))
+                        (run_section(run, report, charts))
                     }
                     footer {
                         "Written by gorgon " (report.gorgon_version)
@@ -91,12 +106,12 @@ pub fn render(report: &Report, charts: &[Chart]) -> String {
 /// rules, and with `://` written as character references so that not even
 /// a URL given as a parameter appears in the page's source: a plain check
 /// for "http://" then proves the page loads nothing.
-struct Text<'a>(&'a str);
+pub(super) struct Text<'a>(pub(super) &'a str);
 
 impl Render for Text<'_> {
     fn render_to(&self, buffer: &mut String) {
         let mut escaped = String::new();
-        let _ = maud::Escaper::new(&mut escaped).write_str(self.0);
+        let _ = maud::Escaper::new(&mut escaped).write_str(&escape_control(self.0));
         buffer.push_str(&escaped.replace("://", ":&#47;&#47;"));
     }
 }
@@ -108,24 +123,84 @@ fn plugin_name(report: &Report) -> String {
         .unwrap_or_else(|| report.plugin.clone())
 }
 
-fn status(report: &Report) -> Markup {
-    let failed = report.runs.iter().any(|r| !r.failures.is_empty());
-    let (class, text) = if report.in_progress {
-        ("partial", "snapshot of a run in progress")
-    } else if report.interrupted {
-        ("partial", "interrupted: partial results")
-    } else if failed {
-        ("partial", "a worker failed: partial results")
-    } else {
-        ("ok", "complete")
-    };
-    html! { span class={"status " (class)} { (text) } }
+/// The verdict, first on the page, in the words and colour of its
+/// status, with its reasons and the errors of the whole suite.
+fn verdict(report: &Report) -> Markup {
+    let verdict = report.verdict();
+    let class = serde_json::to_value(verdict.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let calls: u64 = report.runs.iter().map(|r| r.operations).sum();
+    let errors: u64 = report.runs.iter().map(|r| r.errors).sum();
+    html! {
+        div id="verdict" class={"verdict " (class)} {
+            strong.headline { (verdict.status.headline()) }
+            @if verdict.status != Status::InProgress {
+                span.exit { "exit code " (verdict.exit_code) }
+            }
+            @if !verdict.reasons.is_empty() {
+                ul { @for reason in &verdict.reasons { li { (Text(reason)) } } }
+            }
+            p.errors {
+                (thousands(calls)) " calls, " (thousands(errors)) " errors ("
+                (format!("{:.2}%", errors as f64 * 100.0 / calls.max(1) as f64)) "). "
+                (Text(&errors_counted(report)))
+            }
+        }
+    }
+}
+
+/// What counts as an error, in a sentence.
+fn errors_counted(report: &Report) -> String {
+    match &report.load.ok {
+        Some(ok) => format!("Errors are calls labelled other than {}.", ok.join(", ")),
+        None => "Errors are panics and calls the plugin said failed.".to_string(),
+    }
+}
+
+/// Each threshold with its measured value and pass or fail, per run.
+fn thresholds(report: &Report) -> Markup {
+    let suite = report.runs.len() > 1;
+    html! {
+        @if !report.thresholds.is_empty() {
+            h2 { "Thresholds" }
+            table.thresholds {
+                thead { tr {
+                    th { "threshold" } @if suite { th { "run" } } th { "measured" } th { "result" }
+                } }
+                tbody {
+                    @for threshold in &report.thresholds {
+                        @for run in &threshold.runs {
+                            tr {
+                                td { code { (Text(&threshold.expression)) } }
+                                @if suite { td { (run.run) } }
+                                td { (shown(&threshold.unit, run)) }
+                                @if run.passed {
+                                    td.pass { "pass" }
+                                } @else {
+                                    td.fail {
+                                        "FAIL"
+                                        @if let Some(note) = &run.note { " (" (Text(note)) ")" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn meta(report: &Report) -> Markup {
     html! {
         dl.meta {
+            @if let Some(command) = &report.command_line {
+                dt { "Command" } dd { code.command { (Text(command)) } }
+            }
             dt { "Plugin" } dd { code { (Text(&report.plugin)) } }
+            dt { "Load" } dd { (load_text(report)) }
             dt { "Started" } dd { (report.started_at) }
             dt { "Total time" } dd { (duration(report.total_elapsed_ns)) }
             @if !report.params.is_empty() {
@@ -140,6 +215,19 @@ fn meta(report: &Report) -> Markup {
             dt { "Runs" } dd { (report.runs.len()) }
         }
     }
+}
+
+/// `closed model` or `open model at 200/s`, with the duration.
+fn load_text(report: &Report) -> String {
+    let load = &report.load;
+    let mut text = match load.rate_per_sec {
+        Some(rate) => format!("open model at {}", rate_per_sec(rate)),
+        None => "closed model".to_string(),
+    };
+    if let Some(ns) = load.duration_ns {
+        text.push_str(&format!(", {} per run", short_duration(ns)));
+    }
+    text
 }
 
 fn comparison(runs: &[RunReport]) -> Markup {
@@ -168,7 +256,8 @@ fn comparison(runs: &[RunReport]) -> Markup {
     }
 }
 
-fn run_section(run: &RunReport, fibers: &str, charts: &[Chart]) -> Markup {
+fn run_section(run: &RunReport, report: &Report, charts: &[Chart]) -> Markup {
+    let fibers = report.load.fibers_text();
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     html! {
         section id={"run-" (run.index)} {
@@ -185,7 +274,9 @@ fn run_section(run: &RunReport, fibers: &str, charts: &[Chart]) -> Markup {
                 " in " (duration(run.elapsed_ns))
                 @if !run.complete { " (partial)" }
                 " · workers: " (run.workers.len())
+                " · errors: " (thousands(run.errors)) " (" (format!("{:.2}%", run.error_rate * 100.0)) ")"
             }
+            @if let Some(open) = &run.open_model { (open_model(run, open)) }
             table {
                 thead { tr {
                     th { "calls" } th { "count" } th { "ops/s" } th { "avg" } th { "min" }
@@ -207,9 +298,74 @@ fn run_section(run: &RunReport, fibers: &str, charts: &[Chart]) -> Markup {
                     }
                 }
             }
+            @if !run.nodes.is_empty() { (nodes(run)) }
             div.charts {
                 @for chart in charts.iter().filter(|c| c.run == Some(run.index)) {
                     (figure(chart))
+                }
+            }
+        }
+    }
+}
+
+/// The open model's figures: the rate asked and held, the starts that
+/// were late or dropped, and the two latencies side by side.
+fn open_model(run: &RunReport, open: &OpenModel) -> Markup {
+    let rows = [
+        ("p50", run.all.p50_ns, open.service.p50_ns),
+        ("p90", run.all.p90_ns, open.service.p90_ns),
+        ("p99", run.all.p99_ns, open.service.p99_ns),
+        ("p99.9", run.all.p999_ns, open.service.p999_ns),
+        ("max", run.all.max_ns, open.service.max_ns),
+    ];
+    html! {
+        div.open id={"open-model-" (run.index)} {
+            h3 { "Open model" }
+            dl.meta {
+                dt { "Target rate" } dd.target { (rate_per_sec(open.target_per_sec)) }
+                dt { "Achieved rate" } dd.achieved { (rate_per_sec(open.achieved_per_sec)) }
+                dt { "Late starts" } dd.late {
+                    (thousands(open.late)) " (more than " (short_duration(open.late_after_ns)) " after they were due)"
+                }
+                dt { "Dropped starts" } dd.dropped { (thousands(open.dropped)) }
+            }
+            @if let Some(warning) = &open.warning { ul.notes { li { (Text(warning)) } } }
+            table.latencies {
+                thead { tr {
+                    th { "all calls" } th { "latency from the intended start" } th { "service time" }
+                } }
+                tbody {
+                    @for (name, corrected, service) in rows {
+                        tr { td { (name) } td { (duration(corrected)) } td { (duration(service)) } }
+                    }
+                }
+            }
+            p { "The run's tables and charts show the latency from the intended start: "
+                (COORDINATED_OMISSION) }
+        }
+    }
+}
+
+/// A cluster run's nodes and their share of the calls.
+fn nodes(run: &RunReport) -> Markup {
+    html! {
+        h3 { "Nodes" }
+        table.nodes {
+            thead { tr {
+                th { "node" } th { "workers" } th { "calls" } th { "share" } th { "ops/s" }
+                th { "p99" } th { "status" }
+            } }
+            tbody {
+                @for node in &run.nodes {
+                    tr {
+                        td { (Text(&node.name)) }
+                        td { (node.workers.len()) }
+                        td { (thousands(node.operations)) }
+                        td { (share(node.operations, run.operations)) }
+                        td { (rate(node.all.ops_per_sec)) }
+                        td { (duration(node.all.p99_ns)) }
+                        td { @if node.complete { "ok" } @else if node.failures.is_empty() { "stopped" } @else { "failed" } }
+                    }
                 }
             }
         }
@@ -240,7 +396,7 @@ fn summary_row(class: &str, name: &str, s: &Summary) -> Markup {
 
 /// A chart inline. Inside HTML an `<svg>` needs no namespace declaration,
 /// and leaving it out keeps the page free of any URL.
-fn figure(chart: &Chart) -> Markup {
+pub(super) fn figure(chart: &Chart) -> Markup {
     let svg = chart
         .svg
         .replacen(r#" xmlns="http://www.w3.org/2000/svg""#, "", 1)

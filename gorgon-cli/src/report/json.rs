@@ -10,6 +10,19 @@ use super::model::{Report, SCHEMA_VERSION};
 
 /// The report as pretty-printed JSON, ending in a newline.
 pub fn render(report: &Report) -> String {
+    // A report always carries its verdict in the JSON, even one read from
+    // a file written before verdicts existed.
+    let decided;
+    let report = match report.verdict {
+        Some(_) => report,
+        None => {
+            decided = Report {
+                verdict: Some(report.verdict()),
+                ..report.clone()
+            };
+            &decided
+        }
+    };
     let mut text = serde_json::to_string_pretty(report).expect("a report always serialises");
     text.push('\n');
     text

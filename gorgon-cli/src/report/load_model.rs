@@ -214,12 +214,9 @@ pub fn annotate(
     report.thresholds = thresholds;
 }
 
-/// A duration in a sentence: `1ms` rather than the table's `1ms 0µs`.
+/// A duration in a sentence: `1ms`, `3s`, `1.5ms`.
 pub fn short_duration(ns: u64) -> String {
-    match ns {
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
-        n => duration(n),
-    }
+    super::text::trimmed(ns)
 }
 
 /// How an open-model rate reads in a sentence: `50/s` for a whole number

@@ -3,6 +3,7 @@
 //! command line asked, [`snapshot`] saves a partial one during a run, and
 //! [`show`] is `gorgon report`, which shows a saved one again.
 
+pub mod compare;
 pub mod csv;
 pub mod destination;
 pub mod html;
@@ -14,6 +15,8 @@ pub mod shape_table;
 pub mod snapshot;
 pub mod svg;
 pub mod table;
+pub mod text;
+pub mod verdict;
 
 pub use model::Report;
 

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::load_model::{self, LoadSettings, OpenModel};
+use super::verdict::Verdict;
 use crate::outcome::{NodeResult, RunResult, TimelinePoint};
 use crate::plan::Param;
 use crate::shape::Success;
@@ -36,6 +37,14 @@ pub struct Report {
     /// (`--snapshot-every`); its last run is the part done by then.
     #[serde(default)]
     pub in_progress: bool,
+    /// What the suite came to and the exit code it gave, decided by
+    /// [`Verdict::of`]; absent in files written before it existed (then
+    /// decided again on reading).
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
+    /// The command line that ran the suite, quoted for a POSIX shell.
+    #[serde(default)]
+    pub command_line: Option<String>,
     pub runs: Vec<RunReport>,
     /// How the load was applied (model, duration, rate, ramp-up, warm-up,
     /// success labels).
@@ -168,6 +177,8 @@ impl Report {
                 .collect(),
             interrupted: results.iter().any(|r| r.interrupted),
             in_progress: false,
+            verdict: None,
+            command_line: None,
             skipped_nodes: Vec::new(),
             runs: results
                 .iter()
@@ -177,6 +188,11 @@ impl Report {
             load: LoadSettings::default(),
             thresholds: Vec::new(),
         }
+    }
+
+    /// The verdict: as decided when the report was made, or decided now.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict.clone().unwrap_or_else(|| Verdict::of(self))
     }
 
     /// Every failure of every run, for the closing message.

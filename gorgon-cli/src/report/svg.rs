@@ -2,10 +2,13 @@
 //! fontconfig, so they are drawn the same on a laptop and in CI, and text
 //! stays `<text>` that any browser renders.
 //!
-//! For a suite: throughput per run and latency (avg, p50, p90, p99, max) per
-//! run. For each run: the latency percentile spectrum of each result label
-//! and measurement (log axis, as HdrHistogram plots show it), and the
-//! timeline of ops/s and p99 per second.
+//! For a suite of two runs or more: throughput per run and latency (avg,
+//! p50, p90, p99, max) per run. For each run: the latency percentile
+//! spectrum of each result label and measurement (both axes logarithmic,
+//! as HdrHistogram plots show it), latency (p50, p90, p99) and errors over
+//! time, and throughput over time per label. A label has one colour in
+//! every chart of a report, and every legend sits beside the plot, never
+//! over the data.
 
 use hdrhistogram::Histogram;
 use plotters::coord::combinators::BindKeyPoints;
@@ -13,7 +16,11 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, ValueFo
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use std::collections::BTreeMap;
+
 use super::model::{Report, RunReport};
+use super::text::{escape_control, shorten, trimmed};
+use crate::shape::Success;
 use crate::stats::histogram_map;
 use crate::units::rate;
 
@@ -47,14 +54,51 @@ fn color(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
-/// Every chart of the report, in the order a page shows them.
+/// Every chart of the report, in the order a page shows them. The charts
+/// that compare runs are left out of a single run: one bar compares
+/// nothing.
 pub fn render(report: &Report) -> Result<Vec<Chart>, String> {
-    let mut charts = vec![throughput(report)?, latency(report)?];
+    let mut charts = Vec::new();
+    if report.runs.len() > 1 {
+        charts.push(throughput(report)?);
+        charts.push(latency(report)?);
+    }
+    let colors = Colors::of(report);
     for run in &report.runs {
-        charts.push(spectrum(run)?);
-        charts.push(timeline(run)?);
+        charts.push(spectrum(run, &colors)?);
+        charts.push(latency_over_time(run, report)?);
+        charts.push(timeline(run, &colors)?);
     }
     Ok(charts)
+}
+
+/// One colour per result label and measurement across all the charts of
+/// a report, in the order they first appear.
+pub struct Colors(BTreeMap<String, RGBColor>);
+
+impl Colors {
+    pub fn of(report: &Report) -> Colors {
+        Colors::of_names(report.runs.iter().flat_map(|run| {
+            run.results
+                .iter()
+                .map(|r| r.name.clone())
+                .chain(run.measurements.iter().map(|m| format!("{}<", m.name)))
+        }))
+    }
+
+    pub fn of_names(names: impl IntoIterator<Item = String>) -> Colors {
+        let mut map = BTreeMap::new();
+        for name in names {
+            let next = map.len();
+            map.entry(name).or_insert_with(|| color(next));
+        }
+        Colors(map)
+    }
+
+    /// The colour of a label, or of a measurement written `name<`.
+    pub fn get(&self, name: &str) -> RGBColor {
+        self.0.get(name).copied().unwrap_or(BLACK)
+    }
 }
 
 /// Draws on a fresh SVG canvas and returns its text.
@@ -73,30 +117,6 @@ fn draw(
 
 fn chart_error(error: impl std::fmt::Display) -> String {
     format!("cannot draw a chart: {error}")
-}
-
-/// A latency unit for an axis: values are divided by `ns`.
-#[derive(Clone, Copy)]
-struct Unit {
-    name: &'static str,
-    ns: f64,
-}
-
-impl Unit {
-    /// The largest unit in which `max_ns` is at least 1.
-    fn for_max(max_ns: u64) -> Unit {
-        let (name, ns) = match max_ns {
-            n if n >= 1_000_000_000 => ("s", 1e9),
-            n if n >= 1_000_000 => ("ms", 1e6),
-            n if n >= 1_000 => ("µs", 1e3),
-            _ => ("ns", 1.0),
-        };
-        Unit { name, ns }
-    }
-
-    fn of(self, ns: u64) -> f64 {
-        ns as f64 / self.ns
-    }
 }
 
 /// A number for an axis label: no trailing zeros, k/M for big ones.
@@ -140,27 +160,86 @@ fn axis_style() -> TextStyle<'static> {
     (FONT, 17).into_font().into()
 }
 
-/// A legend entry. plotters sizes the legend box from an estimate of the
-/// text's width (it knows no font metrics without system fonts); two
-/// trailing spaces, which SVG does not render, keep wide capitals inside.
-fn legend_text(name: &str) -> String {
-    format!("{name}  ")
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+pub enum Mark {
+    Line,
+    Dashed,
+    Bar,
 }
 
-/// The legend box, drawn the same way on every chart.
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
+/// The width of the strip beside the plot where the legend goes.
+const LEGEND_WIDTH: u32 = 210;
+
+/// Splits the canvas into the plot and the legend strip at its right, so
+/// that no legend ever covers data.
+fn with_legend<'a>(
+    root: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+) -> (
+    DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+    DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+) {
+    root.split_horizontally(SIZE.0 - LEGEND_WIDTH)
+}
+
+/// Draws the legend entries down the strip, beside the plot. Long names
+/// are shortened with an ellipsis (the tables have them in full).
+fn side_legend(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    entries: &[(String, RGBColor, Mark)],
 ) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.5))
-        .label_font(label_style())
-        .margin(12)
-        .draw()
-        .map_err(chart_error)
+    let top = 70;
+    for (i, (name, color, mark)) in entries.iter().enumerate() {
+        let y = top + i as i32 * 24;
+        let style = color.stroke_width(3);
+        match mark {
+            Mark::Line => area
+                .draw(&PathElement::new(vec![(4, y), (28, y)], style))
+                .map_err(chart_error)?,
+            Mark::Dashed => {
+                for x in [4, 14, 24] {
+                    area.draw(&PathElement::new(vec![(x, y), (x + 6, y)], style))
+                        .map_err(chart_error)?;
+                }
+            }
+            Mark::Bar => area
+                .draw(&Rectangle::new([(8, y - 7), (24, y + 7)], color.filled()))
+                .map_err(chart_error)?,
+        }
+        let text = shorten(&escape_control(name), 22).into_owned();
+        let centred = label_style().pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Left,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+        area.draw(&Text::new(text, (36, y), centred))
+            .map_err(chart_error)?;
+    }
+    Ok(())
+}
+
+/// Readable ticks for a log axis over `low..high`: 1, 2 and 5 of each
+/// decade, or only the powers of ten when that would be too many.
+fn log_ticks(low: f64, high: f64) -> Vec<f64> {
+    let low = low.max(f64::MIN_POSITIVE);
+    let first = low.log10().floor() as i32;
+    let last = high.log10().ceil() as i32;
+    let within = |v: &f64| *v >= low && *v <= high;
+    let mut ticks: Vec<f64> = (first..=last)
+        .flat_map(|d| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(d)))
+        .filter(within)
+        .collect();
+    if ticks.len() > 12 {
+        ticks.retain(|v| (v.log10() - v.log10().round()).abs() < 1e-9);
+    }
+    if ticks.len() < 2 {
+        ticks = vec![low, (low * high).sqrt(), high];
+    }
+    ticks
+}
+
+/// A latency tick without needless zeros: `1ms`, `200µs`, `1.5s`.
+fn latency_tick(ns: f64) -> String {
+    trimmed(ns.round().max(0.0) as u64)
 }
 
 /// The x axis of the per-run charts: continuous, so that a run's bars can
@@ -244,7 +323,8 @@ fn run_at(report: &Report, x: f64) -> Option<&RunReport> {
     report.runs.get(index as usize - 1)
 }
 
-/// Throughput (ops/s) of each run of the suite.
+/// Throughput (ops/s) of each run of the suite. One series, named by the
+/// axis: no legend.
 fn throughput(report: &Report) -> Result<Chart, String> {
     let title = "Throughput per run".to_string();
     let top = report
@@ -253,7 +333,7 @@ fn throughput(report: &Report) -> Result<Chart, String> {
         .map(|r| r.all.ops_per_sec)
         .fold(0.0, f64::max)
         .max(1.0)
-        * 1.3;
+        * 1.15;
     let svg = draw(|root| {
         let mut chart = ChartBuilder::on(root)
             .caption(&title, title_style())
@@ -273,14 +353,12 @@ fn throughput(report: &Report) -> Result<Chart, String> {
                     fill.filled(),
                 )
             }))
-            .map_err(chart_error)?
-            .label(legend_text("ops/s"))
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], fill.filled()));
+            .map_err(chart_error)?;
         chart
             .draw_series(report.runs.iter().map(|run| {
                 Text::new(
                     rate(run.all.ops_per_sec),
-                    (run.index as f64, run.all.ops_per_sec + top * 0.02),
+                    (run.index as f64, run.all.ops_per_sec + top * 0.01),
                     label_style().pos(plotters::style::text_anchor::Pos::new(
                         plotters::style::text_anchor::HPos::Center,
                         plotters::style::text_anchor::VPos::Bottom,
@@ -288,7 +366,7 @@ fn throughput(report: &Report) -> Result<Chart, String> {
                 )
             }))
             .map_err(chart_error)?;
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
+        Ok(())
     })?;
     Ok(Chart {
         run: None,
@@ -306,50 +384,61 @@ fn latency_figures(run: &RunReport) -> [u64; 5] {
     [s.avg_ns, s.p50_ns, s.p90_ns, s.p99_ns, s.max_ns]
 }
 
+/// A log range in ns around `values`, with room below the lowest.
+fn log_range(values: impl Iterator<Item = u64>) -> (f64, f64) {
+    let (low, high) = values
+        .filter(|&v| v > 0)
+        .fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if high == 0 {
+        return (1.0, 1_000.0);
+    }
+    let low = low as f64 / 1.6;
+    let high = (high as f64 * 1.6).max(low * 10.0);
+    (low, high)
+}
+
 /// Latency (avg, p50, p90, p99, max) of each run of the suite, on a log
 /// axis so that a long max does not flatten the rest.
 fn latency(report: &Report) -> Result<Chart, String> {
     let title = "Latency per run (all calls)".to_string();
-    let max_ns = report.runs.iter().map(|r| r.all.max_ns).max().unwrap_or(0);
-    let min_ns = report
-        .runs
-        .iter()
-        .flat_map(latency_figures)
-        .filter(|&v| v > 0)
-        .min()
-        .unwrap_or(1);
-    let unit = Unit::for_max(max_ns.max(1));
-    let bottom = unit.of(min_ns) / 2.0;
-    // A decade above the highest bar keeps the legend clear of the bars.
-    let top = (unit.of(max_ns) * 10.0).max(bottom * 100.0);
+    let (bottom, top) = log_range(report.runs.iter().flat_map(latency_figures));
     let svg = draw(|root| {
-        let mut chart = ChartBuilder::on(root)
+        let (plot, legend_area) = with_legend(root);
+        let y = (bottom..top)
+            .log_scale()
+            .with_key_points(log_ticks(bottom, top));
+        let mut chart = ChartBuilder::on(&plot)
             .caption(&title, title_style())
             .margin(16)
-            .margin_right(40)
             .x_label_area_size(56)
             .y_label_area_size(80)
-            .build_cartesian_2d(runs_axis(report.runs.len()), (bottom..top).log_scale())
+            .build_cartesian_2d(runs_axis(report.runs.len()), y)
             .map_err(chart_error)?;
-        draw_runs_mesh(
-            &mut chart,
-            report,
-            &format!("latency ({}, log scale)", unit.name),
-        )?;
+        let name = |x: &f64| run_at(report, *x).map(run_name).unwrap_or_default();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("run (processes × threads)")
+            .y_desc("latency (log scale)")
+            .x_label_formatter(&name)
+            .y_label_formatter(&|v| latency_tick(*v))
+            .house_style()
+            .draw()
+            .map_err(chart_error)?;
         let width = 0.8 / LATENCY_SERIES.len() as f64;
+        let mut entries = Vec::new();
         for (k, series) in LATENCY_SERIES.iter().enumerate() {
             let fill = color(k);
             chart
                 .draw_series(report.runs.iter().map(|run| {
                     let left = run.index as f64 - 0.4 + width * k as f64;
-                    let value = unit.of(latency_figures(run)[k]).max(bottom);
+                    let value = (latency_figures(run)[k] as f64).max(bottom);
                     Rectangle::new([(left, bottom), (left + width * 0.9, value)], fill.filled())
                 }))
-                .map_err(chart_error)?
-                .label(legend_text(series))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], fill.filled()));
+                .map_err(chart_error)?;
+            entries.push((series.to_string(), fill, Mark::Bar));
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
+        side_legend(&legend_area, &entries)
     })?;
     Ok(Chart {
         run: None,
@@ -360,14 +449,22 @@ fn latency(report: &Report) -> Result<Chart, String> {
 }
 
 /// One line of a spectrum chart.
-struct Spectrum {
-    name: String,
+pub struct Spectrum {
+    pub name: String,
+    pub color: RGBColor,
+    pub mark: Mark,
     /// (1 / (1 - quantile), latency in ns), by increasing quantile.
-    points: Vec<(f64, u64)>,
+    pub points: Vec<(f64, u64)>,
 }
 
 impl Spectrum {
-    fn of(name: String, histogram: &Histogram<u64>, x_max: f64) -> Spectrum {
+    pub fn of(
+        name: String,
+        color: RGBColor,
+        mark: Mark,
+        histogram: &Histogram<u64>,
+        x_max: f64,
+    ) -> Spectrum {
         let points = histogram
             .iter_quantiles(5)
             .map(|step| {
@@ -377,10 +474,15 @@ impl Spectrum {
                 } else {
                     (1.0 / (1.0 - q)).min(x_max)
                 };
-                (x, step.value_iterated_to())
+                (x, step.value_iterated_to().max(1))
             })
             .collect();
-        Spectrum { name, points }
+        Spectrum {
+            name,
+            color,
+            mark,
+            points,
+        }
     }
 }
 
@@ -391,21 +493,23 @@ fn percentile_label(x: f64) -> String {
     format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
 }
 
-/// Latency by percentile for each result label and measurement of a run:
-/// the x axis spreads the tail (90%, 99%, 99.9%…) evenly, as HdrHistogram
-/// plots do, so the tail is visible rather than squeezed into the right edge.
-fn spectrum(run: &RunReport) -> Result<Chart, String> {
+/// The x axis' end for `calls` calls: beyond 1 - 1/count the percentiles
+/// repeat the max. Returns the decades and 10^decades.
+pub fn spectrum_extent(calls: u64) -> (i32, f64) {
+    let decades = (calls.max(1) as f64).log10().ceil().clamp(2.0, 6.0) as i32;
+    (decades, 10f64.powi(decades))
+}
+
+/// Latency by percentile for each result label and measurement of a run.
+fn spectrum(run: &RunReport, colors: &Colors) -> Result<Chart, String> {
     let title = format!("Latency by percentile, {}", run_title(run));
-    let count = run.all.count.max(1);
-    // Beyond 1 - 1/count the percentiles repeat the max: stop there.
-    let decades = (count as f64).log10().ceil().clamp(2.0, 6.0) as i32;
-    let x_max = 10f64.powi(decades);
+    let (decades, x_max) = spectrum_extent(run.all.count);
     let mut lines = Vec::new();
-    for (named, suffix) in run
+    for (named, measurement) in run
         .results
         .iter()
-        .map(|r| (r, ""))
-        .chain(run.measurements.iter().map(|m| (m, " (measurement)")))
+        .map(|r| (r, false))
+        .chain(run.measurements.iter().map(|m| (m, true)))
     {
         let histogram = histogram_map::decode(&named.histogram).map_err(|e| {
             format!(
@@ -416,61 +520,28 @@ fn spectrum(run: &RunReport) -> Result<Chart, String> {
         if histogram.is_empty() {
             continue;
         }
+        let (name, key) = if measurement {
+            (
+                format!("{}< (measurement)", named.name),
+                format!("{}<", named.name),
+            )
+        } else {
+            (named.name.clone(), named.name.clone())
+        };
+        let mark = if measurement {
+            Mark::Dashed
+        } else {
+            Mark::Line
+        };
         lines.push(Spectrum::of(
-            format!("{}{suffix}", named.name),
+            name,
+            colors.get(&key),
+            mark,
             &histogram,
             x_max,
         ));
     }
-    let max_ns = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .max()
-        .unwrap_or(1);
-    let unit = Unit::for_max(max_ns.max(1));
-    let top = unit.of(max_ns).max(f64::MIN_POSITIVE) * 1.1;
-    let svg = draw(|root| {
-        let x_axis = (1.0..x_max)
-            .log_scale()
-            .with_key_points((0..=decades).map(|d| 10f64.powi(d)).collect());
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, title_style())
-            .margin(16)
-            .margin_right(40)
-            .x_label_area_size(56)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x_axis, 0.0..top)
-            .map_err(chart_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("percentile (log scale of 1/(1 − q))")
-            .y_desc(format!("latency ({})", unit.name))
-            .x_label_formatter(&|x| percentile_label(*x))
-            .y_label_formatter(&|v| short(*v))
-            .house_style()
-            .draw()
-            .map_err(chart_error)?;
-        for (k, line) in lines.iter().enumerate() {
-            let stroke = color(k).stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(
-                    line.points.iter().map(|&(x, ns)| (x, unit.of(ns))),
-                    stroke,
-                ))
-                .map_err(chart_error)?
-                .label(legend_text(&line.name))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], stroke));
-        }
-        if lines.is_empty() {
-            // Still a legend, saying why the chart is empty.
-            chart
-                .draw_series(std::iter::empty::<Circle<(f64, f64), u32>>())
-                .map_err(chart_error)?
-                .label(legend_text("no calls"))
-                .legend(|(x, y)| Circle::new((x + 8, y), 4, BLACK.filled()));
-        }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)
-    })?;
+    let svg = spectrum_svg(&title, &lines, decades, x_max)?;
     Ok(Chart {
         run: Some(run.index),
         file_name: format!("spectrum-run{}.svg", run.index),
@@ -479,40 +550,272 @@ fn spectrum(run: &RunReport) -> Result<Chart, String> {
     })
 }
 
-/// Ops/s (left axis) and p99 (right axis) for each interval of a run.
-fn timeline(run: &RunReport) -> Result<Chart, String> {
-    let title = format!("Throughput and p99 per second, {}", run_title(run));
-    let points: Vec<(f64, f64, u64)> = run
-        .timeline
-        .iter()
-        .map(|p| {
-            let middle = (p.start_ms as f64 + p.duration_ms as f64 / 2.0) / 1000.0;
-            (middle, p.ops_per_sec, p.p99_ns)
-        })
-        .collect();
-    let end = (run.elapsed_ns as f64 / 1e9)
-        .max(points.last().map_or(0.0, |p| p.0))
-        .max(1.0);
-    let ops_top = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.3;
-    let p99_max = points.iter().map(|p| p.2).max().unwrap_or(1).max(1);
-    // Markers help read a short run; on a long one they would be a smear.
-    let marker = if points.len() <= 120 { 3 } else { 0 };
-    let unit = Unit::for_max(p99_max);
-    let p99_top = unit.of(p99_max) * 1.3;
-    let svg = draw(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, title_style())
+/// A percentile spectrum: the x axis spreads the tail (90%, 99%, 99.9%…)
+/// evenly as 1/(1 − q) on a log scale, the latency axis is logarithmic
+/// too, so the body and the tail both read, as HdrHistogram plots them.
+pub fn spectrum_svg(
+    title: &str,
+    lines: &[Spectrum],
+    decades: i32,
+    x_max: f64,
+) -> Result<String, String> {
+    let (low, high) = log_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
+    draw(|root| {
+        let (plot, legend_area) = with_legend(root);
+        let x_axis = (1.0..x_max)
+            .log_scale()
+            .with_key_points((0..=decades).map(|d| 10f64.powi(d)).collect());
+        let y_axis = (low..high)
+            .log_scale()
+            .with_key_points(log_ticks(low, high));
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(title, title_style())
             .margin(16)
-            .margin_right(40)
             .x_label_area_size(56)
             .y_label_area_size(80)
-            .right_y_label_area_size(80)
-            .build_cartesian_2d(0.0..end, 0.0..ops_top)
+            .build_cartesian_2d(x_axis, y_axis)
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile (log scale of 1/(1 − q))")
+            .y_desc("latency (log scale)")
+            .x_label_formatter(&|x| percentile_label(*x))
+            .y_label_formatter(&|v| latency_tick(*v))
+            .house_style()
+            .draw()
+            .map_err(chart_error)?;
+        let mut entries = Vec::new();
+        for line in lines {
+            let points: Vec<(f64, f64)> =
+                line.points.iter().map(|&(x, ns)| (x, ns as f64)).collect();
+            let stroke = line.color.stroke_width(2);
+            match line.mark {
+                Mark::Dashed => {
+                    chart
+                        .draw_series(DashedLineSeries::new(points, 8, 5, stroke))
+                        .map_err(chart_error)?;
+                }
+                _ => {
+                    chart
+                        .draw_series(LineSeries::new(points, stroke))
+                        .map_err(chart_error)?;
+                }
+            }
+            entries.push((line.name.clone(), line.color, line.mark));
+        }
+        if lines.is_empty() {
+            entries.push(("no calls".to_string(), BLACK, Mark::Line));
+        }
+        side_legend(&legend_area, &entries)
+    })
+}
+
+/// Seconds from the start to the middle of each interval of a run.
+fn middles(run: &RunReport) -> Vec<f64> {
+    run.timeline
+        .iter()
+        .map(|p| (p.start_ms as f64 + p.duration_ms as f64 / 2.0) / 1000.0)
+        .collect()
+}
+
+/// The end of the time axis: the run's end (a sub-second run keeps its
+/// own scale rather than sitting in a corner of a one-second axis).
+fn time_end(run: &RunReport, middles: &[f64]) -> f64 {
+    let last = run
+        .timeline
+        .last()
+        .map_or(0.0, |p| (p.start_ms + p.duration_ms) as f64 / 1000.0);
+    (run.elapsed_ns as f64 / 1e9)
+        .max(last)
+        .max(middles.last().copied().unwrap_or(0.0) * 1.1)
+        .max(0.01)
+        * 1.02
+}
+
+/// The errors of each interval: panics and, with `--ok`, labels not
+/// listed; without it the calls the plugin said failed, shared out over
+/// the intervals as the label's calls were (the timeline counts labels,
+/// not failures).
+fn errors_per_interval(run: &RunReport, report: &Report) -> Vec<f64> {
+    let success = Success {
+        ok: report.load.ok.clone(),
+    };
+    let failed_share: BTreeMap<&str, f64> = run
+        .results
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.failed as f64 / r.summary.count.max(1) as f64,
+            )
+        })
+        .collect();
+    run.timeline
+        .iter()
+        .map(|point| {
+            let errors: u64 = point
+                .results
+                .iter()
+                .map(|(label, &calls)| {
+                    let share = failed_share.get(label.as_str()).copied().unwrap_or(0.0);
+                    let failed = (calls as f64 * share).round() as u64;
+                    success.errors_among(label, calls, failed)
+                })
+                .sum();
+            errors as f64 * 1000.0 / point.duration_ms.max(1) as f64
+        })
+        .collect()
+}
+
+/// A short run has a few points: they are drawn as dots with their value
+/// written beside them rather than as a line that says nothing.
+const FEW_POINTS: usize = 6;
+
+/// p50, p90 and p99 per interval (log axis) and errors per second (right
+/// axis) of a run.
+fn latency_over_time(run: &RunReport, report: &Report) -> Result<Chart, String> {
+    let title = format!("Latency and errors over time, {}", run_title(run));
+    let x = middles(run);
+    let end = time_end(run, &x);
+    let series: [(&str, Vec<u64>, RGBColor); 3] = [
+        (
+            "p50",
+            run.timeline.iter().map(|p| p.p50_ns).collect(),
+            color(0),
+        ),
+        (
+            "p90",
+            run.timeline.iter().map(|p| p.p90_ns).collect(),
+            color(1),
+        ),
+        (
+            "p99",
+            run.timeline.iter().map(|p| p.p99_ns).collect(),
+            color(2),
+        ),
+    ];
+    let errors = errors_per_interval(run, report);
+    let errors_top = errors.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
+    let (low, high) = log_range(series.iter().flat_map(|s| s.1.iter().copied()));
+    let few = x.len() <= FEW_POINTS;
+    let svg = draw(|root| {
+        let (plot, legend_area) = with_legend(root);
+        let y = (low..high)
+            .log_scale()
+            .with_key_points(log_ticks(low, high));
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&title, title_style())
+            .margin(16)
+            .x_label_area_size(56)
+            .y_label_area_size(80)
+            .right_y_label_area_size(70)
+            .build_cartesian_2d(0.0..end, y)
             .map_err(chart_error)?
             .set_secondary_coord::<RangedCoordf64, RangedCoordf64>(
                 (0.0..end).into(),
-                (0.0..p99_top).into(),
+                (0.0..errors_top).into(),
             );
+        chart
+            .configure_mesh()
+            .x_desc("time since the start (s)")
+            .y_desc("latency (log scale)")
+            .x_label_formatter(&|v| short(*v))
+            .y_label_formatter(&|v| latency_tick(*v))
+            .house_style()
+            .draw()
+            .map_err(chart_error)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("errors per second")
+            .y_label_formatter(&|v| short(*v))
+            .axis_desc_style(axis_style())
+            .label_style(label_style())
+            .draw()
+            .map_err(chart_error)?;
+        let mut entries = Vec::new();
+        // Errors as bars under the lines, on the right axis.
+        // The red of the page's failed verdict, lightened so the lines stay
+        // readable over it.
+        let bar = RGBColor(0xf7, 0xcd, 0xd0);
+        let half = 0.25_f64.min(end / (4.0 * x.len().max(1) as f64));
+        chart
+            .draw_secondary_series(
+                x.iter()
+                    .zip(&errors)
+                    .filter(|(_, &e)| e > 0.0)
+                    .map(|(&t, &e)| Rectangle::new([(t - half, 0.0), (t + half, e)], bar.filled())),
+            )
+            .map_err(chart_error)?;
+        entries.push(("errors/s (right axis)".to_string(), bar, Mark::Bar));
+        for (name, values, stroke_color) in &series {
+            let points: Vec<(f64, f64)> = x
+                .iter()
+                .zip(values)
+                .map(|(&t, &ns)| (t, (ns as f64).max(low)))
+                .collect();
+            let stroke = stroke_color.stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(points.clone(), stroke).point_size(3))
+                .map_err(chart_error)?;
+            if few {
+                chart
+                    .draw_series(points.iter().map(|&(t, v)| {
+                        Text::new(latency_tick(v), (t, v), label_style().color(stroke_color))
+                    }))
+                    .map_err(chart_error)?;
+            }
+            entries.push((name.to_string(), *stroke_color, Mark::Line));
+        }
+        side_legend(&legend_area, &entries)
+    })?;
+    Ok(Chart {
+        run: Some(run.index),
+        file_name: format!("latency-run{}.svg", run.index),
+        title,
+        svg,
+    })
+}
+
+/// Throughput per interval of a run: all calls, and each result label in
+/// its colour when there are several.
+fn timeline(run: &RunReport, colors: &Colors) -> Result<Chart, String> {
+    let title = format!("Throughput over time, {}", run_title(run));
+    let x = middles(run);
+    let end = time_end(run, &x);
+    let mut series: Vec<(String, Vec<f64>, RGBColor)> = vec![(
+        "all calls".to_string(),
+        run.timeline.iter().map(|p| p.ops_per_sec).collect(),
+        RGBColor(0x33, 0x33, 0x33),
+    )];
+    if run.results.len() > 1 {
+        for result in &run.results {
+            let per_sec = run
+                .timeline
+                .iter()
+                .map(|p| {
+                    p.results.get(&result.name).copied().unwrap_or(0) as f64 * 1000.0
+                        / p.duration_ms.max(1) as f64
+                })
+                .collect();
+            series.push((result.name.clone(), per_sec, colors.get(&result.name)));
+        }
+    }
+    let top = series
+        .iter()
+        .flat_map(|s| s.1.iter().copied())
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.15;
+    let few = x.len() <= FEW_POINTS;
+    let svg = draw(|root| {
+        let (plot, legend_area) = with_legend(root);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&title, title_style())
+            .margin(16)
+            .x_label_area_size(56)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..end, 0.0..top)
+            .map_err(chart_error)?;
         chart
             .configure_mesh()
             .x_desc("time since the start (s)")
@@ -522,29 +825,23 @@ fn timeline(run: &RunReport) -> Result<Chart, String> {
             .house_style()
             .draw()
             .map_err(chart_error)?;
-        chart
-            .configure_secondary_axes()
-            .y_desc(format!("p99 latency ({})", unit.name))
-            .y_label_formatter(&|v| short(*v))
-            .axis_desc_style(axis_style())
-            .label_style(label_style())
-            .draw()
-            .map_err(chart_error)?;
-        let ops = color(0).stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), ops).point_size(marker))
-            .map_err(chart_error)?
-            .label(legend_text("ops/s (left axis)"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ops));
-        let p99 = color(2).stroke_width(2);
-        chart
-            .draw_secondary_series(
-                LineSeries::new(points.iter().map(|p| (p.0, unit.of(p.2))), p99).point_size(marker),
-            )
-            .map_err(chart_error)?
-            .label(legend_text("p99 (right axis)"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], p99));
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        let mut entries = Vec::new();
+        for (name, values, stroke_color) in &series {
+            let points: Vec<(f64, f64)> = x.iter().copied().zip(values.iter().copied()).collect();
+            let stroke = stroke_color.stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(points.clone(), stroke).point_size(3))
+                .map_err(chart_error)?;
+            if few {
+                chart
+                    .draw_series(points.iter().map(|&(t, v)| {
+                        Text::new(rate(v), (t, v), label_style().color(stroke_color))
+                    }))
+                    .map_err(chart_error)?;
+            }
+            entries.push((name.clone(), *stroke_color, Mark::Line));
+        }
+        side_legend(&legend_area, &entries)
     })?;
     Ok(Chart {
         run: Some(run.index),

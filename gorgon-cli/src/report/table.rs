@@ -7,16 +7,26 @@ use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
 use super::model::{NamedSummary, Report, RunReport};
 use super::shape_table;
+use super::text::{compact as duration, escape_control, shorten, table_width, widest_line};
+use super::verdict::Status;
 use crate::stats::Summary;
-use crate::units::{duration, rate, thousands};
+use crate::units::{rate, thousands};
 
 pub(super) const HEADER: [&str; 9] = [
     "", "count", "ops/s", "avg", "p50", "p90", "p99", "max", "min",
 ];
 
-/// Renders the whole report as text.
+/// Renders the whole report as text, fitted to the terminal (or 80
+/// columns when stdout is not one).
 pub fn render(report: &Report) -> String {
+    render_width(report, table_width())
+}
+
+/// Renders the whole report as text with tables at most `width` wide
+/// (as far as a label shortened to a few characters allows).
+pub fn render_width(report: &Report, width: usize) -> String {
     let mut out = String::new();
+    verdict(&mut out, report);
     let state = if report.in_progress {
         " (a snapshot taken while the run was going on)"
     } else if report.interrupted {
@@ -34,14 +44,87 @@ pub fn render(report: &Report) -> String {
     }
     for run in &report.runs {
         out.push('\n');
-        render_run(&mut out, run, report);
+        render_run(&mut out, run, report, width);
     }
     if report.runs.len() > 1 {
         out.push('\n');
-        render_comparison(&mut out, &report.runs);
+        render_comparison(&mut out, &report.runs, width);
     }
-    shape_table::thresholds(&mut out, report);
+    shape_table::thresholds(&mut out, report, width);
     out
+}
+
+/// The first lines: the verdict, matching the exit code, with its
+/// reasons, and the command that ran the suite.
+fn verdict(out: &mut String, report: &Report) {
+    let verdict = report.verdict();
+    let calls: u64 = report.runs.iter().map(|r| r.operations).sum();
+    let errors: u64 = report.runs.iter().map(|r| r.errors).sum();
+    let exit = match verdict.status {
+        Status::InProgress => String::new(),
+        _ => format!(" (exit {})", verdict.exit_code),
+    };
+    let _ = writeln!(
+        out,
+        "{}{exit}: {} calls, {} errors ({:.2}%)",
+        verdict.status.headline(),
+        thousands(calls),
+        thousands(errors),
+        errors as f64 * 100.0 / calls.max(1) as f64
+    );
+    for reason in &verdict.reasons {
+        let _ = writeln!(out, "  {}", escape_control(reason));
+    }
+    if let Some(command) = &report.command_line {
+        let _ = writeln!(out, "Command: {}", escape_control(command));
+    }
+}
+
+/// The columns of a latency table dropped, in this order, when it is too
+/// wide: `min`, then `avg` (the HTML, CSV and JSON keep both).
+pub(super) const OPTIONAL: [usize; 2] = [8, 3];
+
+/// A table of `rows` under `header` that fits in `width` if it can: the
+/// `optional` columns go first, in their order, then the first column's
+/// labels are shortened with an ellipsis, to no fewer than 8 characters.
+pub(super) fn fitted(
+    header: &[&str],
+    rows: &[Vec<String>],
+    width: usize,
+    optional: &[usize],
+) -> Table {
+    let build = |dropped: &[usize], label_width: usize| {
+        let keep = |i: &usize| !dropped.contains(i);
+        let columns: Vec<usize> = (0..header.len()).filter(keep).collect();
+        let names: Vec<&str> = columns.iter().map(|&i| header[i]).collect();
+        let mut table = new_table(&names);
+        for row in rows {
+            let mut cells: Vec<String> = columns.iter().map(|&i| row[i].clone()).collect();
+            cells[0] = shorten(&escape_control(&cells[0]), label_width).into_owned();
+            table.add_row(cells);
+        }
+        table
+    };
+    let longest = rows
+        .iter()
+        .map(|row| escape_control(&row[0]).chars().count())
+        .max()
+        .unwrap_or(0);
+    let too_wide = |table: &Table| widest_line(&table.to_string()).saturating_sub(width);
+    let mut dropped: Vec<usize> = Vec::new();
+    let mut table = build(&dropped, longest);
+    for &column in optional {
+        if too_wide(&table) == 0 {
+            break;
+        }
+        dropped.push(column);
+        table = build(&dropped, longest);
+    }
+    let excess = too_wide(&table);
+    if excess > 0 && longest > 8 {
+        table = build(&dropped, longest.saturating_sub(excess).max(8));
+    }
+    table
 }
 
 pub(super) fn new_table(header: &[&str]) -> Table {
@@ -60,7 +143,7 @@ pub(super) fn new_table(header: &[&str]) -> Table {
     table
 }
 
-fn render_run(out: &mut String, run: &RunReport, report: &Report) {
+fn render_run(out: &mut String, run: &RunReport, report: &Report, width: usize) {
     let runs = report.runs.len();
     let plural = |n: u32, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "es" });
     let processes = plural(run.processes, "process");
@@ -94,46 +177,43 @@ fn render_run(out: &mut String, run: &RunReport, report: &Report) {
         },
     );
     shape_table::run_notes(out, run, report.load.ok.as_deref());
-    let mut table = new_table(&HEADER);
-    table.add_row(summary_row("all", &run.all));
-    for result in &run.results {
-        table.add_row(named_row(result, ""));
-    }
-    for measurement in &run.measurements {
-        table.add_row(named_row(measurement, "<"));
-    }
-    let _ = writeln!(out, "{table}");
-    shape_table::service_table(out, run);
-    render_nodes(out, run);
+    let mut rows = vec![summary_row("all", &run.all)];
+    rows.extend(run.results.iter().map(|r| named_row(r, "")));
+    rows.extend(run.measurements.iter().map(|m| named_row(m, "<")));
+    let _ = writeln!(out, "{}", fitted(&HEADER, &rows, width, &OPTIONAL));
+    shape_table::service_table(out, run, width);
+    render_nodes(out, run, width);
     for panic in &run.panics {
         let _ = writeln!(
             out,
             "  panic ×{}: {}",
             thousands(panic.count),
-            panic.message
+            escape_control(&panic.message)
         );
     }
     for failure in &run.failures {
-        let _ = writeln!(out, "  failed: {failure}");
+        let _ = writeln!(out, "  failed: {}", escape_control(failure));
     }
 }
 
 /// A cluster run's per-node figures: which nodes took part and how each
 /// fared.
-fn render_nodes(out: &mut String, run: &RunReport) {
+fn render_nodes(out: &mut String, run: &RunReport, width: usize) {
     if run.nodes.is_empty() {
         return;
     }
     let names: Vec<&str> = run.nodes.iter().map(|n| n.name.as_str()).collect();
-    let _ = writeln!(out, "Nodes: {}", names.join(", "));
-    let mut table = new_table(&[
-        "node", "workers", "count", "ops/s", "avg", "p99", "max", "status",
-    ]);
+    let _ = writeln!(out, "Nodes: {}", escape_control(&names.join(", ")));
+    let header = [
+        "node", "workers", "count", "share", "ops/s", "avg", "p99", "max", "status",
+    ];
+    let mut rows = Vec::new();
     for node in &run.nodes {
-        table.add_row(vec![
+        rows.push(vec![
             node.name.clone(),
             node.workers.len().to_string(),
             thousands(node.operations),
+            share(node.operations, run.operations),
             rate(node.all.ops_per_sec),
             duration(node.all.avg_ns),
             duration(node.all.p99_ns),
@@ -147,7 +227,12 @@ fn render_nodes(out: &mut String, run: &RunReport) {
             },
         ]);
     }
-    let _ = writeln!(out, "{table}");
+    let _ = writeln!(out, "{}", fitted(&header, &rows, width, &[]));
+}
+
+/// `part` of `whole` as a percentage with one decimal: `33.3%`.
+pub(super) fn share(part: u64, whole: u64) -> String {
+    format!("{:.1}%", part as f64 * 100.0 / whole.max(1) as f64)
 }
 
 pub(super) fn named_row(named: &NamedSummary, mark: &str) -> Vec<String> {
@@ -168,9 +253,9 @@ pub(super) fn summary_row(name: &str, s: &Summary) -> Vec<String> {
     ]
 }
 
-fn render_comparison(out: &mut String, runs: &[RunReport]) {
+fn render_comparison(out: &mut String, runs: &[RunReport], width: usize) {
     let _ = writeln!(out, "Comparison of runs");
-    let mut table = new_table(&[
+    let header = [
         "run",
         "p × t",
         "operations",
@@ -178,9 +263,10 @@ fn render_comparison(out: &mut String, runs: &[RunReport]) {
         "ops/s",
         "avg",
         "p99",
-    ]);
+    ];
+    let mut rows = Vec::new();
     for run in runs {
-        table.add_row(vec![
+        rows.push(vec![
             run.index.to_string(),
             format!("{} × {}", run.processes, run.threads),
             thousands(run.operations),
@@ -190,5 +276,5 @@ fn render_comparison(out: &mut String, runs: &[RunReport]) {
             duration(run.all.p99_ns),
         ]);
     }
-    let _ = writeln!(out, "{table}");
+    let _ = writeln!(out, "{}", fitted(&header, &rows, width, &[]));
 }
