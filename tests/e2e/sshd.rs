@@ -440,6 +440,22 @@ impl TestCluster {
         crate::support::gorgon(&all)
     }
 
+    /// Runs gorgon with this cluster's config under an open-files limit
+    /// of `soft` (and `hard`, when given; else the hard limit stays), as
+    /// a user whose shell or CI has a low `ulimit -n` would.
+    pub fn gorgon_with_open_files(&self, soft: u64, hard: Option<u64>, args: &[&str]) -> Run {
+        let hard = hard.map(|h| h.to_string()).unwrap_or_default();
+        let output = Command::new("prlimit")
+            .arg(format!("--nofile={soft}:{hard}"))
+            .arg(gorgon_bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("prlimit starts gorgon");
+        Run::from(output)
+    }
+
     /// Starts gorgon with this cluster's config without waiting for it.
     pub fn spawn_gorgon(&self, args: &[&str]) -> Child {
         Command::new(gorgon_bin())

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::load_model::{self, LoadSettings, OpenModel};
-use crate::outcome::{NodeResult, RunResult, TimelinePoint};
+use crate::outcome::{NodePhases, NodeResult, RunResult, TimelinePoint};
 use crate::plan::Param;
 use crate::shape::Success;
 use crate::stats::{histogram_map, PanicSample, Summary};
@@ -121,6 +121,84 @@ pub struct NodeReport {
     pub all: Summary,
     /// One entry per result label, most frequent first.
     pub results: Vec<NamedSummary>,
+    /// How long each phase took on this node, in nanoseconds (`null`
+    /// where it did not happen): the skew between nodes shows here.
+    #[serde(default)]
+    pub phases: PhaseTimes,
+}
+
+/// A phase in which one node took much longer than the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowPhase {
+    pub phase: &'static str,
+    pub node: String,
+    pub slowest_ns: u64,
+    pub median_ns: u64,
+}
+
+/// The phases a single node held up: its time at least twice the median
+/// of the nodes and 100 ms more, the point where the others waited for it.
+pub fn slow_phases(nodes: &[NodeReport]) -> Vec<SlowPhase> {
+    const MARGIN_NS: u64 = 100_000_000;
+    let mut slow = Vec::new();
+    for index in 0..6 {
+        let mut times: Vec<(u64, &str)> = nodes
+            .iter()
+            .filter_map(|n| Some((n.phases.named()[index].1?, n.name.as_str())))
+            .collect();
+        if times.len() < 2 {
+            continue;
+        }
+        times.sort_unstable();
+        let median_ns = times[times.len() / 2].0;
+        let (slowest_ns, node) = times[times.len() - 1];
+        if slowest_ns >= median_ns.saturating_mul(2) && slowest_ns >= median_ns + MARGIN_NS {
+            slow.push(SlowPhase {
+                phase: PhaseTimes::default().named()[index].0,
+                node: node.to_string(),
+                slowest_ns,
+                median_ns,
+            });
+        }
+    }
+    slow
+}
+
+/// A node's phase times in nanoseconds; see [`NodePhases`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    pub connect_ns: Option<u64>,
+    pub probe_ns: Option<u64>,
+    pub upload_ns: Option<u64>,
+    pub ready_ns: Option<u64>,
+    pub first_call_ns: Option<u64>,
+    pub calls_ns: Option<u64>,
+}
+
+impl PhaseTimes {
+    fn of(phases: &NodePhases) -> PhaseTimes {
+        let ns = |d: Option<Duration>| d.map(|d| d.as_nanos() as u64);
+        PhaseTimes {
+            connect_ns: ns(phases.connect),
+            probe_ns: ns(phases.probe),
+            upload_ns: ns(phases.upload),
+            ready_ns: ns(phases.ready),
+            first_call_ns: ns(phases.first_call),
+            calls_ns: ns(phases.calls),
+        }
+    }
+
+    /// The phases by name, for the table's line on the slowest nodes.
+    pub fn named(&self) -> [(&'static str, Option<u64>); 6] {
+        [
+            ("connect", self.connect_ns),
+            ("probe", self.probe_ns),
+            ("upload", self.upload_ns),
+            ("ready", self.ready_ns),
+            ("first call", self.first_call_ns),
+            ("calls", self.calls_ns),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -232,6 +310,7 @@ impl NodeReport {
                 named(&node.stats.results, node.elapsed),
                 &node.stats.failures,
             )),
+            phases: PhaseTimes::of(&node.phases),
         }
     }
 }
@@ -326,6 +405,7 @@ mod tests {
             stats: stats("OK", calls),
             elapsed: Duration::from_secs(1),
             failures,
+            phases: Default::default(),
         };
         let run = result(vec![
             node("a", 3, Vec::new()),

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
-use super::model::{NamedSummary, Report, RunReport};
+use super::model::{slow_phases, NamedSummary, Report, RunReport};
 use super::shape_table;
 use crate::stats::Summary;
 use crate::units::{duration, rate, thousands};
@@ -148,6 +148,16 @@ fn render_nodes(out: &mut String, run: &RunReport) {
         ]);
     }
     let _ = writeln!(out, "{table}");
+    let slow: Vec<String> = slow_phases(&run.nodes)
+        .iter()
+        .map(|s| {
+            let (slowest, median) = (duration(s.slowest_ns), duration(s.median_ns));
+            format!("{} {} {slowest} (median {median})", s.phase, s.node)
+        })
+        .collect();
+    if !slow.is_empty() {
+        let _ = writeln!(out, "Slowest: {}", slow.join(", "));
+    }
 }
 
 pub(super) fn named_row(named: &NamedSummary, mark: &str) -> Vec<String> {
