@@ -1031,3 +1031,43 @@ fn eight_nodes_under_a_low_open_files_limit_report_in_config_order_with_phase_ti
     let after: usize = cluster.nodes.iter().map(|(_, s)| s.sessions()).sum();
     assert_eq!(after, sessions, "no node was contacted");
 }
+
+#[test]
+fn kept_connections_spare_the_next_commands_their_logins() {
+    let cluster = TestCluster::start(&[("k1", "gorgon-e2e-keep-1"), ("k2", "gorgon-e2e-keep-2")]);
+    let text = std::fs::read_to_string(&cluster.config).unwrap();
+    std::fs::write(
+        &cluster.config,
+        text.replacen("[ssh]\n", "[ssh]\nkeep_connections = 60\n", 1),
+    )
+    .unwrap();
+    let lib = plugin("gorgon-test-testkit");
+    let args = [
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--cluster",
+        "-n",
+        "200",
+        "--output",
+        "json",
+    ];
+    let operations = |run: &Run| {
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        json["runs"][0]["operations"].as_u64().unwrap()
+    };
+    assert_eq!(operations(&cluster.gorgon(&args).ok()), 200);
+    let logins: Vec<usize> = cluster.nodes.iter().map(|(_, s)| s.logins()).collect();
+    assert_eq!(logins, [1, 1], "one login per node");
+    // Two more commands, no more logins; the counts stay exact.
+    cluster.gorgon(&["cluster", "check"]).ok();
+    assert_eq!(operations(&cluster.gorgon(&args).ok()), 200);
+    let logins: Vec<usize> = cluster.nodes.iter().map(|(_, s)| s.logins()).collect();
+    assert_eq!(logins, [1, 1], "the kept connections were used");
+    // A node whose connection died is logged in to afresh.
+    crate::sshd::kill_user("gorgon-e2e-keep-1");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(operations(&cluster.gorgon(&args).ok()), 200);
+    assert_eq!(cluster.node("k1").logins(), 2);
+    assert_eq!(cluster.node("k2").logins(), 1);
+}

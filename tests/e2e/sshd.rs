@@ -279,6 +279,14 @@ impl Sshd {
             .count()
     }
 
+    /// How many logins this server accepted so far.
+    pub fn logins(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("sshd.log"))
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
+    }
+
     /// Stops the listener by the PID in its PidFile. Sessions in progress
     /// live on: they are other processes.
     pub fn stop(&mut self) {

@@ -55,6 +55,9 @@ pub struct SshOptions {
     pub accept_new_host_keys: bool,
     pub control_dir: PathBuf,
     pub connect_timeout: Duration,
+    /// How long an idle connection outlives gorgon for the next command
+    /// to reuse; `None`: each command logs in and closes its connections.
+    pub keep_connections: Option<NonZeroUsize>,
 }
 
 impl SshOptions {
@@ -76,6 +79,9 @@ impl SshOptions {
                 .connect_timeout
                 .map(|s| Duration::from_secs(s.get()))
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            keep_connections: ssh
+                .keep_connections
+                .and_then(|s| NonZeroUsize::new(usize::try_from(s.get()).unwrap_or(usize::MAX))),
         }
     }
 
@@ -140,6 +146,9 @@ pub struct Connection {
     /// How long the login (the master connection) took.
     pub login: Duration,
     uploads: Arc<Semaphore>,
+    /// The master outlives this gorgon (`keep_connections`): it is left
+    /// running, not closed, at the end.
+    kept: bool,
 }
 
 impl Ssh {
@@ -273,6 +282,21 @@ async fn connect(
             ));
         }
     }
+    let started = Instant::now();
+    let kept = options.keep_connections.is_some();
+    let record = kept.then(|| kept_record(options, &node));
+    if let Some(session) = match &record {
+        Some(record) => resume(record).await,
+        None => None,
+    } {
+        return Ok(Connection {
+            login: started.elapsed(),
+            session: Arc::new(session),
+            node,
+            uploads,
+            kept,
+        });
+    }
     let mut builder = SessionBuilder::default();
     builder
         .known_hosts_check(if options.accept_new_host_keys {
@@ -282,7 +306,9 @@ async fn connect(
         })
         .control_directory(&options.control_dir)
         .control_persist(ControlPersist::IdleFor(
-            NonZeroUsize::new(CONTROL_PERSIST_SECS).expect("not zero"),
+            options
+                .keep_connections
+                .unwrap_or(NonZeroUsize::new(CONTROL_PERSIST_SECS).expect("not zero")),
         ))
         .connect_timeout(options.connect_timeout)
         .server_alive_interval(Duration::from_secs(5));
@@ -301,16 +327,79 @@ async fn connect(
     if let Some(file) = &options.known_hosts {
         builder.user_known_hosts_file(file);
     }
-    let started = Instant::now();
-    match builder.connect_mux(node.host.as_str()).await {
+    let session = match &record {
+        Some(record) => launch_kept(&builder, &node, record).await,
+        None => builder.connect_mux(node.host.as_str()).await,
+    };
+    match session {
         Ok(session) => Ok(Connection {
             login: started.elapsed(),
             session: Arc::new(session),
             node,
             uploads,
+            kept,
         }),
         Err(error) => Err(explain_connect_error(&node, options, &error)),
     }
+}
+
+/// Where the control socket of a kept connection to `node` is recorded
+/// (a symbolic link to it), named by everything that decides how ssh
+/// logs in, so a changed key, port or known_hosts file never reuses an
+/// old connection.
+fn kept_record(options: &SshOptions, node: &Node) -> PathBuf {
+    use sha2::Digest as _;
+    let identity = format!(
+        "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}",
+        node.host,
+        node.port,
+        node.user.as_ref().map(|u| u.as_str()),
+        node.key,
+        options.config_file,
+        options.known_hosts,
+        options.accept_new_host_keys
+    );
+    let digest = hex::encode(sha2::Sha256::digest(identity.as_bytes()));
+    options
+        .control_dir
+        .join(format!("kept-{}-{}", node.name, &digest[..16]))
+}
+
+/// The kept connection recorded at `record`, if its master still
+/// answers; a dead one's record and directory are removed.
+async fn resume(record: &Path) -> Option<Session> {
+    let socket = std::fs::read_link(record).ok()?;
+    let session = Session::resume_mux(socket.clone().into_boxed_path(), None);
+    let alive = tokio::time::timeout(Duration::from_secs(2), session.check())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if alive {
+        return Some(session);
+    }
+    // Detached: dropping it would try to shut a master that is gone.
+    let _ = session.detach();
+    let _ = std::fs::remove_file(record);
+    if let Some(dir) = socket.parent().filter(|d| d.parent() == record.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    None
+}
+
+/// Starts a master that outlives this gorgon, and records its socket.
+async fn launch_kept(
+    builder: &SessionBuilder,
+    node: &Node,
+    record: &Path,
+) -> Result<Session, openssh::Error> {
+    let dir = builder.launch_master(node.host.as_str()).await?.keep();
+    let socket = dir.join("master");
+    let _ = std::fs::remove_file(record);
+    // Another gorgon may have recorded its own just now: either works.
+    let _ = std::os::unix::fs::symlink(&socket, record);
+    Ok(Session::resume_mux(
+        socket.into_boxed_path(),
+        Some(dir.join("log").into_boxed_path()),
+    ))
 }
 
 /// Turns the master's log (which the crate hands over as the source of a
@@ -495,10 +584,15 @@ if [ "$5" = exec ]; then "$d/$2" --version | head -n 1; fi
 "#;
 
 impl Connection {
-    /// Ends the master connection, when no one else holds it.
+    /// Ends the master connection, when no one else holds it; a kept
+    /// one is left running for the next gorgon command.
     pub async fn close(self) {
         if let Ok(session) = Arc::try_unwrap(self.session) {
-            let _ = session.close().await;
+            if self.kept {
+                let _ = session.detach();
+            } else {
+                let _ = session.close().await;
+            }
         }
     }
 
@@ -675,6 +769,7 @@ mod tests {
             accept_new_host_keys: false,
             control_dir: "/tmp".into(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            keep_connections: None,
         }
     }
 
