@@ -167,7 +167,8 @@ sessions() { cat "$work"/n*/sshd.log | grep -c 'Starting session:' || true; }
 ssh_to() {
     local node=$1
     shift
-    printf 'ssh -F %s -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -p %s gorgon-bench-%s@%s %s' \
+    # The remote command is quoted: its redirections happen on the node.
+    printf "ssh -F %s -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -p %s gorgon-bench-%s@%s '%s'" \
         "$work/ssh_config" "$work/client_key" "$work/known_hosts" "${port[$node]}" "$node" "${address[$node]}" "$*"
 }
 
