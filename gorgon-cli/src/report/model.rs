@@ -442,4 +442,48 @@ mod tests {
         assert_eq!(json["runs"][0]["nodes"], serde_json::json!([]));
         assert_eq!(json["skipped_nodes"], serde_json::json!([]));
     }
+
+    #[test]
+    fn a_node_that_held_a_phase_up_is_named() {
+        let node = |name: &str, connect_ms: u64, calls_ms: u64| NodeResult {
+            name: name.to_string(),
+            workers: Vec::new(),
+            stats: stats("OK", 1),
+            elapsed: Duration::from_secs(1),
+            failures: Vec::new(),
+            phases: NodePhases {
+                connect: Some(Duration::from_millis(connect_ms)),
+                calls: Some(Duration::from_millis(calls_ms)),
+                ..NodePhases::default()
+            },
+        };
+        let run = result(vec![
+            node("a", 150, 1000),
+            node("b", 160, 1100),
+            node("c", 1200, 1150),
+        ]);
+        let report = Report::new(
+            Path::new("p.so"),
+            &[],
+            SystemTime::now(),
+            Duration::ZERO,
+            &[run],
+        );
+        let slow = slow_phases(&report.runs[0].nodes);
+        // c's login took 8 times the median; nobody's calls stood out.
+        assert_eq!(
+            slow,
+            [SlowPhase {
+                phase: "connect",
+                node: "c".into(),
+                slowest_ns: 1_200_000_000,
+                median_ns: 160_000_000,
+            }]
+        );
+        assert_eq!(
+            report.runs[0].nodes[2].phases.connect_ns,
+            Some(1_200_000_000)
+        );
+        assert_eq!(report.runs[0].nodes[2].phases.upload_ns, None);
+    }
 }
