@@ -1071,3 +1071,44 @@ fn kept_connections_spare_the_next_commands_their_logins() {
     assert_eq!(cluster.node("k1").logins(), 2);
     assert_eq!(cluster.node("k2").logins(), 1);
 }
+
+#[test]
+fn a_node_whose_probe_hangs_is_named_at_the_probe_deadline_and_skipped() {
+    let users = ["gorgon-e2e-hang-a", "gorgon-e2e-hang-b"];
+    let cluster = TestCluster::start(&[("fine", users[0]), ("stuck", users[1])]);
+    // Node stuck's login shell hangs on the probe (the only command that
+    // runs `uname`) and runs everything else.
+    let shell = cluster.dir.path().join("stuck-shell");
+    std::fs::write(
+        &shell,
+        "#!/bin/sh\ncase \"$2\" in *uname*) sleep 90 ;; esac\nexec /bin/sh \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stuck_user = crate::sshd::system_user(users[1]);
+    sh(
+        "usermod",
+        &["--shell", shell.to_str().unwrap(), &stuck_user],
+    );
+    let lib = plugin("gorgon-test-testkit");
+    let run = cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib.to_str().unwrap(),
+            "--cluster",
+            "--skip-unreachable",
+            "-n",
+            "100",
+        ])
+        .ok();
+    assert!(
+        run.stderr
+            .contains("node stuck did not finish the probe within 20s"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("Skipped: node stuck"), "{}", run.stdout);
+    assert_eq!(run.count("OK"), 100);
+    assert_eq!(node_count(&run, "fine"), 100);
+}
