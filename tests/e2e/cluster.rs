@@ -1091,6 +1091,7 @@ fn a_node_whose_probe_hangs_is_named_at_the_probe_deadline_and_skipped() {
         &["--shell", shell.to_str().unwrap(), &stuck_user],
     );
     let lib = plugin("gorgon-test-testkit");
+    let started = Instant::now();
     let run = cluster
         .gorgon(&[
             "run",
@@ -1102,6 +1103,10 @@ fn a_node_whose_probe_hangs_is_named_at_the_probe_deadline_and_skipped() {
             "100",
         ])
         .ok();
+    // About 20 s; the bound is generous, and still far below the 120 s a
+    // hung command once cost.
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(100), "{took:?}");
     assert!(
         run.stderr
             .contains("node stuck did not finish the probe within 20s"),
