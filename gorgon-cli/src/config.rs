@@ -65,6 +65,10 @@ pub struct SshSettings {
     pub control_dir: Option<PathBuf>,
     /// Seconds to wait for a node to answer (ssh's `ConnectTimeout`).
     pub connect_timeout: Option<std::num::NonZeroU64>,
+    /// Seconds an idle connection to a node stays open after gorgon ends,
+    /// for the next gorgon command to use without logging in again
+    /// (ssh's `ControlPersist`); default: every command logs in.
+    pub keep_connections: Option<std::num::NonZeroU64>,
 }
 
 /// Defaults for `gorgon run`.

@@ -52,6 +52,28 @@ pub struct NodeResult {
     pub elapsed: Duration,
     /// The failures of this node's workers (also in the run's list).
     pub failures: Vec<String>,
+    /// How long each phase of the run took on this node.
+    pub phases: NodePhases,
+}
+
+/// How long one node spent in each phase of a cluster run, so the
+/// slowest node of a phase, and the skew between nodes, can be seen.
+/// `None` where the phase did not happen (no upload needed) or is not
+/// known.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodePhases {
+    /// The SSH login (the master connection).
+    pub connect: Option<Duration>,
+    /// The probe: one remote command.
+    pub probe: Option<Duration>,
+    /// Uploading the plugin, when it was not there.
+    pub upload: Option<Duration>,
+    /// From starting its workers to the last one's `ready`.
+    pub ready: Option<Duration>,
+    /// From `go` to the arrival of its first results.
+    pub first_call: Option<Duration>,
+    /// From `go` to its last call, or to its loss.
+    pub calls: Option<Duration>,
 }
 
 impl RunResult {

@@ -174,16 +174,19 @@ struct Session {
 impl Session {
     fn open(plan: &RunPlan, config: &Config) -> Result<Session, Failure> {
         // Every output file is checked now, not after an hour of load.
+        // The total time is the whole wall time, reaching the nodes too.
+        let (started_at, started) = (SystemTime::now(), Instant::now());
         let outputs = Outputs::prepare(plan.destinations.clone(), &plan.inputs(config))?;
         // Nodes are reached and checked before the first call; an
         // unreachable one stops the run here, naming it.
-        let cluster = Cluster::prepare(&plan.nodes, config, &plan.loaded)?;
+        let processes = plan.shapes.iter().map(|s| s.processes).max().unwrap_or(1);
+        let cluster = Cluster::prepare(&plan.nodes, config, &plan.loaded, processes)?;
         Ok(Session {
             outputs,
             cluster,
             interrupted: interrupt_flag()?,
-            started_at: SystemTime::now(),
-            started: Instant::now(),
+            started_at,
+            started,
         })
     }
 
@@ -246,7 +249,7 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
         result.load.rate = plan.load.rate;
         result.load.fibers = plan.load.fibers;
         if let Some(cluster) = &session.cluster {
-            cluster.explain_losses(&mut result);
+            cluster.annotate(&mut result);
         }
         // A timed run's throughput is over its window, whatever the last
         // calls' latency: `--rate 1/s --duration 3s` made about 1 call a

@@ -941,3 +941,179 @@ fn fibers_on_every_node_cover_every_number_once() {
         run.stdout
     );
 }
+
+#[test]
+fn eight_nodes_under_a_low_open_files_limit_report_in_config_order_with_phase_times() {
+    // Names whose alphabetical order (n10, n11, …, n9) is not the file's.
+    let names = ["n9", "n10", "n11", "n12", "n13", "n14", "n15", "n16"];
+    let users: Vec<String> = names
+        .iter()
+        .map(|n| format!("gorgon-e2e-many-{n}"))
+        .collect();
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&users)
+        .map(|(n, u)| (*n, u.as_str()))
+        .collect();
+    let cluster = TestCluster::start(&pairs);
+    let lib = plugin("gorgon-test-testkit");
+    let saved = cluster.dir.path().join("many.json");
+    let n = 8000;
+    let args = [
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--cluster",
+        "-n",
+        "8000",
+        "-p",
+        "2",
+        "--save",
+        saved.to_str().unwrap(),
+    ];
+    // 8 nodes × 2 workers need more than 64 descriptors: gorgon raises its
+    // soft limit to the hard one and runs.
+    let run = cluster.gorgon_with_open_files(64, None, &args).ok();
+    assert_eq!(run.count("OK"), n);
+    assert!(
+        run.stdout.contains(&format!("Nodes: {}", names.join(", "))),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stderr.matches("uploaded the plugin").count(),
+        8,
+        "{}",
+        run.stderr
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let nodes = json["runs"][0]["nodes"].as_array().unwrap();
+    let order: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(order, names, "nodes in the config's order");
+    let total = json["total_elapsed_ns"].as_u64().unwrap();
+    let run_elapsed = json["runs"][0]["elapsed_ns"].as_u64().unwrap();
+    for node in nodes {
+        assert_eq!(node["operations"], 1000, "{node}");
+        assert_eq!(node["complete"], true);
+        let phase = |name: &str| {
+            node["phases"][name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name} of {}: {node}", node["name"]))
+        };
+        let before_go = phase("connect_ns") + phase("probe_ns") + phase("upload_ns");
+        assert!(phase("connect_ns") > 0 && phase("probe_ns") > 0);
+        assert!(phase("calls_ns") > 0);
+        // The total time is the whole wall time: every node's login,
+        // probe and upload, its workers' start and the run are in it.
+        assert!(
+            total > before_go + phase("ready_ns") + run_elapsed,
+            "total {total} ns leaves out a phase: {node}"
+        );
+        assert!(phase("first_call_ns") <= phase("calls_ns") + 1_000_000_000);
+    }
+
+    // The plugin is there now: never sent again.
+    let run = cluster.gorgon_with_open_files(64, None, &args).ok();
+    assert!(!run.stderr.contains("uploaded"), "{}", run.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    for node in json["runs"][0]["nodes"].as_array().unwrap() {
+        assert!(node["phases"]["upload_ns"].is_null(), "{node}");
+    }
+
+    // A hard limit too low for 8 nodes is refused before any connection,
+    // naming the limit and the fix.
+    let sessions: usize = cluster.nodes.iter().map(|(_, s)| s.sessions()).sum();
+    let run = cluster.gorgon_with_open_files(64, Some(64), &args);
+    run.assert_usage_error("open-files limit is 64");
+    assert!(run.stderr.contains("ulimit -n"), "{}", run.stderr);
+    let after: usize = cluster.nodes.iter().map(|(_, s)| s.sessions()).sum();
+    assert_eq!(after, sessions, "no node was contacted");
+}
+
+#[test]
+fn kept_connections_spare_the_next_commands_their_logins() {
+    let cluster = TestCluster::start(&[("k1", "gorgon-e2e-keep-1"), ("k2", "gorgon-e2e-keep-2")]);
+    let text = std::fs::read_to_string(&cluster.config).unwrap();
+    std::fs::write(
+        &cluster.config,
+        text.replacen("[ssh]\n", "[ssh]\nkeep_connections = 60\n", 1),
+    )
+    .unwrap();
+    let lib = plugin("gorgon-test-testkit");
+    let args = [
+        "run",
+        "--plugin",
+        lib.to_str().unwrap(),
+        "--cluster",
+        "-n",
+        "200",
+        "--output",
+        "json",
+    ];
+    let operations = |run: &Run| {
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        json["runs"][0]["operations"].as_u64().unwrap()
+    };
+    assert_eq!(operations(&cluster.gorgon(&args).ok()), 200);
+    let logins: Vec<usize> = cluster.nodes.iter().map(|(_, s)| s.logins()).collect();
+    assert_eq!(logins, [1, 1], "one login per node");
+    // Two more commands, no more logins; the counts stay exact.
+    cluster.gorgon(&["cluster", "check"]).ok();
+    assert_eq!(operations(&cluster.gorgon(&args).ok()), 200);
+    let logins: Vec<usize> = cluster.nodes.iter().map(|(_, s)| s.logins()).collect();
+    assert_eq!(logins, [1, 1], "the kept connections were used");
+    // A node whose connection died is logged in to afresh.
+    crate::sshd::kill_user("gorgon-e2e-keep-1");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(operations(&cluster.gorgon(&args).ok()), 200);
+    assert_eq!(cluster.node("k1").logins(), 2);
+    assert_eq!(cluster.node("k2").logins(), 1);
+}
+
+#[test]
+fn a_node_whose_probe_hangs_is_named_at_the_probe_deadline_and_skipped() {
+    let users = ["gorgon-e2e-hang-a", "gorgon-e2e-hang-b"];
+    let cluster = TestCluster::start(&[("fine", users[0]), ("stuck", users[1])]);
+    // Node stuck's login shell hangs on the probe (the only command that
+    // runs `uname`) and runs everything else.
+    let shell = cluster.dir.path().join("stuck-shell");
+    std::fs::write(
+        &shell,
+        "#!/bin/sh\ncase \"$2\" in *uname*) sleep 90 ;; esac\nexec /bin/sh \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stuck_user = crate::sshd::system_user(users[1]);
+    sh(
+        "usermod",
+        &["--shell", shell.to_str().unwrap(), &stuck_user],
+    );
+    let lib = plugin("gorgon-test-testkit");
+    let started = Instant::now();
+    let run = cluster
+        .gorgon(&[
+            "run",
+            "--plugin",
+            lib.to_str().unwrap(),
+            "--cluster",
+            "--skip-unreachable",
+            "-n",
+            "100",
+        ])
+        .ok();
+    // About 20 s; the bound is generous, and still far below the 120 s a
+    // hung command once cost.
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(100), "{took:?}");
+    assert!(
+        run.stderr
+            .contains("node stuck did not finish the probe within 20s"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("Skipped: node stuck"), "{}", run.stdout);
+    assert_eq!(run.count("OK"), 100);
+    assert_eq!(node_count(&run, "fine"), 100);
+}

@@ -279,6 +279,14 @@ impl Sshd {
             .count()
     }
 
+    /// How many logins this server accepted so far.
+    pub fn logins(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("sshd.log"))
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
+    }
+
     /// Stops the listener by the PID in its PidFile. Sessions in progress
     /// live on: they are other processes.
     pub fn stop(&mut self) {
@@ -438,6 +446,22 @@ impl TestCluster {
         let mut all = vec!["--config", self.config.to_str().unwrap()];
         all.extend_from_slice(args);
         crate::support::gorgon(&all)
+    }
+
+    /// Runs gorgon with this cluster's config under an open-files limit
+    /// of `soft` (and `hard`, when given; else the hard limit stays), as
+    /// a user whose shell or CI has a low `ulimit -n` would.
+    pub fn gorgon_with_open_files(&self, soft: u64, hard: Option<u64>, args: &[&str]) -> Run {
+        let hard = hard.map(|h| h.to_string()).unwrap_or_default();
+        let output = Command::new("prlimit")
+            .arg(format!("--nofile={soft}:{hard}"))
+            .arg(gorgon_bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("prlimit starts gorgon");
+        Run::from(output)
     }
 
     /// Starts gorgon with this cluster's config without waiting for it.

@@ -12,6 +12,7 @@ use super::arch;
 use super::distribute::readiness;
 use super::edit::{self, Added, NodeFields};
 use super::node::{self, Node, NodeName};
+use super::open_files;
 use super::ssh::{Connection, Facts, Ssh, SshOptions, UploadKind};
 use crate::checksum;
 use crate::config::{self, Config};
@@ -315,6 +316,7 @@ pub fn setup(
 ) -> Result<Code, Failure> {
     let config = Config::load(explicit).map_err(Failure::usage)?;
     let nodes = node::select(&config, names)?;
+    open_files::ensure(nodes.len(), 0, false)?;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::Run(anyhow!("cannot find this gorgon executable: {e}")))?;
     let sha256 = checksum::sha256_file(&exe)
@@ -322,19 +324,20 @@ pub fn setup(
     let ssh =
         Ssh::new(SshOptions::from_config(&config, accept_new_host_keys)).map_err(Failure::Run)?;
     let mut failures = Vec::new();
-    let mut connections = Vec::new();
-    for connected in ssh.connect_all(&nodes) {
-        match connected {
-            Ok(connection) => connections.push(connection),
-            Err(reason) => failures.push(reason),
-        }
-    }
-    let outcomes = ssh.for_each(&connections, move |c| {
+    // Each node from login to install at its own pace, the uploads a few
+    // at a time, streamed from the file.
+    let outcomes = ssh.for_each_node(&nodes, move |connector| {
         let (exe, sha256) = (exe.clone(), sha256.clone());
-        async move { setup_node(&c, &exe, &sha256).await }
+        async move {
+            let connection = connector.connect().await?;
+            let outcome = setup_node(&connection, &exe, &sha256).await;
+            let name = connection.node.name.clone();
+            connection.close().await;
+            outcome.map_err(|error| format!("node {name}: {error:#}"))
+        }
     });
-    for (connection, outcome) in connections.iter().zip(outcomes) {
-        let name = &connection.node.name;
+    for (node, outcome) in nodes.iter().zip(outcomes) {
+        let name = &node.name;
         match outcome {
             Ok(SetupOutcome::AlreadyThere { version, path }) => {
                 say!("{name}: {version} at {path} is this build already; nothing to do")
@@ -356,10 +359,9 @@ pub fn setup(
                     duration(took.as_nanos() as u64)
                 );
             }
-            Err(error) => failures.push(format!("node {name}: {error:#}")),
+            Err(reason) => failures.push(reason),
         }
     }
-    ssh.close_all(connections);
     if failures.is_empty() {
         return Ok(Code(exit::OK));
     }

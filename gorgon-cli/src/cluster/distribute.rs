@@ -8,16 +8,20 @@
 //! processes there are `K × P` slots, and slot `s` runs `s, s + KP, …`.
 //!
 //! Remote commands per run, per node: one probe, one upload the first time
-//! a plugin's content is seen there, and one per worker process.
+//! a plugin's content is seen there, and one per worker process. Each node
+//! goes from login to upload on its own: a slow node holds up no other.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 
 use super::arch;
 use super::node::{self, Node};
+use super::open_files;
 use super::remote_link::{OnNode, RemoteLink};
-use super::ssh::{Connection, Facts, Ssh, SshOptions, UploadKind, PLUGIN_DIR};
+use super::ssh::{Connection, Connector, Facts, Ssh, SshOptions, UploadKind, PLUGIN_DIR};
 use super::Selection;
 use crate::checksum;
 use crate::collect::{Link, LocalLink};
@@ -41,11 +45,16 @@ pub struct Cluster {
     sha256: String,
     /// One sentence per node left out by `--skip-unreachable`.
     skipped: Vec<String>,
+    /// The current run's start of its workers, and when each worker said
+    /// it was ready, for the per-node "ready" phase.
+    starts: Mutex<WorkerStarts>,
 }
 
 struct ReadyNode {
     connection: Connection,
     facts: Facts,
+    /// How long uploading the plugin took, when it was not there.
+    upload: Option<Duration>,
 }
 
 impl ReadyNode {
@@ -54,13 +63,33 @@ impl ReadyNode {
     }
 }
 
+#[derive(Default)]
+struct WorkerStarts {
+    at: Option<Instant>,
+    /// Each worker's node and the moment its `ready` arrived.
+    ready: Vec<(String, Arc<OnceLock<Instant>>)>,
+}
+
+/// How one node's preparation ended.
+enum Prepared {
+    Ready(Box<ReadyNode>),
+    /// Not reached, or hung or failed while probed or uploaded to: left
+    /// out with `--skip-unreachable`.
+    Unreachable(String),
+    /// Reached, but cannot run this plugin: always stops the run.
+    NotReady(String),
+}
+
 impl Cluster {
     /// Reaches and checks the selected nodes; `None` for a local run.
     /// An unreachable node stops the run unless `--skip-unreachable`.
+    /// `processes` is the most worker processes a run of the suite
+    /// starts per node.
     pub fn prepare(
         selection: &Selection,
         config: &Config,
         plugin: &Path,
+        processes: u32,
     ) -> Result<Option<Cluster>, Failure> {
         if !selection.is_cluster() {
             if selection.local || selection.skip_unreachable {
@@ -76,6 +105,7 @@ impl Cluster {
             &selection.names[..]
         };
         let nodes = node::select(config, names)?;
+        open_files::ensure(nodes.len(), processes, selection.local)?;
         let sha256 = checksum::sha256_file(plugin).map_err(|e| {
             Failure::usage(format!("cannot read the plugin {}: {e}", plugin.display()))
         })?;
@@ -88,41 +118,58 @@ impl Cluster {
             plugin: plugin.to_path_buf(),
             sha256,
             skipped: Vec::new(),
+            starts: Mutex::default(),
         };
-        let connections = cluster.connect(&nodes, selection.skip_unreachable)?;
-        cluster.check(connections, selection.skip_unreachable)?;
+        cluster.prepare_nodes(&nodes, selection.skip_unreachable)?;
         if cluster.nodes.is_empty() && !cluster.local {
             return Err(Failure::Run(anyhow!(
                 "no node can be reached: {}",
                 cluster.skipped.join("; ")
             )));
         }
-        cluster.upload_plugin()?;
         Ok(Some(cluster))
     }
 
-    fn connect(&mut self, nodes: &[Node], skip: bool) -> Result<Vec<Connection>, Failure> {
-        let mut connections = Vec::new();
+    /// Takes every node through login, probe and upload, each at its own
+    /// pace and each step with its own deadline; keeps the nodes ready to
+    /// run the plugin.
+    fn prepare_nodes(&mut self, nodes: &[Node], skip: bool) -> Result<(), Failure> {
+        let plugin_arch = arch::of_elf(&self.plugin);
+        let (plugin, sha256) = (self.plugin.clone(), self.sha256.clone());
+        let outcomes = self.ssh.for_each_node(nodes, move |connector| {
+            let (plugin, sha256) = (plugin.clone(), sha256.clone());
+            async move { prepare_node(connector, plugin, sha256, plugin_arch).await }
+        });
         let mut unreachable = Vec::new();
-        for result in self.ssh.connect_all(nodes) {
-            match result {
-                Ok(connection) => connections.push(connection),
-                Err(reason) => unreachable.push(reason),
+        let mut problems = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Prepared::Ready(node) => {
+                    if node.upload.is_some() {
+                        eprintln!(
+                            "gorgon: node {}: uploaded the plugin to ~/{PLUGIN_DIR}/{}.so",
+                            node.name(),
+                            self.sha256
+                        );
+                    }
+                    self.nodes.push(*node);
+                }
+                Prepared::Unreachable(reason) => unreachable.push(reason),
+                Prepared::NotReady(problem) => problems.push(problem),
             }
         }
-        self.skip_or_stop(unreachable, skip, connections)
+        self.skip_or_stop(unreachable, skip)?;
+        if !problems.is_empty() {
+            return Err(Failure::Run(anyhow!("{}", problems.join("; "))));
+        }
+        Ok(())
     }
 
     /// With `--skip-unreachable`, notes the unreachable nodes and goes on
     /// with the others; without, stops the run naming them.
-    fn skip_or_stop<T>(
-        &mut self,
-        unreachable: Vec<String>,
-        skip: bool,
-        going_on: Vec<T>,
-    ) -> Result<Vec<T>, Failure> {
+    fn skip_or_stop(&mut self, unreachable: Vec<String>, skip: bool) -> Result<(), Failure> {
         if unreachable.is_empty() {
-            return Ok(going_on);
+            return Ok(());
         }
         if !skip {
             return Err(Failure::Run(anyhow!(
@@ -135,81 +182,6 @@ impl Cluster {
             eprintln!("gorgon: skipping {reason}");
         }
         self.skipped.extend(unreachable);
-        Ok(going_on)
-    }
-
-    /// Probes every node (one command each) and keeps those ready to run
-    /// the plugin; any other problem stops the run, naming the node.
-    fn check(&mut self, connections: Vec<Connection>, skip: bool) -> Result<(), Failure> {
-        let sha256 = self.sha256.clone();
-        let probes = self.ssh.for_each(&connections, move |c| {
-            let sha256 = sha256.clone();
-            async move { c.probe(Some(&sha256), false).await }
-        });
-        let plugin_arch = arch::of_elf(&self.plugin);
-        let mut lost = Vec::new();
-        let mut problems = Vec::new();
-        let mut ready = Vec::new();
-        for (connection, probe) in connections.into_iter().zip(probes) {
-            let facts = match probe {
-                Ok(facts) => facts,
-                Err(error) => {
-                    lost.push(format!("{error:#}"));
-                    continue;
-                }
-            };
-            match readiness(&connection.node, &facts, plugin_arch) {
-                Ok(()) => ready.push(ReadyNode { connection, facts }),
-                Err(problem) => problems.push(problem),
-            }
-        }
-        self.nodes = self.skip_or_stop(lost, skip, ready)?;
-        if !problems.is_empty() {
-            return Err(Failure::Run(anyhow!("{}", problems.join("; "))));
-        }
-        Ok(())
-    }
-
-    /// Uploads the plugin to the nodes that lack it (one command each).
-    fn upload_plugin(&mut self) -> Result<(), Failure> {
-        let missing: Vec<Connection> = self
-            .nodes
-            .iter()
-            .filter(|n| n.facts.plugin_present != Some(true))
-            .map(|n| n.connection.clone())
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let (plugin, sha256) = (self.plugin.clone(), self.sha256.clone());
-        let uploads = self.ssh.for_each(&missing, move |c| {
-            let (plugin, sha256) = (plugin.clone(), sha256.clone());
-            async move {
-                let name = format!("{sha256}.so");
-                c.upload(
-                    &plugin,
-                    &format!("~/{PLUGIN_DIR}"),
-                    &name,
-                    &sha256,
-                    "500",
-                    UploadKind::Private,
-                )
-                .await
-            }
-        });
-        let failed: Vec<String> = uploads
-            .into_iter()
-            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
-            .collect();
-        if !failed.is_empty() {
-            return Err(Failure::Run(anyhow!("{}", failed.join("; "))));
-        }
-        for connection in &missing {
-            eprintln!(
-                "gorgon: node {}: uploaded the plugin to ~/{PLUGIN_DIR}/{}.so",
-                connection.node.name, self.sha256
-            );
-        }
         Ok(())
     }
 
@@ -230,6 +202,16 @@ impl Cluster {
         })?;
         let shares = load.shares(slots);
         let handle = self.ssh.handle();
+        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        *starts = WorkerStarts {
+            at: Some(Instant::now()),
+            ready: Vec::new(),
+        };
+        let mut ready_clock = |node: &str| {
+            let clock = Arc::new(OnceLock::new());
+            starts.ready.push((node.to_string(), clock.clone()));
+            clock
+        };
         let mut pending = Vec::new();
         for (k, node) in self.nodes.iter().enumerate() {
             let remote_plugin = node.facts.plugin_path(&self.sha256);
@@ -243,12 +225,14 @@ impl Cluster {
                 let (session, handle2) = (node.connection.session.clone(), handle.clone());
                 let (node_name, program) =
                     (node.name().to_string(), node.facts.gorgon_path.clone());
+                let ready = ready_clock(node.name());
                 pending.push(handle.spawn(async move {
                     RemoteLink::spawn(session, handle2, name, &program, &args)
                         .await
                         .map(|link| OnNode {
                             link: Box::new(link),
                             node: node_name,
+                            ready,
                         })
                 }));
             }
@@ -277,6 +261,7 @@ impl Cluster {
                     Ok(link) => links.push(Box::new(OnNode {
                         link: Box::new(link),
                         node: LOCAL.to_string(),
+                        ready: ready_clock(LOCAL),
                     })),
                     Err(error) => failed.push(format!("{error:#}")),
                 }
@@ -289,9 +274,40 @@ impl Cluster {
         Ok(links)
     }
 
+    /// Adds what the cluster knows to a run's result: each node's phase
+    /// times, and one sentence per node lost mid-run.
+    pub fn annotate(&self, result: &mut RunResult) {
+        self.record_phases(result);
+        self.explain_losses(result);
+    }
+
+    /// Each node's login, probe, upload and workers-ready times.
+    fn record_phases(&self, result: &mut RunResult) {
+        let starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        for node in &mut result.nodes {
+            if let Some(ready) = self.nodes.iter().find(|n| n.name() == node.name) {
+                node.phases.connect = Some(ready.connection.login);
+                node.phases.probe = Some(ready.facts.round_trip);
+                node.phases.upload = ready.upload;
+            }
+            // Its slowest worker; unknown unless every one said `ready`.
+            let mut last = starts.at;
+            for (_, clock) in starts.ready.iter().filter(|(n, _)| *n == node.name) {
+                last = match clock.get() {
+                    Some(at) => last.map(|l| l.max(*at)),
+                    None => None,
+                };
+            }
+            node.phases.ready = starts
+                .at
+                .zip(last)
+                .map(|(from, to)| to.saturating_duration_since(from));
+        }
+    }
+
     /// Names a node lost mid-run once, instead of once per worker, and
     /// keeps what its workers sent before.
-    pub fn explain_losses(&self, result: &mut RunResult) {
+    fn explain_losses(&self, result: &mut RunResult) {
         for ready in &self.nodes {
             let Some(node) = result.nodes.iter_mut().find(|n| n.name == ready.name()) else {
                 continue;
@@ -317,6 +333,51 @@ impl Cluster {
     pub fn skipped(&self) -> &[String] {
         &self.skipped
     }
+}
+
+/// One node's way to readiness: login, probe, check, and the plugin's
+/// upload where it is missing, each with its own deadline. A node that
+/// fails a step is closed at once.
+async fn prepare_node(
+    connector: Connector,
+    plugin: PathBuf,
+    sha256: String,
+    plugin_arch: Option<&'static str>,
+) -> Prepared {
+    let connection = match connector.connect().await {
+        Ok(connection) => connection,
+        Err(reason) => return Prepared::Unreachable(reason),
+    };
+    let facts = match connection.probe(Some(&sha256), false).await {
+        Ok(facts) => facts,
+        Err(error) => {
+            connection.close().await;
+            return Prepared::Unreachable(format!("{error:#}"));
+        }
+    };
+    if let Err(problem) = readiness(&connection.node, &facts, plugin_arch) {
+        connection.close().await;
+        return Prepared::NotReady(problem);
+    }
+    let mut upload = None;
+    if facts.plugin_present != Some(true) {
+        let started = Instant::now();
+        let name = format!("{sha256}.so");
+        let dir = format!("~/{PLUGIN_DIR}");
+        let sent = connection
+            .upload(&plugin, &dir, &name, &sha256, "500", UploadKind::Private)
+            .await;
+        if let Err(error) = sent {
+            connection.close().await;
+            return Prepared::Unreachable(format!("{error:#}"));
+        }
+        upload = Some(started.elapsed());
+    }
+    Prepared::Ready(Box::new(ReadyNode {
+        connection,
+        facts,
+        upload,
+    }))
 }
 
 impl Drop for Cluster {

@@ -22,6 +22,7 @@ mod commands;
 pub mod distribute;
 mod edit;
 pub mod node;
+mod open_files;
 mod remote_link;
 mod ssh;
 

@@ -53,8 +53,30 @@ impl Node {
     }
 }
 
+/// The node names in the order gorgon.toml lists them. The config keeps
+/// nodes in a sorted map (`n1, n10, n11, n2…`), but reports promise the
+/// file's order, which `toml_edit` keeps; empty when the file cannot be
+/// read again.
+fn file_order(config: &Config) -> Vec<String> {
+    let Some(text) = config
+        .path
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+    else {
+        return Vec::new();
+    };
+    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return Vec::new();
+    };
+    doc.get("nodes")
+        .and_then(toml_edit::Item::as_table_like)
+        .map(|t| t.iter().map(|(k, _)| k.to_string()).collect())
+        .unwrap_or_default()
+}
+
 /// The nodes named (in the order given), or every node of the config (in
-/// name order) when `names` is empty; an unknown name is a usage error.
+/// the file's order) when `names` is empty; an unknown name is a usage
+/// error.
 pub fn select(config: &Config, names: &[NodeName]) -> Result<Vec<Node>, Failure> {
     let file = config.describe();
     if config.nodes.is_empty() {
@@ -64,11 +86,21 @@ pub fn select(config: &Config, names: &[NodeName]) -> Result<Vec<Node>, Failure>
     }
     let base = config.base_dir();
     if names.is_empty() {
-        return Ok(config
+        let order = file_order(config);
+        let mut nodes: Vec<Node> = config
             .nodes
             .iter()
             .map(|(name, node)| Node::new(name.clone(), node, base))
-            .collect());
+            .collect();
+        // Stable: a name the file does not show (it cannot happen, but a
+        // file changed since it was read could) keeps name order, last.
+        nodes.sort_by_key(|n| {
+            order
+                .iter()
+                .position(|o| o == n.name.as_str())
+                .unwrap_or(usize::MAX)
+        });
+        return Ok(nodes);
     }
     let mut nodes: Vec<Node> = Vec::new();
     for name in names {

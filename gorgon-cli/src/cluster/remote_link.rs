@@ -10,8 +10,8 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use openssh::{Session, Stdio};
@@ -21,6 +21,11 @@ use crate::collect::{describe_exit, Link};
 
 /// How long `wait` gives a remote worker to end after its input closed.
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
+/// Runs the worker (`$0 $@`) as a child of `sh`, not in its place: a
+/// worker killed by a signal is then reported as 128 + its number, where
+/// a worker that replaced the shell would leave the channel without a
+/// status, which looks the same as a dropped connection.
+const WORKER_SHELL: &str = r#""$0" "$@"; exit $?"#;
 
 pub struct RemoteLink {
     name: String,
@@ -42,7 +47,10 @@ impl RemoteLink {
         program: &str,
         args: &[String],
     ) -> anyhow::Result<RemoteLink> {
-        let mut child = Session::arc_command(session, program)
+        let mut child = Session::arc_command(session, "sh")
+            .arg("-c")
+            .arg(WORKER_SHELL)
+            .arg(program)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -107,8 +115,10 @@ impl Link for RemoteLink {
                 ),
                 _ => describe_exit(status),
             },
+            // Its shell, which outlives the worker, ended with no status:
+            // the channel or the whole connection went away.
             Ok(Err(openssh::Error::RemoteProcessTerminated)) => {
-                "was killed by a signal or lost its connection".to_string()
+                "lost its connection (or its shell on the node was killed)".to_string()
             }
             Ok(Err(_)) => "lost its connection".to_string(),
             Err(_) => format!(
@@ -138,10 +148,33 @@ impl Write for Closed {
     }
 }
 
-/// Any link, tagged with the node it runs on, for the per-node figures.
+/// Any link, tagged with the node it runs on, for the per-node figures,
+/// and noting when its `ready` arrived (the node's "workers ready" phase).
 pub struct OnNode {
     pub link: Box<dyn Link>,
     pub node: String,
+    pub ready: Arc<OnceLock<Instant>>,
+}
+
+/// A worker's frames, watched for its `ready` line: a scan of the bytes
+/// as they pass, which the collector then parses as usual.
+struct WatchReady {
+    frames: Box<dyn Read + Send>,
+    ready: Arc<OnceLock<Instant>>,
+}
+
+impl Read for WatchReady {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.frames.read(buf)?;
+        if self.ready.get().is_none() && contains(&buf[..n], br#""ready""#) {
+            let _ = self.ready.set(Instant::now());
+        }
+        Ok(n)
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 impl Link for OnNode {
@@ -154,7 +187,10 @@ impl Link for OnNode {
     }
 
     fn take_frames(&mut self) -> Box<dyn Read + Send> {
-        self.link.take_frames()
+        Box::new(WatchReady {
+            frames: self.link.take_frames(),
+            ready: self.ready.clone(),
+        })
     }
 
     fn wait(&mut self) -> String {

@@ -24,6 +24,7 @@ use anyhow::{anyhow, Context as _};
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::runtime::{Handle, Runtime};
+use tokio::sync::Semaphore;
 
 use super::node::{resolve_local, Node};
 use crate::config::Config;
@@ -32,8 +33,21 @@ use crate::config::Config;
 const CONTROL_PERSIST_SECS: usize = 30;
 /// How long to wait for a node to answer at all.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a short remote command (probe, upload) may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the probe may take on a node: a few `uname`s, a `--version`
+/// and two checksums. A node that takes longer is hung, and is named
+/// after this, not after a generic command timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+/// An upload's deadline: a fixed part for the login shell and the
+/// checksum, and one second per MiB (1 MiB/s is a slow link).
+const UPLOAD_BASE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Uploads at once, whatever the number of nodes: each holds one read
+/// buffer and one channel, so the parent's memory does not grow with the
+/// nodes, and the uplink is shared by a few streams rather than hundreds.
+const UPLOADS_AT_ONCE: usize = 8;
+/// The read buffer of one upload: large enough that copying a 70 MB
+/// gorgon costs a few hundred reads and writes, not thousands (the
+/// default 8 KiB made copying most of `cluster setup`'s own CPU).
+const UPLOAD_BUFFER: usize = 256 << 10;
 /// Where uploaded plugins live on a node, relative to the remote home.
 pub const PLUGIN_DIR: &str = ".cache/gorgon/plugins";
 
@@ -45,6 +59,9 @@ pub struct SshOptions {
     pub accept_new_host_keys: bool,
     pub control_dir: PathBuf,
     pub connect_timeout: Duration,
+    /// How long an idle connection outlives gorgon for the next command
+    /// to reuse; `None`: each command logs in and closes its connections.
+    pub keep_connections: Option<NonZeroUsize>,
 }
 
 impl SshOptions {
@@ -66,6 +83,9 @@ impl SshOptions {
                 .connect_timeout
                 .map(|s| Duration::from_secs(s.get()))
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            keep_connections: ssh
+                .keep_connections
+                .and_then(|s| NonZeroUsize::new(usize::try_from(s.get()).unwrap_or(usize::MAX))),
         }
     }
 
@@ -117,6 +137,8 @@ fn private_control_dir(dir: &Path) -> anyhow::Result<()> {
 pub struct Ssh {
     runtime: Runtime,
     pub options: SshOptions,
+    /// Permits to upload, shared by every connection of this command.
+    uploads: Arc<Semaphore>,
 }
 
 /// An open, multiplexed connection to one node (cheap to clone: the
@@ -127,6 +149,10 @@ pub struct Connection {
     pub session: Arc<Session>,
     /// How long the login (the master connection) took.
     pub login: Duration,
+    uploads: Arc<Semaphore>,
+    /// The master outlives this gorgon (`keep_connections`): it is left
+    /// running, not closed, at the end.
+    kept: bool,
 }
 
 impl Ssh {
@@ -140,7 +166,11 @@ impl Ssh {
             .enable_all()
             .build()
             .context("cannot start the SSH runtime")?;
-        Ok(Ssh { runtime, options })
+        Ok(Ssh {
+            runtime,
+            options,
+            uploads: Arc::new(Semaphore::new(UPLOADS_AT_ONCE)),
+        })
     }
 
     pub fn handle(&self) -> Handle {
@@ -154,21 +184,40 @@ impl Ssh {
     /// Connects to every node at once; each result says why a node could
     /// not be reached, in one sentence naming it.
     pub fn connect_all(&self, nodes: &[Node]) -> Vec<Result<Connection, String>> {
+        self.for_each_node(nodes, |connector| async move { connector.connect().await })
+    }
+
+    /// Runs `work` for every node at once, from its login on, and returns
+    /// the results in the nodes' order. Each node goes through its steps
+    /// at its own pace: a node silent until its connect timeout delays
+    /// nobody else's probe or upload.
+    pub fn for_each_node<T, F, Fut>(&self, nodes: &[Node], work: F) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: Fn(Connector) -> Fut,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+    {
         let tasks: Vec<_> = nodes
             .iter()
             .map(|node| {
-                let (node, options) = (node.clone(), self.options.clone());
-                self.runtime
-                    .spawn(async move { connect(&options, node).await })
+                self.runtime.spawn(work(Connector {
+                    node: node.clone(),
+                    options: self.options.clone(),
+                    uploads: self.uploads.clone(),
+                }))
             })
             .collect();
+        self.join(tasks)
+    }
+
+    fn join<T: Send + 'static>(&self, tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
         self.runtime.block_on(async {
             let mut results = Vec::with_capacity(tasks.len());
             for task in tasks {
-                results.push(
-                    task.await
-                        .unwrap_or_else(|e| Err(format!("the connection task failed: {e}"))),
-                );
+                match task.await {
+                    Ok(result) => results.push(result),
+                    Err(error) => std::panic::resume_unwind(error.into_panic()),
+                }
             }
             results
         })
@@ -178,9 +227,7 @@ impl Ssh {
     pub fn close_all(&self, connections: Vec<Connection>) {
         self.runtime.block_on(async {
             for connection in connections {
-                if let Ok(session) = Arc::try_unwrap(connection.session) {
-                    let _ = session.close().await;
-                }
+                connection.close().await;
             }
         });
     }
@@ -197,16 +244,7 @@ impl Ssh {
             .iter()
             .map(|c| self.runtime.spawn(work(c.clone())))
             .collect();
-        self.runtime.block_on(async {
-            let mut results = Vec::with_capacity(tasks.len());
-            for task in tasks {
-                match task.await {
-                    Ok(result) => results.push(result),
-                    Err(error) => std::panic::resume_unwind(error.into_panic()),
-                }
-            }
-            results
-        })
+        self.join(tasks)
     }
 
     /// Whether the master connection to a node is still up.
@@ -219,7 +257,26 @@ impl Ssh {
     }
 }
 
-async fn connect(options: &SshOptions, node: Node) -> Result<Connection, String> {
+/// What a node's task starts with: the node and how to reach it.
+pub struct Connector {
+    pub node: Node,
+    options: SshOptions,
+    uploads: Arc<Semaphore>,
+}
+
+impl Connector {
+    /// Logs in (the master connection); the error is one sentence naming
+    /// the node.
+    pub async fn connect(self) -> Result<Connection, String> {
+        connect(&self.options, self.node, self.uploads).await
+    }
+}
+
+async fn connect(
+    options: &SshOptions,
+    node: Node,
+    uploads: Arc<Semaphore>,
+) -> Result<Connection, String> {
     if let Some(key) = &node.key {
         if !key.is_file() {
             return Err(format!(
@@ -228,6 +285,21 @@ async fn connect(options: &SshOptions, node: Node) -> Result<Connection, String>
                 key.display()
             ));
         }
+    }
+    let started = Instant::now();
+    let kept = options.keep_connections.is_some();
+    let record = kept.then(|| kept_record(options, &node));
+    if let Some(session) = match &record {
+        Some(record) => resume(record).await,
+        None => None,
+    } {
+        return Ok(Connection {
+            login: started.elapsed(),
+            session: Arc::new(session),
+            node,
+            uploads,
+            kept,
+        });
     }
     let mut builder = SessionBuilder::default();
     builder
@@ -238,7 +310,9 @@ async fn connect(options: &SshOptions, node: Node) -> Result<Connection, String>
         })
         .control_directory(&options.control_dir)
         .control_persist(ControlPersist::IdleFor(
-            NonZeroUsize::new(CONTROL_PERSIST_SECS).expect("not zero"),
+            options
+                .keep_connections
+                .unwrap_or(NonZeroUsize::new(CONTROL_PERSIST_SECS).expect("not zero")),
         ))
         .connect_timeout(options.connect_timeout)
         .server_alive_interval(Duration::from_secs(5));
@@ -257,15 +331,79 @@ async fn connect(options: &SshOptions, node: Node) -> Result<Connection, String>
     if let Some(file) = &options.known_hosts {
         builder.user_known_hosts_file(file);
     }
-    let started = Instant::now();
-    match builder.connect_mux(node.host.as_str()).await {
+    let session = match &record {
+        Some(record) => launch_kept(&builder, &node, record).await,
+        None => builder.connect_mux(node.host.as_str()).await,
+    };
+    match session {
         Ok(session) => Ok(Connection {
             login: started.elapsed(),
             session: Arc::new(session),
             node,
+            uploads,
+            kept,
         }),
         Err(error) => Err(explain_connect_error(&node, options, &error)),
     }
+}
+
+/// Where the control socket of a kept connection to `node` is recorded
+/// (a symbolic link to it), named by everything that decides how ssh
+/// logs in, so a changed key, port or known_hosts file never reuses an
+/// old connection.
+fn kept_record(options: &SshOptions, node: &Node) -> PathBuf {
+    use sha2::Digest as _;
+    let identity = format!(
+        "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}",
+        node.host,
+        node.port,
+        node.user.as_ref().map(|u| u.as_str()),
+        node.key,
+        options.config_file,
+        options.known_hosts,
+        options.accept_new_host_keys
+    );
+    let digest = hex::encode(sha2::Sha256::digest(identity.as_bytes()));
+    options
+        .control_dir
+        .join(format!("kept-{}-{}", node.name, &digest[..16]))
+}
+
+/// The kept connection recorded at `record`, if its master still
+/// answers; a dead one's record and directory are removed.
+async fn resume(record: &Path) -> Option<Session> {
+    let socket = std::fs::read_link(record).ok()?;
+    let session = Session::resume_mux(socket.clone().into_boxed_path(), None);
+    let alive = tokio::time::timeout(Duration::from_secs(2), session.check())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if alive {
+        return Some(session);
+    }
+    // Detached: dropping it would try to shut a master that is gone.
+    let _ = session.detach();
+    let _ = std::fs::remove_file(record);
+    if let Some(dir) = socket.parent().filter(|d| d.parent() == record.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    None
+}
+
+/// Starts a master that outlives this gorgon, and records its socket.
+async fn launch_kept(
+    builder: &SessionBuilder,
+    node: &Node,
+    record: &Path,
+) -> Result<Session, openssh::Error> {
+    let dir = builder.launch_master(node.host.as_str()).await?.keep();
+    let socket = dir.join("master");
+    let _ = std::fs::remove_file(record);
+    // Another gorgon may have recorded its own just now: either works.
+    let _ = std::os::unix::fs::symlink(&socket, record);
+    Ok(Session::resume_mux(
+        socket.into_boxed_path(),
+        Some(dir.join("log").into_boxed_path()),
+    ))
 }
 
 /// Turns the master's log (which the crate hands over as the source of a
@@ -450,6 +588,18 @@ if [ "$5" = exec ]; then "$d/$2" --version | head -n 1; fi
 "#;
 
 impl Connection {
+    /// Ends the master connection, when no one else holds it; a kept
+    /// one is left running for the next gorgon command.
+    pub async fn close(self) {
+        if let Ok(session) = Arc::try_unwrap(self.session) {
+            if self.kept {
+                let _ = session.detach();
+            } else {
+                let _ = session.close().await;
+            }
+        }
+    }
+
     /// Runs [`PROBE`]: one remote command.
     pub async fn probe(
         &self,
@@ -466,6 +616,7 @@ impl Connection {
                     if hash_gorgon { "hash" } else { "" },
                 ],
                 None,
+                PROBE_TIMEOUT,
             )
             .await?;
         let mut facts = Facts::parse(&String::from_utf8_lossy(&output.stdout));
@@ -480,8 +631,10 @@ impl Connection {
         Ok(facts)
     }
 
-    /// Uploads a local file with [`UPLOAD`]: one remote command. Returns
-    /// what the script printed (the version, for an executable).
+    /// Uploads a local file with [`UPLOAD`]: one remote command, the file
+    /// streamed from disk (never held whole in memory), a few uploads at
+    /// once per gorgon command. Returns what the script printed (the
+    /// version, for an executable).
     pub async fn upload(
         &self,
         local: &Path,
@@ -491,15 +644,27 @@ impl Connection {
         mode: &str,
         kind: UploadKind,
     ) -> anyhow::Result<String> {
-        let content = tokio::fs::read(local)
+        let file = tokio::fs::File::open(local)
             .await
             .with_context(|| format!("cannot read {}", local.display()))?;
+        let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
         let kind = match kind {
             UploadKind::Private => "private",
             UploadKind::Executable => "exec",
         };
+        let _permit = self
+            .uploads
+            .acquire()
+            .await
+            .context("the upload queue closed")?;
+        let deadline = UPLOAD_BASE_TIMEOUT + Duration::from_secs(size >> 20);
         let output = self
-            .script(UPLOAD, &[dir, name, sha256, mode, kind], Some(content))
+            .script(
+                UPLOAD,
+                &[dir, name, sha256, mode, kind],
+                Some(tokio::io::BufReader::with_capacity(UPLOAD_BUFFER, file)),
+                deadline,
+            )
             .await?;
         if !output.status.success() {
             return Err(anyhow!(
@@ -513,14 +678,21 @@ impl Connection {
     }
 
     /// Runs one constant script with `sh -c`, its values as positional
-    /// parameters (each quoted by the crate), optionally feeding `input`.
+    /// parameters (each quoted by the crate), optionally feeding it the
+    /// file `input`; a node that has not finished by `deadline` is named.
     async fn script(
         &self,
         script: &str,
         args: &[&str],
-        input: Option<Vec<u8>>,
+        input: Option<tokio::io::BufReader<tokio::fs::File>>,
+        deadline: Duration,
     ) -> anyhow::Result<Output> {
         let name = &self.node.name;
+        let what = if input.is_some() {
+            "an upload"
+        } else {
+            "the probe"
+        };
         let run = async {
             let mut command = self.session.command("sh");
             command
@@ -539,10 +711,10 @@ impl Connection {
                 .spawn()
                 .await
                 .with_context(|| format!("cannot run a command on node {name}"))?;
-            if let Some(input) = input {
+            if let Some(mut input) = input {
                 let mut stdin = child.stdin().take().expect("stdin is piped");
                 // A failed write shows up as the script's own error below.
-                let _ = stdin.write_all(&input).await;
+                let _ = tokio::io::copy_buf(&mut input, &mut stdin).await;
                 let _ = stdin.shutdown().await;
                 drop(stdin);
             }
@@ -551,14 +723,12 @@ impl Connection {
                 .await
                 .with_context(|| format!("lost the connection to node {name}"))
         };
-        tokio::time::timeout(COMMAND_TIMEOUT, run)
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "node {name} did not finish a command within {}s",
-                    COMMAND_TIMEOUT.as_secs()
-                )
-            })?
+        tokio::time::timeout(deadline, run).await.map_err(|_| {
+            anyhow!(
+                "node {name} did not finish {what} within {}s",
+                deadline.as_secs()
+            )
+        })?
     }
 }
 
@@ -603,6 +773,7 @@ mod tests {
             accept_new_host_keys: false,
             control_dir: "/tmp".into(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            keep_connections: None,
         }
     }
 

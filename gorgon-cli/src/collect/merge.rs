@@ -8,7 +8,7 @@ use super::observer::Live;
 use super::timeline::Timeline;
 use super::Link;
 use crate::footprint::{self, Footprint};
-use crate::outcome::{NodeResult, RunLoad, RunResult};
+use crate::outcome::{NodePhases, NodeResult, RunLoad, RunResult};
 use crate::protocol::{Frame, RunningCall};
 use crate::shape::RunShape;
 use crate::stats::Stats;
@@ -36,11 +36,25 @@ pub struct Merge {
     worker_elapsed: Duration,
     /// The earliest start of a measured part (after any warm-up).
     measured_from: Duration,
+    /// Per node: when its first results arrived, and when its last
+    /// worker's stream ended without `done` (the node was lost).
+    node_clocks: Vec<NodeClock>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct NodeClock {
+    /// When its earliest worker began calling, by this machine's clock:
+    /// the arrival of its `done` less the time it says it ran (so the
+    /// transit of `go` and of `done` are in it).
+    began: Option<Instant>,
+    first_results: Option<Instant>,
+    lost: Option<Instant>,
 }
 
 impl Merge {
     pub fn new(shape: RunShape, planned: Option<u64>, links: &[Box<dyn Link>]) -> Merge {
         let (nodes, node_of) = group_by_node(links);
+        let node_clocks = vec![NodeClock::default(); nodes.len()];
         Merge {
             result: RunResult {
                 shape,
@@ -61,6 +75,7 @@ impl Merge {
             timeline: Timeline::default(),
             worker_elapsed: Duration::ZERO,
             measured_from: Duration::MAX,
+            node_clocks,
         }
     }
 
@@ -128,6 +143,10 @@ impl Merge {
                 self.result.stats.merge(&stats);
                 if let Some(node) = self.node_of[i] {
                     self.result.nodes[node].stats.merge(&stats);
+                    let clock = &mut self.node_clocks[node];
+                    if !stats.results.is_empty() && clock.first_results.is_none() {
+                        clock.first_results = Some(Instant::now());
+                    }
                 }
                 self.timeline.add(index, &stats);
                 true
@@ -150,6 +169,10 @@ impl Merge {
                     .min(Duration::from_nanos(measured_from_ns));
                 self.result.load.warmup_calls += warmup_calls;
                 if let Some(node) = self.node_of[i] {
+                    let clock = &mut self.node_clocks[node];
+                    if let Some(began) = Instant::now().checked_sub(elapsed) {
+                        clock.began = Some(clock.began.map_or(began, |b| b.min(began)));
+                    }
                     let node = &mut self.result.nodes[node];
                     node.elapsed = node.elapsed.max(elapsed);
                 }
@@ -181,6 +204,9 @@ impl Merge {
                 "{name} {how}{detail} before finishing its share; the results it had sent are kept"
             );
             self.result.fail(&self.node_of, i, failure);
+            if let Some(node) = self.node_of[i] {
+                self.node_clocks[node].lost = Some(Instant::now());
+            }
         }
         self.states[i] = WorkerState::Closed;
     }
@@ -200,13 +226,19 @@ impl Merge {
         let result = &mut self.result;
         result.elapsed = since_go.saturating_sub(measured_from.min(since_go));
         result.timeline = self.timeline.finish(since_go);
-        for node in &mut result.nodes {
-            node.elapsed = if node.elapsed.is_zero() {
+        for (node, clock) in result.nodes.iter_mut().zip(&self.node_clocks) {
+            let since = |at: Instant| at.saturating_duration_since(started);
+            // A lost node's figures cover the time it was alive, not the
+            // whole run.
+            let alive = node.elapsed.max(clock.lost.map(since).unwrap_or_default());
+            node.elapsed = if alive.is_zero() {
                 result.elapsed
             } else {
                 // As for the run: only the measured part, after any warm-up.
-                node.elapsed.saturating_sub(measured_from.min(node.elapsed))
+                alive.saturating_sub(measured_from.min(alive))
             };
+            node.phases.first_call = clock.began.or(clock.first_results).map(since);
+            node.phases.calls = Some(node.elapsed);
         }
         result.footprint.parent_peak_rss_bytes = footprint::peak_rss_bytes();
         self.result
@@ -230,6 +262,7 @@ fn group_by_node(links: &[Box<dyn Link>]) -> (Vec<NodeResult>, Vec<Option<usize>
                         stats: Stats::default(),
                         elapsed: Duration::ZERO,
                         failures: Vec::new(),
+                        phases: NodePhases::default(),
                     });
                     nodes.len() - 1
                 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::load_model::{self, LoadSettings, OpenModel};
 use super::verdict::Verdict;
-use crate::outcome::{NodeResult, RunResult, TimelinePoint};
+use crate::outcome::{NodePhases, NodeResult, RunResult, TimelinePoint};
 use crate::plan::Param;
 use crate::shape::Success;
 use crate::stats::{histogram_map, PanicSample, Summary};
@@ -130,6 +130,84 @@ pub struct NodeReport {
     pub all: Summary,
     /// One entry per result label, most frequent first.
     pub results: Vec<NamedSummary>,
+    /// How long each phase took on this node, in nanoseconds (`null`
+    /// where it did not happen): the skew between nodes shows here.
+    #[serde(default)]
+    pub phases: PhaseTimes,
+}
+
+/// A phase in which one node took much longer than the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowPhase {
+    pub phase: &'static str,
+    pub node: String,
+    pub slowest_ns: u64,
+    pub median_ns: u64,
+}
+
+/// The phases a single node held up: its time at least twice the median
+/// of the nodes and 100 ms more, the point where the others waited for it.
+pub fn slow_phases(nodes: &[NodeReport]) -> Vec<SlowPhase> {
+    const MARGIN_NS: u64 = 100_000_000;
+    let mut slow = Vec::new();
+    for index in 0..6 {
+        let mut times: Vec<(u64, &str)> = nodes
+            .iter()
+            .filter_map(|n| Some((n.phases.named()[index].1?, n.name.as_str())))
+            .collect();
+        if times.len() < 2 {
+            continue;
+        }
+        times.sort_unstable();
+        let median_ns = times[times.len() / 2].0;
+        let (slowest_ns, node) = times[times.len() - 1];
+        if slowest_ns >= median_ns.saturating_mul(2) && slowest_ns >= median_ns + MARGIN_NS {
+            slow.push(SlowPhase {
+                phase: PhaseTimes::default().named()[index].0,
+                node: node.to_string(),
+                slowest_ns,
+                median_ns,
+            });
+        }
+    }
+    slow
+}
+
+/// A node's phase times in nanoseconds; see [`NodePhases`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    pub connect_ns: Option<u64>,
+    pub probe_ns: Option<u64>,
+    pub upload_ns: Option<u64>,
+    pub ready_ns: Option<u64>,
+    pub first_call_ns: Option<u64>,
+    pub calls_ns: Option<u64>,
+}
+
+impl PhaseTimes {
+    fn of(phases: &NodePhases) -> PhaseTimes {
+        let ns = |d: Option<Duration>| d.map(|d| d.as_nanos() as u64);
+        PhaseTimes {
+            connect_ns: ns(phases.connect),
+            probe_ns: ns(phases.probe),
+            upload_ns: ns(phases.upload),
+            ready_ns: ns(phases.ready),
+            first_call_ns: ns(phases.first_call),
+            calls_ns: ns(phases.calls),
+        }
+    }
+
+    /// The phases by name, for the table's line on the slowest nodes.
+    pub fn named(&self) -> [(&'static str, Option<u64>); 6] {
+        [
+            ("connect", self.connect_ns),
+            ("probe", self.probe_ns),
+            ("upload", self.upload_ns),
+            ("ready", self.ready_ns),
+            ("first call", self.first_call_ns),
+            ("calls", self.calls_ns),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -244,6 +322,7 @@ impl NodeReport {
                 named(&node.stats.results, node.elapsed),
                 &node.stats.failures,
             )),
+            phases: PhaseTimes::of(&node.phases),
         }
     }
 }
@@ -338,6 +417,7 @@ mod tests {
             stats: stats("OK", calls),
             elapsed: Duration::from_secs(1),
             failures,
+            phases: Default::default(),
         };
         let run = result(vec![
             node("a", 3, Vec::new()),
@@ -373,5 +453,49 @@ mod tests {
         let json = serde_json::to_value(&local).unwrap();
         assert_eq!(json["runs"][0]["nodes"], serde_json::json!([]));
         assert_eq!(json["skipped_nodes"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_node_that_held_a_phase_up_is_named() {
+        let node = |name: &str, connect_ms: u64, calls_ms: u64| NodeResult {
+            name: name.to_string(),
+            workers: Vec::new(),
+            stats: stats("OK", 1),
+            elapsed: Duration::from_secs(1),
+            failures: Vec::new(),
+            phases: NodePhases {
+                connect: Some(Duration::from_millis(connect_ms)),
+                calls: Some(Duration::from_millis(calls_ms)),
+                ..NodePhases::default()
+            },
+        };
+        let run = result(vec![
+            node("a", 150, 1000),
+            node("b", 160, 1100),
+            node("c", 1200, 1150),
+        ]);
+        let report = Report::new(
+            Path::new("p.so"),
+            &[],
+            SystemTime::now(),
+            Duration::ZERO,
+            &[run],
+        );
+        let slow = slow_phases(&report.runs[0].nodes);
+        // c's login took 8 times the median; nobody's calls stood out.
+        assert_eq!(
+            slow,
+            [SlowPhase {
+                phase: "connect",
+                node: "c".into(),
+                slowest_ns: 1_200_000_000,
+                median_ns: 160_000_000,
+            }]
+        );
+        assert_eq!(
+            report.runs[0].nodes[2].phases.connect_ns,
+            Some(1_200_000_000)
+        );
+        assert_eq!(report.runs[0].nodes[2].phases.upload_ns, None);
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
-use super::model::{NamedSummary, Report, RunReport};
+use super::model::{slow_phases, NamedSummary, Report, RunReport};
 use super::shape_table;
 use super::text::{compact as duration, escape_control, shorten, table_width, widest_line};
 use super::verdict::Status;
@@ -228,6 +228,16 @@ fn render_nodes(out: &mut String, run: &RunReport, width: usize) {
         ]);
     }
     let _ = writeln!(out, "{}", fitted(&header, &rows, width, &[]));
+    let slow: Vec<String> = slow_phases(&run.nodes)
+        .iter()
+        .map(|s| {
+            let (slowest, median) = (duration(s.slowest_ns), duration(s.median_ns));
+            format!("{} {} {slowest} (median {median})", s.phase, s.node)
+        })
+        .collect();
+    if !slow.is_empty() {
+        let _ = writeln!(out, "Slowest: {}", slow.join(", "));
+    }
 }
 
 /// `part` of `whole` as a percentage with one decimal: `33.3%`.
