@@ -181,7 +181,12 @@ impl Now {
             ops_per_sec,
             errors: success.errors_in(live.stats),
             p99_ns,
-            left: by_time.into_iter().chain(by_calls).min(),
+            // Rounded up: "0s left" while the run still goes on would lie.
+            left: by_time
+                .into_iter()
+                .chain(by_calls)
+                .min()
+                .map(whole_seconds_up),
             in_flight: live.in_flight,
             stuck: live.stuck.len(),
         }
@@ -266,6 +271,10 @@ impl Recent {
             p99_ns: newest.map(|point| point.p99_ns),
         })
     }
+}
+
+fn whole_seconds_up(time: Duration) -> Duration {
+    Duration::from_secs(time.as_secs() + u64::from(time.subsec_nanos() > 0))
 }
 
 /// Whole seconds the way humantime writes them (`1m 5s`): progress needs
@@ -450,16 +459,12 @@ impl Observer for Progress {
         } else {
             "done in"
         };
-        let summary = format!(
-            "{ending} {}, {}, {}",
-            seconds(now.elapsed),
-            calls_done(Goal::Open, &now),
-            now.figures().join(", ")
-        );
+        let (head, figures) = (format!("{ending} {}", seconds(now.elapsed)), now.figures());
+        let calls = calls_done(Goal::Open, &now);
         match (self.mode, self.bar.take()) {
             (Mode::Bar, Some(bar)) => {
                 bar.set_position((self.goal.fraction(&now) * BAR_STEPS as f64) as u64);
-                let message = format!("{summary}\n");
+                let message = format!("{head} · {calls}\n  {}", figures.join(" · "));
                 if result.interrupted || !result.failures.is_empty() {
                     bar.abandon_with_message(message);
                 } else {
@@ -467,7 +472,11 @@ impl Observer for Progress {
                 }
             }
             (Mode::Lines, _) if self.run > 0 => {
-                eprintln!("gorgon: {}: {summary}", self.line_name);
+                eprintln!(
+                    "gorgon: {}: {head}, {calls}, {}",
+                    self.line_name,
+                    figures.join(", ")
+                );
             }
             _ => {}
         }
