@@ -94,7 +94,6 @@ pub struct Suite {
     pub plugin: String,
     pub runs: usize,
     pub fibers: u32,
-    pub success: Success,
 }
 
 /// Latency counts at [`BOUNDS_NS`] (each bound counting the calls at or
@@ -203,9 +202,15 @@ impl Board {
     /// The exposition, in the Prometheus text format (version 0.0.4).
     fn render(&self) -> String {
         let mut out = String::new();
-        let plugin = escape_label(&self.suite.plugin);
+        self.render_run(&mut out);
+        self.render_counts(&mut out);
+        out
+    }
+
+    /// What runs: the info series and the gauges of the run.
+    fn render_run(&self, out: &mut String) {
         family(
-            &mut out,
+            out,
             "gorgon_run_info",
             "gauge",
             "The run going on (or the last one): the plugin, its place in the suite, its shape.",
@@ -213,8 +218,14 @@ impl Board {
         if let Some(shape) = self.shape {
             let _ = writeln!(
                 out,
-                "gorgon_run_info{{plugin=\"{plugin}\",run=\"{}\",runs=\"{}\",processes=\"{}\",threads=\"{}\",fibers=\"{}\"}} 1",
-                self.run, self.suite.runs, shape.processes, shape.threads, self.suite.fibers.max(1)
+                "gorgon_run_info{{plugin=\"{}\",run=\"{}\",runs=\"{}\",processes=\"{}\",\
+                 threads=\"{}\",fibers=\"{}\"}} 1",
+                escape_label(&self.suite.plugin),
+                self.run,
+                self.suite.runs,
+                shape.processes,
+                shape.threads,
+                self.suite.fibers.max(1)
             );
         }
         let (processes, threads) = self.shape.map_or((0, 0), |s| (s.processes, s.threads));
@@ -223,78 +234,83 @@ impl Board {
             Clock::Running(started) => (1, started.elapsed()),
             Clock::Ended(elapsed) => (0, elapsed),
         };
-        gauge(
-            &mut out,
-            "gorgon_running",
-            "1 while a run's calls go on, 0 before, between and after runs.",
-            running,
-        );
-        gauge(
-            &mut out,
-            "gorgon_runs_finished",
-            "Runs of the suite that have ended.",
-            self.finished_runs,
-        );
-        gauge(
-            &mut out,
-            "gorgon_processes",
-            "Worker processes of the run (on each node of a cluster run).",
-            processes,
-        );
-        gauge(
-            &mut out,
-            "gorgon_threads",
-            "Threads in each worker process of the run.",
-            threads,
-        );
-        gauge(
-            &mut out,
-            "gorgon_elapsed_seconds",
-            "Time since the run's calls started; at the end, the run's elapsed time.",
-            elapsed.as_secs_f64(),
-        );
+        let gauges = [
+            (
+                "gorgon_running",
+                "1 while a run's calls go on, 0 before, between and after runs.",
+                f64::from(running),
+            ),
+            (
+                "gorgon_runs_finished",
+                "Runs of the suite that have ended.",
+                self.finished_runs as f64,
+            ),
+            (
+                "gorgon_processes",
+                "Worker processes of the run (on each node of a cluster run).",
+                f64::from(processes),
+            ),
+            (
+                "gorgon_threads",
+                "Threads in each worker process of the run.",
+                f64::from(threads),
+            ),
+            (
+                "gorgon_elapsed_seconds",
+                "Time since the run's calls started; at the end, the run's elapsed time.",
+                elapsed.as_secs_f64(),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            family(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
+
+    /// The counts: calls per label, errors, the histograms.
+    fn render_counts(&self, out: &mut String) {
         family(
-            &mut out,
+            out,
             "gorgon_calls_total",
             "counter",
             "Calls that ended, by result label, over the runs of the suite.",
         );
         for (label, buckets) in &self.tally.results {
+            let label = escape_label(label);
             let _ = writeln!(
                 out,
-                "gorgon_calls_total{{label=\"{}\"}} {}",
-                escape_label(label),
+                "gorgon_calls_total{{label=\"{label}\"}} {}",
                 buckets.count
             );
         }
-        family(&mut out, "gorgon_errors_total", "counter", "Calls counted as errors (panics, calls the plugin said failed, labels outside --ok), over the runs of the suite.");
+        family(
+            out,
+            "gorgon_errors_total",
+            "counter",
+            "Calls counted as errors (panics, calls the plugin said failed, labels outside --ok), \
+             over the runs of the suite.",
+        );
         let _ = writeln!(out, "gorgon_errors_total {}", self.tally.errors);
         histogram(
-            &mut out,
+            out,
             "gorgon_latency_seconds",
             "Latency of the calls, by result label.",
             "label",
             &self.tally.results,
         );
         histogram(
-            &mut out,
+            out,
             "gorgon_measurement_seconds",
             "Durations of the plugin's measurements (rec.measure), by name.",
             "measurement",
             &self.tally.measurements,
         );
-        out
     }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
     let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    family(out, name, "gauge", help);
-    let _ = writeln!(out, "{name} {value}");
 }
 
 fn histogram(
@@ -348,6 +364,8 @@ pub struct Metrics {
     board: Arc<Mutex<Board>>,
     stop: Arc<AtomicBool>,
     server: Option<JoinHandle<()>>,
+    /// Which labels are errors (`--ok`), as the report counts them.
+    success: Success,
     /// The runs of the suite that have ended, added up.
     done: Tally,
     refreshed: Instant,
@@ -357,7 +375,7 @@ impl Metrics {
     /// Listens on `address` and serves from a thread of its own. A port in
     /// use (or an address not of this machine) is the user's to change:
     /// the error is one sentence for exit code 2.
-    pub fn serve(address: SocketAddr, suite: Suite) -> Result<Metrics, String> {
+    pub fn serve(address: SocketAddr, suite: Suite, success: Success) -> Result<Metrics, String> {
         let listener = TcpListener::bind(address).map_err(|e| {
             let why = match e.kind() {
                 ErrorKind::AddrInUse => "the port is in use: choose another".to_string(),
@@ -397,6 +415,7 @@ impl Metrics {
             board,
             stop,
             server: Some(server),
+            success,
             done: Tally::default(),
             refreshed: Instant::now(),
         })
@@ -456,17 +475,15 @@ impl Observer for Metrics {
             return;
         }
         self.refreshed = Instant::now();
-        let success = self.board().suite.success.clone();
         // Counted outside the lock: a scrape need not wait for it.
         let mut tally = self.done.clone();
-        tally.add(&Tally::of(live.stats, &success));
+        tally.add(&Tally::of(live.stats, &self.success));
         self.board().tally = tally;
     }
 
     fn finished(&mut self, result: &RunResult) {
+        self.done.add(&Tally::of(&result.stats, &self.success));
         let mut board = lock(&self.board);
-        self.done
-            .add(&Tally::of(&result.stats, &board.suite.success));
         board.tally = self.done.clone();
         board.clock = Clock::Ended(result.elapsed);
         board.finished_runs += 1;
@@ -675,7 +692,6 @@ mod tests {
                 plugin: "my \"plugin\".so".into(),
                 runs: 2,
                 fibers: 1,
-                success: success.clone(),
             },
             run: 1,
             shape: Some(RunShape {

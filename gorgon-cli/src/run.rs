@@ -257,9 +257,9 @@ fn serve_metrics(plan: &RunPlan) -> Result<Option<Metrics>, Failure> {
         plugin: plan.plugin.display().to_string(),
         runs: plan.shapes.len(),
         fibers: plan.load.fibers,
-        success: plan.load.success.clone(),
     };
-    let metrics = Metrics::serve(address, suite).map_err(Failure::usage)?;
+    let metrics =
+        Metrics::serve(address, suite, plan.load.success.clone()).map_err(Failure::usage)?;
     if !plan.quiet {
         eprintln!("gorgon: metrics at http://{}/metrics", metrics.address());
     }
