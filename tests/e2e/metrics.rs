@@ -98,6 +98,25 @@ impl Drop for Background {
     }
 }
 
+/// Starts `gorgon` with `args`, a report in JSON on stdout and an endpoint
+/// on a port of the system's choosing that waits, after the run, for a
+/// scrape of the final figures (a minute at most); returns it and where
+/// the endpoint listens.
+fn with_metrics(args: &[&str]) -> (Background, SocketAddr) {
+    let mut all = args.to_vec();
+    all.extend([
+        "--metrics",
+        "127.0.0.1:0",
+        "--metrics-linger",
+        "60s",
+        "--output",
+        "json",
+    ]);
+    let mut run = Background::start(&all);
+    let address = run.metrics_address();
+    (run, address)
+}
+
 /// A plain HTTP GET: the status code and the body.
 fn get(address: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
@@ -198,7 +217,7 @@ fn count_of(results: &Value, name: &str) -> u64 {
 #[test]
 fn the_endpoint_serves_valid_metrics_mid_run_and_the_report_s_counts_at_the_end() {
     let testkit = plugin("gorgon-test-testkit").display().to_string();
-    let mut run = Background::start(&[
+    let (run, address) = with_metrics(&[
         "run",
         "--plugin",
         &testkit,
@@ -214,14 +233,7 @@ fn the_endpoint_serves_valid_metrics_mid_run_and_the_report_s_counts_at_the_end(
         "measure=work \"quoted\"",
         "--threshold",
         "error_rate<50%",
-        "--metrics",
-        "127.0.0.1:0",
-        "--metrics-linger",
-        "60s",
-        "--output",
-        "json",
     ]);
-    let address = run.metrics_address();
     assert!(address.ip().is_loopback());
     let mid_run = scrape_until(address, Duration::from_secs(30), |s| {
         s.get("gorgon_running") == Some(&1.0)
@@ -396,20 +408,7 @@ fn a_real_prometheus_scrapes_the_run_to_its_last_call() {
     }
     let dir = tempfile::tempdir().unwrap();
     let hash = plugin("gorgon-hash").display().to_string();
-    let mut run = Background::start(&[
-        "run",
-        "--plugin",
-        &hash,
-        "--duration",
-        "3s",
-        "--metrics",
-        "127.0.0.1:0",
-        "--metrics-linger",
-        "60s",
-        "--output",
-        "json",
-    ]);
-    let address = run.metrics_address();
+    let (run, address) = with_metrics(&["run", "--plugin", &hash, "--duration", "3s"]);
     let prometheus = Prometheus::start(address, dir.path()).expect("prometheus starts");
     // gorgon waits, after its run, until a scrape has read its final
     // figures: Prometheus's, here.
