@@ -459,7 +459,9 @@ impl Observer for Progress {
         } else {
             "done in"
         };
-        let (head, figures) = (format!("{ending} {}", seconds(now.elapsed)), now.figures());
+        // To the millisecond, as the report: a short run is not "0s".
+        let elapsed = duration(now.elapsed.as_nanos() as u64);
+        let (head, figures) = (format!("{ending} {elapsed}"), now.figures());
         let calls = calls_done(Goal::Open, &now);
         match (self.mode, self.bar.take()) {
             (Mode::Bar, Some(bar)) => {
