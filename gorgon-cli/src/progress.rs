@@ -366,11 +366,13 @@ impl Progress {
         let mut parts = vec![self.head(now)];
         parts.extend(now.figures());
         parts.extend(now.workers());
-        if let Some(left) = now.left {
-            parts.push(match self.goal {
-                Goal::Calls(_) => format!("ETA {}", seconds(left)),
-                _ => format!("{} left", seconds(left)),
-            });
+        // Always there once the run has an end, `-` until a rate is known,
+        // so every line has the same fields.
+        let left = now.left.map_or_else(|| "-".to_string(), seconds);
+        match self.goal {
+            Goal::Calls(_) => parts.push(format!("ETA {left}")),
+            Goal::Time(_) | Goal::Either { .. } => parts.push(format!("{left} left")),
+            Goal::Open => {}
         }
         format!("gorgon: {}: {}", self.line_name, parts.join(", "))
     }
@@ -596,6 +598,12 @@ mod tests {
             progress.status_line(&now(12_870, 5)),
             "gorgon: run (2×2): 5s, 12,870 of 90,000 ops (14%), 50.00 ops/s, 2 errors, \
              p99 5ms 1µs, ETA 1m 5s"
+        );
+        let mut early = now(0, 1);
+        (early.ops_per_sec, early.p99_ns, early.left) = (None, None, None);
+        assert_eq!(
+            progress.status_line(&early),
+            "gorgon: run (2×2): 1s, 0 of 90,000 ops (0%), - ops/s, 2 errors, p99 -, ETA -"
         );
     }
 }
