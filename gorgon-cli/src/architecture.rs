@@ -49,6 +49,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "collect",
             "cluster",
             "progress",
+            "metrics",
         ],
     ),
     ("reports", &["report"]),

@@ -137,6 +137,17 @@ pub struct RunArgs {
     /// No progress display on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Serve the run's live figures at http://ADDR/metrics in the
+    /// Prometheus text format while it goes on: PORT (on 127.0.0.1) or
+    /// ADDRESS:PORT.
+    #[arg(long, value_name = "ADDR", value_parser = crate::metrics::parse_address)]
+    pub metrics: Option<std::net::SocketAddr>,
+
+    /// After the last run, keep serving the final figures until one scrape
+    /// has read them, for at most this long (e.g. 20s).
+    #[arg(long, value_name = "DURATION", requires = "metrics", value_parser = positive_duration)]
+    pub metrics_linger: Option<std::time::Duration>,
 }
 
 /// How a result is shown; shared by `gorgon run` and `gorgon report`.

@@ -44,6 +44,7 @@ mod exit;
 mod fibers;
 mod footprint;
 mod limits;
+mod metrics;
 mod outcome;
 mod plan;
 mod plugin;

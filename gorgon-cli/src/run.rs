@@ -1,6 +1,7 @@
 //! `gorgon run`: resolve the flags into a plan, run each run of the suite,
 //! build the report, emit it.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -12,6 +13,7 @@ use crate::config::Config;
 use crate::debug;
 use crate::exit::{Code, Failure};
 use crate::limits::{Demand, Limits};
+use crate::metrics::{self, Metrics};
 use crate::outcome::RunResult;
 use crate::plan::{split_unbounded, LoadPlan, Param};
 use crate::plugin_file;
@@ -56,6 +58,8 @@ struct RunPlan {
     nodes: Selection,
     snapshot_every: Option<Duration>,
     quiet: bool,
+    metrics: Option<SocketAddr>,
+    metrics_linger: Option<Duration>,
 }
 
 impl RunPlan {
@@ -100,6 +104,8 @@ impl RunPlan {
             nodes,
             snapshot_every: args.snapshot_every,
             quiet: args.quiet,
+            metrics: args.metrics,
+            metrics_linger: args.metrics_linger,
         })
     }
 }
@@ -203,14 +209,17 @@ impl Session {
     }
 }
 
-/// Runs the suite's runs in order, watched by the progress display and
-/// the snapshot writer; stops after an interrupt or a failed run.
+/// Runs the suite's runs in order, watched by the progress display, the
+/// snapshot writer and the metrics endpoint; stops after an interrupt or a
+/// failed run.
 fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failure> {
+    let mut metrics = serve_metrics(plan)?;
     let mut progress = Progress::new(
         progress::Mode::detect(plan.quiet),
         plan.shapes.len(),
         plan.load.success.clone(),
         plan.load.fibers,
+        plan.load.end_by(),
     );
     let mut snapshots = match (&plan.destinations.save, plan.snapshot_every) {
         (Some(path), Some(every)) => Some(Snapshots::new(
@@ -230,7 +239,7 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
             break;
         }
         let links = session.spawn(plan, shape)?;
-        let mut observer = (&mut progress, &mut snapshots);
+        let mut observer = ((&mut progress, &mut snapshots), &mut metrics);
         let planned = plan.load.operations;
         let bounds = collect::Bounds {
             end_by: plan.load.end_by(),
@@ -266,7 +275,29 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
             break;
         }
     }
+    if let Some(metrics) = metrics {
+        metrics.close(plan.metrics_linger, || session.interrupted());
+    }
     Ok(results)
+}
+
+/// `--metrics`: listens before the first run (a port in use is bad input)
+/// and says where, unless quiet.
+fn serve_metrics(plan: &RunPlan) -> Result<Option<Metrics>, Failure> {
+    let Some(address) = plan.metrics else {
+        return Ok(None);
+    };
+    let suite = metrics::Suite {
+        plugin: plan.plugin.display().to_string(),
+        runs: plan.shapes.len(),
+        fibers: plan.load.fibers,
+    };
+    let metrics =
+        Metrics::serve(address, suite, plan.load.success.clone()).map_err(Failure::usage)?;
+    if !plan.quiet {
+        eprintln!("gorgon: metrics at http://{}/metrics", metrics.address());
+    }
+    Ok(Some(metrics))
 }
 
 /// The report of the suite, with its load model, thresholds and nodes.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::timeline::Timeline;
 use crate::footprint::{self, Footprint};
-use crate::outcome::RunResult;
+use crate::outcome::{RunResult, TimelinePoint};
 use crate::protocol::INTERVAL;
 use crate::shape::RunShape;
 use crate::stats::Stats;
@@ -86,6 +86,12 @@ pub struct Live<'a> {
     pub elapsed: Duration,
     /// Everything merged so far.
     pub stats: &'a Stats,
+    /// Calls going on right now over every worker, once workers report it
+    /// (`None` until then: a display shows it only when known).
+    pub in_flight: Option<u64>,
+    /// Workers the run knows to be stuck (no progress past a deadline);
+    /// empty when it knows of none.
+    pub stuck: Vec<String>,
     result: &'a RunResult,
     timeline: &'a Timeline,
 }
@@ -97,6 +103,8 @@ impl<'a> Live<'a> {
             planned: result.planned,
             elapsed: started.elapsed(),
             stats: &result.stats,
+            in_flight: None,
+            stuck: Vec::new(),
             result,
             timeline,
         }
@@ -110,6 +118,17 @@ impl<'a> Live<'a> {
             Some(index) => (INTERVAL * (index as u32 + 1)).min(self.elapsed),
             None => Duration::ZERO,
         }
+    }
+
+    /// The newest interval that results arrived for (intervals are
+    /// [`INTERVAL`] long, numbered from 0 at the start of the run).
+    pub fn newest_interval(&self) -> Option<u64> {
+        self.timeline.newest()
+    }
+
+    /// Interval `index` as it stands, if results arrived for it.
+    pub fn interval(&self, index: u64) -> Option<TimelinePoint> {
+        self.timeline.point(index)
     }
 
     /// The run so far as if it ended now (for a snapshot). Copies the

@@ -58,6 +58,15 @@ impl Timeline {
         open.max(closed).copied()
     }
 
+    /// Interval `index` as it stands, summarised over a whole interval:
+    /// for a display of the last seconds of a run going on.
+    pub fn point(&self, index: u64) -> Option<TimelinePoint> {
+        match self.open.get(&index) {
+            Some(stats) => Some(summarise(index, stats, INTERVAL)),
+            None => self.closed.get(&index).cloned(),
+        }
+    }
+
     /// The timeline so far, as [`Timeline::finish`] would give it now.
     pub fn points(&self, elapsed: Duration) -> Vec<TimelinePoint> {
         let mut points = self.closed.clone();
