@@ -133,7 +133,21 @@ impl Merge {
     }
 
     pub fn live(&self, started: Instant) -> Live<'_> {
-        Live::new(&self.result, &self.timeline, started)
+        let mut live = Live::new(&self.result, &self.timeline, started);
+        // What the workers said in their last `alive`: calls in flight,
+        // and those running for a second or more, by worker.
+        let open = |i: &usize| self.states[*i] == WorkerState::Running;
+        let heard = (0..self.running.len()).filter(open);
+        live.in_flight = Some(heard.map(|i| u64::from(self.running[i].0)).sum());
+        live.stuck = (0..self.running.len())
+            .filter(open)
+            .filter_map(|i| {
+                let calls = describe_running(&self.running[i]);
+                let name = self.result.workers.get(i)?;
+                (!calls.is_empty()).then(|| format!("{name}{calls}"))
+            })
+            .collect();
+        live
     }
 
     /// Takes one frame of worker `i`; true when the merged figures changed.
@@ -222,7 +236,12 @@ impl Merge {
         };
         // After a warm-up, the run's time is that of its measured part; the
         // timeline keeps counting from the start.
-        let measured_from = self.measured_from;
+        // No worker said when its measured part began (none finished: all
+        // were killed): the run's time is all of it.
+        let measured_from = match self.measured_from {
+            Duration::MAX => Duration::ZERO,
+            from => from,
+        };
         let result = &mut self.result;
         result.elapsed = since_go.saturating_sub(measured_from.min(since_go));
         result.timeline = self.timeline.finish(since_go);
