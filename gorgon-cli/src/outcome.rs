@@ -40,6 +40,9 @@ pub struct RunLoad {
     /// Open model with a duration: operations due in the window that
     /// could not start before it ended.
     pub dropped: u64,
+    /// Whether the plugin waited through `rec.wait` on a fiber in any
+    /// worker (what `--fibers` needs to run calls at once).
+    pub waited_on_fiber: bool,
 }
 
 /// What the workers of one node did in a run.

@@ -60,6 +60,9 @@ pub enum Frame {
         /// window that could not start before it ended.
         #[serde(default, skip_serializing_if = "is_zero")]
         dropped: u64,
+        /// Whether the plugin ever waited through `rec.wait` on a fiber.
+        #[serde(default)]
+        waited_on_fiber: bool,
     },
     /// Sent every interval while the run goes on, calls or none: the parent
     /// knows the worker is alive, how many calls are running, and which

@@ -129,6 +129,19 @@ impl RunPlan {
     }
 }
 
+/// Says when `--fibers` had no effect: a plugin that never waits through
+/// `rec.wait` runs one call at a time per thread, whatever the fibers.
+fn warn_of_idle_fibers(fibers: u32, result: &RunResult) {
+    let calls = result.stats.all_calls().len();
+    if fibers > 1 && calls > 0 && !result.load.waited_on_fiber && result.failures.is_empty() {
+        eprintln!(
+            "gorgon: warning: --fibers {fibers} had no effect: the plugin never waited through \
+             rec.wait, so each thread ran one call at a time (use -t for more calls at once, or \
+             see docs/fibers.md)"
+        );
+    }
+}
+
 /// Says when a run had more distinct labels or measurement names than a
 /// run keeps, and how many calls the extra ones hold.
 fn warn_of_folded_names(result: &RunResult) {
@@ -269,6 +282,7 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
             }
         }
         warn_of_folded_names(&result);
+        warn_of_idle_fibers(plan.load.fibers, &result);
         let stop = result.interrupted || !result.failures.is_empty();
         results.push(result);
         if stop {

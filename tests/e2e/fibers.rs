@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{numbers_seen, numbers_written, wait_until, Gorgon, Report, Run};
+use crate::support::{numbers_seen, numbers_written, plugin, wait_until, Gorgon, Report, Run};
 
 #[test]
 fn every_number_once_across_processes_threads_and_fibers() {
@@ -260,4 +260,21 @@ fn more_fibers_than_the_process_can_map_are_refused_before_the_run() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn fibers_with_a_plugin_that_never_waits_say_they_had_no_effect() {
+    let run = Gorgon::run(plugin("gorgon-noop"))
+        .args(["-n", "100", "--fibers", "4"])
+        .ok();
+    assert!(
+        run.stderr.contains("--fibers 4 had no effect"),
+        "{}",
+        run.stderr
+    );
+    let run = Gorgon::testkit()
+        .args(["-n", "50", "--fibers", "4"])
+        .set("wait_us", 100)
+        .ok();
+    assert!(!run.stderr.contains("had no effect"), "{}", run.stderr);
 }

@@ -171,9 +171,11 @@ impl Merge {
                 warmup_calls,
                 peak_rss_bytes,
                 dropped,
+                waited_on_fiber,
                 ..
             } => {
                 self.result.load.dropped += dropped;
+                self.result.load.waited_on_fiber |= waited_on_fiber;
                 self.states[i] = WorkerState::Done;
                 let elapsed = Duration::from_nanos(elapsed_ns);
                 self.result.footprint.add_worker(peak_rss_bytes);

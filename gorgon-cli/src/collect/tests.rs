@@ -219,6 +219,7 @@ fn done(calls: u64) -> Frame {
         warmup_calls: 0,
         peak_rss_bytes: Some(1 << 20),
         dropped: 0,
+        waited_on_fiber: false,
     }
 }
 

@@ -24,6 +24,7 @@
 
 use std::ffi::c_void;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gorgon_plugin_api::abi::{
@@ -429,7 +430,13 @@ unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns:
     // borrow of the host is held while the fiber is suspended.
     let fiber = unsafe { lane_host(host) }.fiber;
     let woke = match fiber {
-        Some(fiber) => fiber.wait_fd(fd, writable != 0, timeout),
+        Some(fiber) => {
+            // Read first: after the first wait, no lane writes the line.
+            if !WAITED_ON_FIBER.load(Ordering::Relaxed) {
+                WAITED_ON_FIBER.store(true, Ordering::Relaxed);
+            }
+            fiber.wait_fd(fd, writable != 0, timeout)
+        }
         None => fibers::poll_fd(fd, writable != 0, timeout),
     };
     match woke {
@@ -437,6 +444,16 @@ unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns:
         Wake::TimedOut => WAIT_TIMED_OUT,
         Wake::Failed(errno) => errno,
     }
+}
+
+/// Set the first time a plugin waits through `rec.wait` on a fiber: with
+/// `--fibers`, a plugin that never does runs one call at a time per thread
+/// whatever the number of fibers, and the user is told.
+static WAITED_ON_FIBER: AtomicBool = AtomicBool::new(false);
+
+/// Whether any lane of this process waited through `rec.wait` on a fiber.
+pub fn waited_on_fiber() -> bool {
+    WAITED_ON_FIBER.load(Ordering::Relaxed)
 }
 
 /// `Recorder::is_cooperative`: whether the lane runs on a fiber.

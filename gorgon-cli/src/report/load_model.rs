@@ -266,6 +266,7 @@ mod tests {
                 rate: Some("100/s".parse().unwrap()),
                 fibers: 1,
                 dropped: 0,
+                waited_on_fiber: false,
             },
             nodes: Vec::new(),
             footprint: Default::default(),

@@ -161,6 +161,7 @@ impl Gathered {
     fn done(&self, measured_from_ns: u64, dropped: u64) -> Frame {
         Frame::Done {
             dropped,
+            waited_on_fiber: crate::plugin::lane::waited_on_fiber(),
             elapsed_ns: self.elapsed_ns,
             calls: self.calls,
             // A worker stopped before its warm-up ended measured nothing:
