@@ -25,7 +25,7 @@ use crate::collect::{Live, Observer};
 use crate::outcome::RunResult;
 use crate::protocol::INTERVAL;
 use crate::shape::{RunShape, Success};
-use crate::units::{duration, rate, thousands};
+use crate::units::{compact, rate, thousands};
 
 /// How often the bar's figures are recomputed.
 const BAR_EVERY: Duration = Duration::from_millis(250);
@@ -223,7 +223,7 @@ impl Now {
             ),
             format!(
                 "p99 {}",
-                self.p99_ns.map_or_else(|| "-".to_string(), duration)
+                self.p99_ns.map_or_else(|| "-".to_string(), compact)
             ),
         ]
     }
@@ -462,7 +462,7 @@ impl Observer for Progress {
             "done in"
         };
         // To the millisecond, as the report: a short run is not "0s".
-        let elapsed = duration(now.elapsed.as_nanos() as u64);
+        let elapsed = compact(now.elapsed.as_nanos() as u64);
         let (head, figures) = (format!("{ending} {elapsed}"), now.figures());
         let calls = calls_done(Goal::Open, &now);
         match (self.mode, self.bar.take()) {
@@ -538,14 +538,14 @@ mod tests {
         let mut figures = now(100, 2);
         assert_eq!(
             figures.figures().join(", "),
-            "50.00 ops/s, 2 errors, p99 5ms 1µs"
+            "50.00 ops/s, 2 errors, p99 5.00ms"
         );
         figures.in_flight = Some(1_600);
         figures.stuck = 1;
         figures.ops_per_sec = None;
         assert_eq!(
             figures.figures().join(" · "),
-            "- ops/s · 2 errors · p99 5ms 1µs"
+            "- ops/s · 2 errors · p99 5.00ms"
         );
         assert_eq!(figures.workers(), ["1,600 in flight", "1 stuck worker"]);
     }
@@ -590,14 +590,14 @@ mod tests {
         progress.line_name = "run (2×2)".to_string();
         assert_eq!(
             progress.status_line(&now(12_870, 5)),
-            "gorgon: run (2×2): 5s of 1m, 12,870 ops, 50.00 ops/s, 2 errors, p99 5ms 1µs, \
+            "gorgon: run (2×2): 5s of 1m, 12,870 ops, 50.00 ops/s, 2 errors, p99 5.00ms, \
              1m 5s left"
         );
         progress.goal = Goal::Calls(90_000);
         assert_eq!(
             progress.status_line(&now(12_870, 5)),
             "gorgon: run (2×2): 5s, 12,870 of 90,000 ops (14%), 50.00 ops/s, 2 errors, \
-             p99 5ms 1µs, ETA 1m 5s"
+             p99 5.00ms, ETA 1m 5s"
         );
         let mut early = now(0, 1);
         (early.ops_per_sec, early.p99_ns, early.left) = (None, None, None);

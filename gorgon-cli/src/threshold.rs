@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::outcome::RunResult;
 use crate::shape::{parse_duration, Success};
-use crate::units::{duration, rate, thousands};
+use crate::units::{compact, rate, thousands};
 
 const METRICS: &str = "avg, min, max, p50, p90, p95, p99, p99.9 (any pNN), count, ops_per_sec, \
                        errors or error_rate";
@@ -91,7 +91,7 @@ impl Metric {
     /// Shows a value of this metric in its unit.
     fn show(self, value: f64) -> String {
         match self {
-            m if m.is_latency() => duration(value.round() as u64),
+            m if m.is_latency() => compact(value.round() as u64),
             Metric::ErrorRate => format!("{:.2}%", value * 100.0),
             Metric::OpsPerSec => format!("{}/s", rate(value)),
             _ => thousands(value.round() as u64),

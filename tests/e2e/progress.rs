@@ -49,7 +49,7 @@ fn a_two_second_run_without_a_terminal_prints_a_line_per_second() {
     assert!(lines.len() >= 2, "{}", run.stderr);
     assert_eq!(lines[0][0], "1s of 2s", "{}", run.stderr);
     let last = lines.last().unwrap();
-    assert!(last[0].starts_with("done in 2s "), "{}", run.stderr);
+    assert!(last[0].starts_with("done in 2."), "{}", run.stderr);
     for middle in &lines[1..lines.len() - 1] {
         assert_eq!(middle[0], "2s of 2s", "{}", run.stderr);
     }
