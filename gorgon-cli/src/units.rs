@@ -47,6 +47,38 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A duration in three significant digits with one unit: `1.68ms`,
+/// `950µs`, `12.3s`, `35ns`; a minute and more as `2m 5s`. Narrow enough
+/// that a table of six latency columns fits in 80 columns.
+pub fn compact(ns: u64) -> String {
+    const UNITS: [(&str, f64); 3] = [("s", 1e9), ("ms", 1e6), ("µs", 1e3)];
+    if ns >= 60_000_000_000 {
+        return duration(ns);
+    }
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    // The largest unit in which the value, once rounded, is at least 1.
+    for (name, scale) in UNITS {
+        let value = ns as f64 / scale;
+        if value >= 0.9995 {
+            return format!("{}{name}", three_digits(value));
+        }
+    }
+    format!("{ns}ns")
+}
+
+/// `1.68`, `16.8`, `168`: three significant digits, at least 1.
+fn three_digits(value: f64) -> String {
+    if value < 9.995 {
+        format!("{value:.2}")
+    } else if value < 99.95 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,36 +103,5 @@ mod tests {
         assert_eq!(rate(0.25), "0.25");
         assert_eq!(thousands(100), "100");
         assert_eq!(thousands(1000), "1,000");
-    }
-}
-
-/// A duration in three significant digits with one unit: `1.68ms`,
-/// `950µs`, `12.3s`, `35ns`; a minute and more as `2m 5s`. Narrow enough
-/// that a table of six latency columns fits in 80 columns.
-pub fn compact(ns: u64) -> String {
-    const UNITS: [(&str, f64); 3] = [("s", 1e9), ("ms", 1e6), ("µs", 1e3)];
-    if ns >= 60_000_000_000 {
-        return duration(ns);
-    }
-    if ns < 1_000 {
-        return format!("{ns}ns");
-    }
-    // The largest unit in which the value, once rounded, is at least 1.
-    for (name, scale) in UNITS {
-        let value = ns as f64 / scale;
-        if value >= 0.9995 {
-            return format!("{}{name}", three_digits(value));
-        }
-    }
-    format!("{ns}ns")
-}
-
-fn three_digits(value: f64) -> String {
-    if value < 9.995 {
-        format!("{value:.2}")
-    } else if value < 99.95 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.0}")
     }
 }

@@ -22,8 +22,6 @@ pub fn trimmed(ns: u64) -> String {
     format!("{number}{unit}")
 }
 
-/// `1.68`, `16.8`, `168`: three significant digits, at least 1.
-
 /// A label from a plugin made safe for a terminal, a CSV cell or a page:
 /// control characters (an escape sequence, a newline, a NUL) are written
 /// as Rust escapes (`\u{1b}`, `\n`, `\0`), so a label can neither move the
