@@ -23,7 +23,7 @@ use crate::shape::{parse_duration, Success};
 use crate::units::{compact, rate, thousands};
 
 const METRICS: &str = "avg, min, max, p50, p90, p95, p99, p99.9 (any pNN), count, ops_per_sec, \
-                       errors or error_rate";
+                       errors, error_rate or dropped";
 
 /// One parsed threshold expression.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -58,6 +58,8 @@ enum Metric {
     OpsPerSec,
     Errors,
     ErrorRate,
+    /// Open model: starts due in the window that never happened.
+    Dropped,
 }
 
 impl Metric {
@@ -78,6 +80,7 @@ impl Metric {
             "ops_per_sec" => Metric::OpsPerSec,
             "errors" => Metric::Errors,
             "error_rate" => Metric::ErrorRate,
+            "dropped" => Metric::Dropped,
             _ => {
                 let p: f64 = name.strip_prefix('p')?.parse().ok()?;
                 if !(p > 0.0 && p <= 100.0) {
@@ -167,7 +170,9 @@ impl FromStr for Threshold {
         let metric = Metric::parse(metric_name).ok_or_else(|| {
             format!("unknown metric '{metric_name}' in threshold '{text}': use {METRICS}")
         })?;
-        if matches!(metric, Metric::Errors | Metric::ErrorRate) && scope != Scope::All {
+        if matches!(metric, Metric::Errors | Metric::ErrorRate | Metric::Dropped)
+            && scope != Scope::All
+        {
             return Err(format!(
                 "threshold '{text}': {metric_name} covers the whole run, so it takes no NAME: prefix"
             ));
@@ -308,6 +313,7 @@ impl Threshold {
             }
             Metric::ErrorRate if total == 0 => return Err("no calls were made".to_string()),
             Metric::ErrorRate => return Ok(errors(result, success) as f64 / total as f64),
+            Metric::Dropped => return Ok(result.load.dropped as f64),
             _ => {}
         }
         let histogram: Option<&Histogram<u64>> = match &self.scope {
@@ -378,6 +384,7 @@ mod tests {
         assert_eq!(parse("ops_per_sec>=1000/s").limit, 1000.0);
         assert_eq!(parse("p99.9<1s").metric, Metric::Percentile(99.9));
         assert_eq!(parse("FAIL:count<10").metric, Metric::Count);
+        assert_eq!(parse("dropped<1").metric, Metric::Dropped);
         let scoped = parse("http call 1:p95<50ms");
         assert_eq!(scoped.scope, Scope::Name("http call 1".into()));
         assert_eq!(

@@ -349,3 +349,23 @@ fn a_stopped_worker_is_found_out_and_named() {
     run.assert_run_failed("stopped answering: no word for");
     assert!(!is_worker(workers[0]), "the stopped worker was killed");
 }
+
+#[test]
+fn dropped_starts_can_gate_a_run() {
+    let lib = testkit();
+    let run = gorgon(&[
+        "run",
+        "--plugin",
+        &lib,
+        "--rate",
+        "1000/s",
+        "--duration",
+        "1s",
+        "--set",
+        "sleep_us=10000",
+        "--threshold",
+        "dropped<1",
+    ]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("dropped<1"), "{}", run.stderr);
+}
