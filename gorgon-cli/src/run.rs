@@ -259,6 +259,7 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
             grace: plan.load.grace,
             silence: collect::SILENCE,
             call_timeout: Some(plan.load.call_timeout),
+            window: plan.load.duration,
         };
         let mut result = collect::run(
             shape,
@@ -272,14 +273,6 @@ fn run_suite(plan: &RunPlan, session: &Session) -> Result<Vec<RunResult>, Failur
         result.load.fibers = plan.load.fibers;
         if let Some(cluster) = &session.cluster {
             cluster.annotate(&mut result);
-        }
-        // A timed run's throughput is over its window, whatever the last
-        // calls' latency: `--rate 1/s --duration 3s` made about 1 call a
-        // second, not 3 calls over the 2 s between the first and the last.
-        if let Some(window) = plan.load.duration {
-            if !result.interrupted && result.failures.is_empty() {
-                result.elapsed = window;
-            }
         }
         warn_of_folded_names(&result);
         warn_of_idle_fibers(plan.load.fibers, &result);

@@ -26,6 +26,9 @@ pub struct Bounds {
     pub silence: Duration,
     /// How long one call may run before the run is stopped (`--call-timeout`).
     pub call_timeout: Option<Duration>,
+    /// A timed run's measured window (`--duration`): its throughput is over
+    /// it, whatever the last calls' latency.
+    pub window: Option<Duration>,
 }
 
 /// How long a worker may be silent: ten intervals, far beyond any delay
@@ -41,6 +44,7 @@ impl Bounds {
             grace,
             silence: SILENCE,
             call_timeout: None,
+            window: None,
         }
     }
 }

@@ -132,7 +132,14 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    let result = merge.finish(started);
+    let mut result = merge.finish(started);
+    // `--rate 1/s --duration 3s` made about 1 call a second, not 3 calls
+    // over the 2 s between the first and the last.
+    if let Some(window) = bounds.window {
+        if !result.interrupted && result.failures.is_empty() {
+            result.elapsed = window;
+        }
+    }
     observer.finished(&result);
     Ok(result)
 }

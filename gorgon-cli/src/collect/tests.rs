@@ -228,6 +228,7 @@ const BOUNDS: Bounds = Bounds {
     grace: Duration::from_secs(5),
     silence: SILENCE,
     call_timeout: None,
+    window: None,
 };
 
 const SHAPE: RunShape = RunShape {
@@ -473,6 +474,7 @@ fn a_worker_stuck_past_the_planned_end_is_killed_and_named() {
         grace: Duration::from_millis(200),
         silence: SILENCE,
         call_timeout: None,
+        window: None,
     };
     let started = std::time::Instant::now();
     let result = run(
@@ -522,6 +524,7 @@ fn interrupts_end_a_stuck_worker_after_the_grace_or_at_once() {
             grace: Duration::from_millis(grace),
             silence: SILENCE,
             call_timeout: None,
+            window: None,
         };
         let started = std::time::Instant::now();
         let result = run(
@@ -563,6 +566,7 @@ fn a_worker_done_but_not_exiting_is_killed() {
         grace: Duration::from_millis(200),
         silence: SILENCE,
         call_timeout: None,
+        window: None,
     };
     let result = run(
         SHAPE,
