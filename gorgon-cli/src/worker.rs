@@ -90,7 +90,7 @@ pub fn main(spec: &str) -> Result<Code, Failure> {
     let go = control::listen(shared.clone());
     let params = Arc::new(Params::new(&args.params));
     let (sender, receiver) = mpsc::channel();
-    let threads: Vec<_> = (0..args.threads)
+    let threads: Result<Vec<_>, String> = (0..args.threads)
         .map(|index| {
             let (plugin, shared, params, sender) = (
                 plugin.clone(),
@@ -101,9 +101,18 @@ pub fn main(spec: &str) -> Result<Code, Failure> {
             std::thread::Builder::new()
                 .name(format!("gorgon-worker-{index}"))
                 .spawn(move || threads::run(index, &plugin, &shared, params, &sender))
-                .map_err(|e| Failure::Run(anyhow::anyhow!("cannot start thread {index}: {e}")))
+                .map_err(|error| thread_refused(index, args.threads, &error))
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>();
+    let threads: Vec<_> = match threads {
+        Ok(threads) => threads,
+        Err(message) => {
+            // Told as a frame, so the parent names this worker and the
+            // cause instead of a worker that merely vanished.
+            let _ = protocol::write_frame(&mut frames, &Frame::Error { message });
+            return Ok(Code(exit::RUN_FAILED));
+        }
+    };
     drop(sender);
 
     let outcome = forward::supervise(&args, &shared, calibration, &receiver, &go, &mut frames);
@@ -113,6 +122,17 @@ pub fn main(spec: &str) -> Result<Code, Failure> {
         let _ = thread.join();
     }
     outcome
+}
+
+/// One sentence for a thread the system would not create, with the
+/// limits that usually cause it.
+fn thread_refused(index: u32, threads: u32, error: &std::io::Error) -> String {
+    format!(
+        "cannot start thread {} of {threads}: {error} (the system's limit on processes and \
+         threads, ulimit -u or kernel.threads-max, or memory for thread stacks, is reached; \
+         use fewer threads)",
+        index + 1
+    )
 }
 
 /// What the threads and the worker's main thread share.
