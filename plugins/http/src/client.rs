@@ -11,11 +11,13 @@
 //! Two modes, chosen per call by [`Recorder::is_cooperative`]:
 //!
 //! - on a plain thread, the socket blocks, with `SO_RCVTIMEO`/`SO_SNDTIMEO`
-//!   as the timeout: one `sendto` and one `recvfrom` per request;
+//!   set before each `write`/`read` to what is left of the request's
+//!   deadline ([`Deadline`]): one `sendto` and one `recvfrom` per request,
+//!   each after a `setsockopt`;
 //! - on a fiber (`gorgon run --fibers N`), the socket is non-blocking and
-//!   every wait goes through [`Recorder::wait`], so the thread serves its
-//!   other fibers meanwhile and one `epoll_wait` serves them all, as wrk
-//!   does ([`Waiter::Cooperative`]). TLS runs the same way: rustls reads
+//!   every wait goes through [`Recorder::wait`] with the time left, so
+//!   the thread serves its other fibers meanwhile and one `epoll_wait`
+//!   serves them all, as wrk does ([`Waiter::Cooperative`]). TLS runs the same way: rustls reads
 //!   and writes records through the non-blocking socket
 //!   (`read_tls`/`write_tls`) and the wire waits when it says "would block".
 
