@@ -11,11 +11,13 @@
 //! Two modes, chosen per call by [`Recorder::is_cooperative`]:
 //!
 //! - on a plain thread, the socket blocks, with `SO_RCVTIMEO`/`SO_SNDTIMEO`
-//!   as the timeout: one `sendto` and one `recvfrom` per request;
+//!   set before each `write`/`read` to what is left of the request's
+//!   deadline ([`Deadline`]): one `sendto` and one `recvfrom` per request,
+//!   each after a `setsockopt`;
 //! - on a fiber (`gorgon run --fibers N`), the socket is non-blocking and
-//!   every wait goes through [`Recorder::wait`], so the thread serves its
-//!   other fibers meanwhile and one `epoll_wait` serves them all, as wrk
-//!   does ([`Waiter::Cooperative`]). TLS runs the same way: rustls reads
+//!   every wait goes through [`Recorder::wait`] with the time left, so
+//!   the thread serves its other fibers meanwhile and one `epoll_wait`
+//!   serves them all, as wrk does ([`Waiter::Cooperative`]). TLS runs the same way: rustls reads
 //!   and writes records through the non-blocking socket
 //!   (`read_tls`/`write_tls`) and the wire waits when it says "would block".
 
@@ -24,7 +26,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gorgon_plugin_api::{Interest, Recorder};
 use rustls::pki_types::ServerName;
@@ -100,6 +102,39 @@ pub struct Client {
     body: Vec<u8>,
 }
 
+/// When one request's exchange must be over: `timeout_ms` after it
+/// started, whatever the server does meanwhile (a response trickled a byte
+/// at a time still ends). Every wait, and on a thread every blocking read
+/// or write, gets only what is left.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline(Instant);
+
+impl Deadline {
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        let now = Instant::now();
+        // A timeout too large for the clock is as good as none.
+        Deadline(
+            now.checked_add(timeout)
+                .unwrap_or_else(|| now + Duration::from_secs(u32::MAX as u64)),
+        )
+    }
+
+    /// The time left, or `TimedOut` once none is.
+    fn left(self) -> io::Result<Duration> {
+        self.left_at(Instant::now())
+    }
+
+    pub(crate) fn left_at(self, now: Instant) -> io::Result<Duration> {
+        match self.0.checked_duration_since(now) {
+            Some(left) if !left.is_zero() => Ok(left),
+            _ => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request's timeout passed",
+            )),
+        }
+    }
+}
+
 /// A kept-alive connection, and which mode its socket is in.
 struct Connection {
     tcp: TcpStream,
@@ -146,23 +181,23 @@ impl Connection {
 /// What a socket operation that would block does.
 #[derive(Clone, Copy)]
 enum Waiter<'a> {
-    /// The socket blocks by itself: "would block" only comes back when
-    /// `SO_RCVTIMEO`/`SO_SNDTIMEO` ran out.
-    Blocking,
+    /// The socket blocks by itself, its `SO_RCVTIMEO`/`SO_SNDTIMEO` set to
+    /// the time left before each read or write: "would block" only comes
+    /// back when that ran out.
+    Blocking { deadline: Deadline },
     /// Waits through the recorder: on a fiber, the fiber is suspended and
-    /// the thread runs the others.
+    /// the thread runs the others; each wait gets the time left.
     Cooperative {
         rec: &'a Recorder,
-        /// Per wait, like `SO_RCVTIMEO` per read in blocking mode.
-        timeout: Duration,
+        deadline: Deadline,
     },
 }
 
 impl<'a> Waiter<'a> {
-    fn new(cooperative: Option<&'a Recorder>, timeout: Duration) -> Waiter<'a> {
+    fn new(cooperative: Option<&'a Recorder>, deadline: Deadline) -> Waiter<'a> {
         match cooperative {
-            None => Waiter::Blocking,
-            Some(rec) => Waiter::Cooperative { rec, timeout },
+            None => Waiter::Blocking { deadline },
+            Some(rec) => Waiter::Cooperative { rec, deadline },
         }
     }
 }
@@ -180,11 +215,24 @@ struct Socket<'a> {
 impl Socket<'_> {
     fn wait(&self, interest: Interest) -> io::Result<()> {
         match self.waiter {
-            Waiter::Blocking => Err(io::ErrorKind::TimedOut.into()),
-            Waiter::Cooperative { rec, timeout } => {
-                rec.wait(self.tcp.as_raw_fd(), interest, Some(timeout))
+            Waiter::Blocking { .. } => Err(io::ErrorKind::TimedOut.into()),
+            Waiter::Cooperative { rec, deadline } => {
+                rec.wait(self.tcp.as_raw_fd(), interest, Some(deadline.left()?))
             }
         }
+    }
+
+    /// On a thread, bounds the blocking read or write about to run by the
+    /// time left; nothing on a fiber, whose waits carry it.
+    fn bound(&self, interest: Interest) -> io::Result<()> {
+        if let Waiter::Blocking { deadline } = self.waiter {
+            let left = Some(deadline.left()?);
+            match interest {
+                Interest::Writable => self.tcp.set_write_timeout(left)?,
+                Interest::Readable => self.tcp.set_read_timeout(left)?,
+            }
+        }
+        Ok(())
     }
 
     /// Runs `op` on the socket, waiting each time it would block.
@@ -194,6 +242,7 @@ impl Socket<'_> {
         mut op: impl FnMut(&mut TcpStream) -> io::Result<T>,
     ) -> io::Result<T> {
         loop {
+            self.bound(interest)?;
             match op(self.tcp) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(interest)?,
                 other => return other,
@@ -386,13 +435,15 @@ impl Client {
     }
 
     /// Opens a connection to every server of the plan, or says which one
-    /// cannot be reached.
+    /// cannot be reached; each gets `timeout_ms`.
     pub fn connect_all(&mut self, plan: &Plan) -> Result<(), String> {
         for (index, target) in plan.servers.iter().enumerate() {
             if self.connections[index].is_some() {
                 continue;
             }
-            self.connect(index, &target.server, None).map_err(|failure| {
+            let deadline = Deadline::after(self.timeout);
+            self.connect(index, &target.server, None, deadline)
+                .map_err(|failure| {
                 let Server { host, port, .. } = &target.server;
                 let hint = failure.hint;
                 let space = if hint.is_empty() { "" } else { " " };
@@ -413,8 +464,9 @@ impl Client {
         index: usize,
         server: &Server,
         cooperative: Option<&Recorder>,
+        deadline: Deadline,
     ) -> Result<(), ConnectFailure> {
-        let tcp = self.connect_tcp(index, server, cooperative)?;
+        let tcp = self.connect_tcp(index, server, cooperative, deadline)?;
         let tls = match (server.scheme, &self.secure[index]) {
             (Scheme::Http, _) => None,
             (Scheme::Https, None) => {
@@ -434,7 +486,7 @@ impl Client {
             nonblocking: cooperative.is_some(),
         };
         connection
-            .wire(Waiter::new(cooperative, self.timeout))
+            .wire(Waiter::new(cooperative, deadline))
             .handshake()
             .map_err(|e| ConnectFailure::tls(handshake_kind(&e, &server.host)))?;
         self.connections[index] = Some(connection);
@@ -446,6 +498,7 @@ impl Client {
         index: usize,
         server: &Server,
         cooperative: Option<&Recorder>,
+        deadline: Deadline,
     ) -> Result<TcpStream, ConnectFailure> {
         if self.addresses[index].is_empty() {
             let found = (server.host.as_str(), server.port)
@@ -455,10 +508,10 @@ impl Client {
         }
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
         for address in &self.addresses[index] {
-            let connected = match cooperative {
-                None => TcpStream::connect_timeout(address, self.timeout),
-                Some(rec) => connect_nonblocking(address, rec, self.timeout),
-            };
+            let connected = deadline.left().and_then(|left| match cooperative {
+                None => TcpStream::connect_timeout(address, left),
+                Some(rec) => connect_nonblocking(address, rec, left),
+            });
             match connected {
                 Ok(stream) => {
                     let configured = match cooperative {
@@ -494,16 +547,17 @@ impl Client {
         vars: &mut [String],
     ) -> Result<Reply, ErrorKind> {
         let cooperative = rec.is_cooperative().then_some(rec);
+        let deadline = Deadline::after(self.timeout);
         self.render(request, number, vars);
         let index = request.target;
         let server = &plan.servers[index].server;
         for attempt in 0..2 {
             let reused = self.connections[index].is_some();
             if !reused {
-                self.connect(index, server, cooperative)
+                self.connect(index, server, cooperative, deadline)
                     .map_err(|failure| failure.kind)?;
             }
-            match self.send_and_read(cooperative, index, request, vars) {
+            match self.send_and_read(cooperative, deadline, index, request, vars) {
                 Ok(reply) => return Ok(reply),
                 Err(error) => {
                     self.connections[index] = None;
@@ -537,6 +591,7 @@ impl Client {
     fn send_and_read(
         &mut self,
         cooperative: Option<&Recorder>,
+        deadline: Deadline,
         index: usize,
         request: &Request,
         vars: &mut [String],
@@ -551,7 +606,7 @@ impl Client {
         connection
             .set_mode(cooperative.is_some(), self.timeout)
             .map_err(unsent)?;
-        let mut wire = connection.wire(Waiter::new(cooperative, self.timeout));
+        let mut wire = connection.wire(Waiter::new(cooperative, deadline));
         wire.write_all(&self.out).map_err(unsent)?;
         wire.expect_reply();
         let head = self.reader.read_head(&mut wire, request.head_method)?;

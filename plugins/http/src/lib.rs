@@ -27,7 +27,7 @@
 //! | key | default | meaning |
 //! |---|---|---|
 //! | `requests` | (required) | the file of requests |
-//! | `timeout_ms` | 10000 | connect, read and write timeout |
+//! | `timeout_ms` | 10000 | deadline for a request's whole exchange (connect, write, the complete response) |
 //! | `connect_at_start` | `true` | connect to every server in each thread's setup and refuse to start if one is unreachable; `false` counts failed connections as results |
 //! | `batch_scheduling` | `true` | run the threads under `SCHED_BATCH` (see [`scheduling`]) |
 //! | `env` | | the environment of `http-client.env.json` and its kin |

@@ -108,7 +108,8 @@ pub enum CaptureFrom {
 /// Settings from `--set`.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// For connecting, and for each read or write.
+    /// The deadline of a request's whole exchange: connecting, writing,
+    /// and reading the complete response.
     pub timeout: Duration,
     /// Connect to every server in each thread's setup and refuse to start
     /// if one cannot be reached.

@@ -14,6 +14,7 @@
 //! | `GET /chunked` | 200, `{"token": "t-SEQ"}` in chunks |
 //! | `GET /close` | 200 with `Connection: close`, then closes |
 //! | `GET /slow` | 200 after 2 s |
+//! | `GET /trickle` | 200 with `Content-Length: 1000`, then a byte every 200 ms: 50 of them at most, then closes |
 //! | `POST /login` | 200, `{"token": "tok-SEQ", "user": {"id": SEQ}}`, `X-Session: s-SEQ` and the cookie `session=s-SEQ` |
 //! | `GET /evil` | 200, `{"token": "a\r\nX-Injected: yes"}`: a value with a line break |
 //! | anything else | 404 |
@@ -138,9 +139,31 @@ fn serve(stream: TcpStream, state: &State) {
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
         };
+        if seen.method == "GET" && seen.path == "/trickle" {
+            state.seen.lock().unwrap().push(seen);
+            trickle(&mut writer);
+            return;
+        }
         let (response, close) = answer(&seen, state);
         state.seen.lock().unwrap().push(seen);
         if writer.write_all(&response).is_err() || close {
+            return;
+        }
+    }
+}
+
+/// Never finishes its response: the thread ends after 10 s at most, or
+/// as soon as the client has gone.
+fn trickle(writer: &mut TcpStream) {
+    if writer
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(200));
+        if writer.write_all(b"x").is_err() {
             return;
         }
     }
