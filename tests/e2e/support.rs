@@ -493,6 +493,7 @@ fn counts(named: &[NamedSummary]) -> BTreeMap<&str, u64> {
 #[derive(Debug, Deserialize)]
 pub struct Summary {
     pub count: u64,
+    pub ops_per_sec: f64,
     pub avg_ns: u64,
     pub max_ns: u64,
     pub p99_ns: u64,
@@ -526,6 +527,10 @@ pub struct TimelinePoint {
 pub struct OpenModel {
     pub target_per_sec: f64,
     pub late: u64,
+    /// Starts due in the window that never began (an overloaded rate);
+    /// 0 in files written before the field existed, as the schema says.
+    #[serde(default)]
+    pub dropped: u64,
     pub service: Summary,
     pub warning: Option<String>,
 }
