@@ -7,20 +7,20 @@ pub mod lane;
 use std::path::{Path, PathBuf};
 
 use gorgon_plugin_api::abi::{
-    OperationFn, ThreadHookFn, SYMBOL_ABI_VERSION, SYMBOL_OPERATION, SYMBOL_THREAD_START,
-    SYMBOL_THREAD_STOP,
+    OperationFn, ThreadHookFn, SYMBOL_OPERATION, SYMBOL_THREAD_START, SYMBOL_THREAD_STOP,
 };
-use gorgon_plugin_api::{ABI_VERSION, OLDEST_ABI_VERSION};
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+
+use crate::plugin_file::{inspect, this_machine, FileError};
 
 /// Why a plugin cannot be used. Each message is one sentence that names the
 /// file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
-    #[error("plugin {0} does not exist")]
-    Missing(PathBuf),
-    #[error("plugin {0} is not a file")]
-    NotAFile(PathBuf),
+    /// What its headers say (the file, its architecture, its symbols, its
+    /// ABI version): the same checks the parent makes before a run.
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("cannot load plugin {path}: {reason}")]
     NotLoadable { path: PathBuf, reason: String },
     #[error(
@@ -28,22 +28,6 @@ pub enum PluginError {
          gorgon_plugin_api::export!(operation)"
     )]
     NoOperation(PathBuf),
-    #[error(
-        "plugin {0} has no `gorgon_abi_version` symbol: build it with the \
-         gorgon_plugin_api::export! macro"
-    )]
-    NoAbiVersion(PathBuf),
-    #[error(
-        "plugin {path} was built for plugin ABI {found} but this gorgon speaks ABI {oldest} to \
-         {expected}: rebuild it against gorgon-plugin-api {version}"
-    )]
-    AbiMismatch {
-        path: PathBuf,
-        found: u32,
-        oldest: u32,
-        expected: u32,
-        version: &'static str,
-    },
 }
 
 /// A loaded plugin with its entry points resolved.
@@ -59,17 +43,13 @@ pub struct Plugin {
 }
 
 impl Plugin {
-    /// Loads the library with every symbol bound now (a missing dependency
-    /// fails here, not at the first call) and checks the ABI version.
+    /// Checks the file's headers, then loads the library with every symbol
+    /// bound now (a missing dependency fails here, not at the first call).
     pub fn load(path: &Path) -> Result<Plugin, PluginError> {
-        let metadata =
-            std::fs::metadata(path).map_err(|_| PluginError::Missing(path.to_path_buf()))?;
-        if !metadata.is_file() {
-            return Err(PluginError::NotAFile(path.to_path_buf()));
-        }
-        // dlopen searches the library path for a name without a slash;
-        // an absolute path makes it load exactly this file.
-        let path = std::fs::canonicalize(path).map_err(|_| PluginError::Missing(path.into()))?;
+        // The headers first: a truncated copy would otherwise die of
+        // SIGBUS inside dlopen, and another machine's library would come
+        // back as a baffling "No such file or directory".
+        let path = inspect(path, this_machine())?.path;
         // SAFETY: loading runs the library's initialisers; that is the
         // contract of a plugin, which the user chose to run.
         let library =
@@ -80,26 +60,11 @@ impl Plugin {
                 }
             })?;
         // SAFETY: the symbol types are those the export! macro defines; the
-        // ABI version, checked below before any call, vouches for them.
+        // ABI version, checked in the headers above, vouches for them.
         unsafe {
             let operation = *library
                 .get::<OperationFn>(SYMBOL_OPERATION)
                 .map_err(|_| PluginError::NoOperation(path.clone()))?;
-            let version = *library
-                .get::<*const u32>(SYMBOL_ABI_VERSION)
-                .map_err(|_| PluginError::NoAbiVersion(path.clone()))?;
-            let found = std::ptr::read(version);
-            // A plugin built for an older ABI reads only the part of the
-            // host's vtable that ABI had, which is still there, unchanged.
-            if !(OLDEST_ABI_VERSION..=ABI_VERSION).contains(&found) {
-                return Err(PluginError::AbiMismatch {
-                    path,
-                    found,
-                    oldest: OLDEST_ABI_VERSION,
-                    expected: ABI_VERSION,
-                    version: env!("CARGO_PKG_VERSION"),
-                });
-            }
             let thread_start = library
                 .get::<ThreadHookFn>(SYMBOL_THREAD_START)
                 .ok()
