@@ -436,10 +436,16 @@ fn tls_keep_alive_server() -> u16 {
         .with_single_cert(vec![certified.cert.der().clone()], key)
         .unwrap();
     let config = std::sync::Arc::new(config);
+    // The pauses make the client find nothing to read at first, both for
+    // the server's handshake flight and for each response, so the test
+    // sees its waits however fast the machine is.
+    let pause = Duration::from_millis(15);
     server(move |stream| {
+        std::thread::sleep(pause);
         let session = rustls::ServerConnection::new(config.clone()).unwrap();
         let mut reader = BufReader::new(rustls::StreamOwned::new(session, stream));
         while read_request(&mut reader) {
+            std::thread::sleep(pause);
             if reader.get_mut().write_all(OK).is_err() {
                 return;
             }
