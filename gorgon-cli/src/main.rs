@@ -83,13 +83,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => worker::main(&args.spec),
         Command::Probe(args) => probe::main(&args.plugin),
         Command::Report(args) => report::show(&args.file, args.output.destinations(None)),
-        Command::Compare(args) => report::compare::execute(
-            &args.base,
-            &args.new,
-            &args.thresholds,
-            args.svg.as_deref(),
-            args.html.as_ref(),
-        ),
+        Command::Compare(args) => report::compare::execute(&args.request()),
     };
     match outcome {
         Ok(code) => code.into(),
