@@ -273,3 +273,32 @@ pub fn csv(comparison: &Comparison) -> String {
         .expect("flushing CSV to memory cannot fail");
     String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_has_a_delta_and_the_gates_measure_with_nulls_where_a_side_is_missing() {
+        let p99 = Metric::Percentile(super::super::Percentile::P99);
+        let change = Change::of(p99, Some(200.0), Some(250.0));
+        assert_eq!((change.delta, change.change), (Some(50.0), Some(25.0)));
+        let errors = Change::of(Metric::ErrorRate, Some(0.0), Some(0.02));
+        assert_eq!((errors.delta, errors.change), (Some(0.02), Some(2.0)));
+        let new_label = Change::of(p99, None, Some(250.0));
+        assert_eq!((new_label.delta, new_label.change), (None, None));
+        let from_zero = Change::of(p99, Some(0.0), Some(5.0));
+        assert_eq!((from_zero.delta, from_zero.change), (Some(5.0), None));
+    }
+
+    #[test]
+    fn a_verdict_of_gates_fails_with_one_reason_and_exits_1() {
+        assert_eq!(Verdict::of_gates(Vec::new()).exit_code(), 0);
+        let failed = Verdict::of_gates(vec!["comparison threshold failed: p99<+1%".into()]);
+        assert_eq!(failed.exit_code(), 1);
+        assert_eq!(
+            serde_json::to_value(&failed).unwrap()["status"],
+            "thresholds_failed"
+        );
+    }
+}
