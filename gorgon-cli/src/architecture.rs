@@ -53,7 +53,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("reports", &["report"]),
-    ("command line", &["cli", "run", "debug", "scaffold"]),
+    // `run --debug`: a plugin's calls in this process, printed, then the
+    // report's table; plain values in, so below the command line.
+    ("debug run", &["debug"]),
+    ("command line", &["cli", "run", "scaffold"]),
 ];
 
 /// Edges that close a cycle today and are being removed on another

@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Defaults;
 use crate::exit;
 use crate::plan::{LoadPlan, Param};
+use crate::report::compare::{Gate, Request};
 use crate::report::output::{Destinations, Format};
 use crate::shape::{parse_duration, positive_duration, Rate, RunShape, Success, Warmup};
 use crate::threshold::Threshold;
@@ -177,15 +178,21 @@ pub enum OutputFormat {
     Csv,
 }
 
+impl OutputFormat {
+    fn format(self) -> Format {
+        match self {
+            OutputFormat::Table => Format::Table,
+            OutputFormat::Json => Format::Json,
+            OutputFormat::Csv => Format::Csv,
+        }
+    }
+}
+
 impl OutputArgs {
     /// Where the report goes; `save` is `gorgon run --save`.
     pub fn destinations(&self, save: Option<&Path>) -> Destinations {
         Destinations {
-            format: match self.output {
-                OutputFormat::Table => Format::Table,
-                OutputFormat::Json => Format::Json,
-                OutputFormat::Csv => Format::Csv,
-            },
+            format: self.output.format(),
             save: save.map(Path::to_path_buf),
             svg: self.svg.clone(),
             html: self.html.clone(),
@@ -216,7 +223,13 @@ pub struct CompareArgs {
     /// A relative gate, repeatable: `[NAME:]METRIC<+N%` or `METRIC>-N%`,
     /// e.g. 'p99<+10%', 'ops_per_sec>-5%' (error_rate in percentage points).
     #[arg(long = "threshold", value_name = "EXPR")]
-    pub thresholds: Vec<crate::report::compare::Gate>,
+    pub thresholds: Vec<Gate>,
+
+    /// What goes to stdout: the table, or the comparison as data for a
+    /// script (docs/reports.md): JSON with the gates and the verdict, or
+    /// CSV with one row per run, group of calls and figure.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
 
     /// Write the overlaid percentile spectra as SVG into DIR.
     #[arg(long, value_name = "DIR")]
@@ -225,6 +238,20 @@ pub struct CompareArgs {
     /// Write the comparison as one self-contained HTML page.
     #[arg(long, value_name = "FILE.html")]
     pub html: Option<PathBuf>,
+}
+
+impl CompareArgs {
+    /// The comparison asked for, as plain values.
+    pub fn request(self) -> Request {
+        Request {
+            base: self.base,
+            new: self.new,
+            gates: self.thresholds,
+            format: self.output.format(),
+            svg: self.svg,
+            html: self.html,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -1,14 +1,19 @@
 //! `gorgon run --debug`: the original Gorgon's test mode. One thread in
 //! this process, every call printed, so a plugin can be checked (and
 //! stepped through in a debugger) before it is multiplied.
+//!
+//! It takes plain values, as the rest of the run path does: the command
+//! line checks `--debug`'s flags and resolves them once, so this module
+//! knows no flag and sits below the command line.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::RunArgs;
 use crate::exit::{self, Code, Failure};
 use crate::outcome::{RunResult, TimelinePoint};
+use crate::plan::Param;
 use crate::plugin::lane::{PluginLane, SetupFailed, SharedRecorder};
 use crate::plugin::Plugin;
 use crate::recorder::{Outcome, Params, ThreadRecorder};
@@ -17,14 +22,15 @@ use crate::shape::RunShape;
 use crate::stats::Stats;
 use crate::units::duration;
 
-/// Calls made in debug mode unless `-n` says otherwise.
-const DEFAULT_CALLS: u64 = 10;
+/// Calls made in debug mode unless `-n` (or `defaults.operations`) says
+/// otherwise.
+pub const DEFAULT_CALLS: u64 = 10;
 
-pub fn run(args: &RunArgs) -> Result<Code, Failure> {
-    let plugin = Plugin::load(&args.plugin).map_err(Failure::usage)?;
-    let calls = args.operations.unwrap_or(DEFAULT_CALLS);
-    let recorder =
-        SharedRecorder::new(ThreadRecorder::tracing(Arc::new(Params::new(&args.params))));
+/// Loads `plugin` here and makes `calls` calls with `params` on this
+/// thread, printing each, then the report's table.
+pub fn run(plugin: &Path, params: &[Param], calls: u64) -> Result<Code, Failure> {
+    let plugin = Plugin::load(plugin).map_err(Failure::usage)?;
+    let recorder = SharedRecorder::new(ThreadRecorder::tracing(Arc::new(Params::new(params))));
     let mut lane = PluginLane::start(&plugin, &recorder).map_err(|failed| match failed {
         SetupFailed::BadInput(text) => Failure::usage(text),
         SetupFailed::Failed(text) => {
@@ -69,7 +75,7 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
         nodes: Vec::new(),
         footprint: Default::default(),
     };
-    let report = Report::new(&plugin.path, &args.params, started_at, elapsed, &[result]);
+    let report = Report::new(&plugin.path, params, started_at, elapsed, &[result]);
     let _ = write!(out, "\n{}", table::render(&report)).and_then(|()| out.flush());
     Ok(Code(exit::OK))
 }

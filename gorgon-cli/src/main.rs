@@ -16,9 +16,10 @@
 //! - the parent side: [`config`] (gorgon.toml), [`collect`] (merging the
 //!   workers' frames), [`cluster`] (SSH nodes), [`progress`];
 //! - reports: [`report`];
+//! - the debug run: [`debug`] (`run --debug`: the plugin's calls in this
+//!   process, printed one by one, from plain values);
 //! - the command line: [`cli`] (flags, turned into the plain values the
-//!   layers below take), [`run`], [`debug`] (`run --debug`), [`scaffold`]
-//!   (`gorgon new`).
+//!   layers below take), [`run`], [`scaffold`] (`gorgon new`).
 
 /// `println!` for gorgon's own output: a reader that went away
 /// (`gorgon cluster list | head -1`) ends gorgon quietly, not with a panic.
@@ -83,13 +84,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => worker::main(&args.spec),
         Command::Probe(args) => probe::main(&args.plugin),
         Command::Report(args) => report::show(&args.file, args.output.destinations(None)),
-        Command::Compare(args) => report::compare::execute(
-            &args.base,
-            &args.new,
-            &args.thresholds,
-            args.svg.as_deref(),
-            args.html.as_ref(),
-        ),
+        Command::Compare(args) => report::compare::execute(&args.request()),
     };
     match outcome {
         Ok(code) => code.into(),

@@ -31,7 +31,7 @@ pub fn execute(mut args: RunArgs, config: Option<&Path>) -> Result<Code, Failure
     let config = Config::load(config).map_err(Failure::usage)?;
     args.params = config.params_with(&args.params);
     if args.debug {
-        return run_debug(args, &config);
+        return run_debug(&args, &config);
     }
     let plan = RunPlan::resolve(&args, &config)?;
     let session = Session::open(&plan, &config)?;
@@ -363,8 +363,9 @@ fn emit(report: &Report, outputs: &Outputs) -> Result<Code, Failure> {
 }
 
 /// `--debug`: the flags that only make sense for a real run are refused,
-/// then the plugin runs here, call by call.
-fn run_debug(mut args: RunArgs, config: &Config) -> Result<Code, Failure> {
+/// then the plugin runs here, call by call, with the plain values they
+/// come to.
+fn run_debug(args: &RunArgs, config: &Config) -> Result<Code, Failure> {
     if args.nodes.is_cluster() {
         return Err(Failure::usage(
             "--debug runs here in one thread; leave out --cluster and --nodes",
@@ -384,8 +385,11 @@ fn run_debug(mut args: RunArgs, config: &Config) -> Result<Code, Failure> {
             "--debug makes its calls one by one in one thread, so {flag} does not apply: drop one of them"
         )));
     }
-    args.operations = args.operations.or(config.defaults.operations);
-    debug::run(&args)
+    let calls = args
+        .operations
+        .or(config.defaults.operations)
+        .unwrap_or(debug::DEFAULT_CALLS);
+    debug::run(&args.plugin, &args.params, calls)
 }
 
 /// The exit code of a finished suite: its verdict's (see

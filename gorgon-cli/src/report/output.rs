@@ -130,7 +130,7 @@ impl Outputs {
 /// Writes `bytes` to stdout and flushes, so that an error is seen here
 /// rather than lost at exit. A reader that went away (`gorgon run … |
 /// head`) is no failure: nobody is left to tell.
-fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

@@ -97,6 +97,21 @@ impl Verdict {
         }
     }
 
+    /// The verdict of `gorgon compare`: passed, or its gates failed, one
+    /// reason each.
+    pub fn of_gates(reasons: Vec<String>) -> Verdict {
+        let status = if reasons.is_empty() {
+            Status::Passed
+        } else {
+            Status::ThresholdsFailed
+        };
+        Verdict {
+            status,
+            exit_code: status.exit_code(),
+            reasons,
+        }
+    }
+
     /// The verdict once the report's files were tried: one that could not
     /// be written makes a finished suite a failed run (the run happened,
     /// its report did not arrive).

@@ -8,22 +8,30 @@
 //! are refused (exit 2): their figures do not answer the question. A
 //! different shape (processes, threads, load model, rate) is compared but
 //! flagged in one sentence.
+//!
+//! `--output json|csv` prints the same comparison as data
+//! ([`document`]) instead of the table.
+
+mod document;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use maud::{html, PreEscaped, DOCTYPE};
+use serde::Serialize;
 
 use super::html::{figure, Text, STYLE};
 use super::model::{NamedSummary, Report, RunReport};
-use super::output::check_dir;
+use super::output::{check_dir, write_stdout, Format};
 use super::svg::{spectrum_extent, spectrum_svg, Chart, Colors, Mark, Spectrum};
 use super::table::fitted;
 use super::text::{compact, table_width};
-use crate::exit::{self, Code, Failure};
+use super::verdict::Verdict;
+use crate::exit::{Code, Failure};
 use crate::stats::{histogram_map, Summary};
 use crate::units::rate;
+use document::{Bound, Comparison, GateResult, GateRun, Input, Row};
 
 /// A figure the table and the gates compare.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +66,42 @@ impl Metric {
             "error_rate" => Metric::ErrorRate,
             _ => return None,
         })
+    }
+
+    /// Every figure, in the order the JSON and CSV give them.
+    const ALL: [Metric; 9] = [
+        Metric::OpsPerSec,
+        Metric::Percentile(Percentile::P50),
+        Metric::Percentile(Percentile::P90),
+        Metric::Percentile(Percentile::P95),
+        Metric::Percentile(Percentile::P99),
+        Metric::Percentile(Percentile::P999),
+        Metric::Avg,
+        Metric::Max,
+        Metric::ErrorRate,
+    ];
+
+    /// The name in the JSON and CSV, with its unit as the report's are.
+    fn key(self) -> &'static str {
+        match self {
+            Metric::OpsPerSec => "ops_per_sec",
+            Metric::Percentile(Percentile::P50) => "p50_ns",
+            Metric::Percentile(Percentile::P90) => "p90_ns",
+            Metric::Percentile(Percentile::P95) => "p95_ns",
+            Metric::Percentile(Percentile::P99) => "p99_ns",
+            Metric::Percentile(Percentile::P999) => "p999_ns",
+            Metric::Avg => "avg_ns",
+            Metric::Max => "max_ns",
+            Metric::ErrorRate => "error_rate",
+        }
+    }
+
+    /// The unit of [`Metric::change`].
+    fn change_unit(self) -> &'static str {
+        match self {
+            Metric::ErrorRate => "points",
+            _ => "%",
+        }
     }
 
     fn name(self) -> &'static str {
@@ -114,10 +158,9 @@ impl Metric {
     }
 
     fn show_change(self, change: Option<f64>) -> String {
-        let unit = if self == Metric::ErrorRate {
-            " pts"
-        } else {
-            "%"
+        let unit = match self.change_unit() {
+            "points" => " pts",
+            unit => unit,
         };
         match change {
             Some(c) => format!("{c:+.1}{unit}"),
@@ -204,18 +247,53 @@ impl FromStr for Gate {
     }
 }
 
+/// What kind of group of calls a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// All calls of the run.
+    All,
+    /// The calls of one result label.
+    Result,
+    /// One measurement (`rec.measure`).
+    Measurement,
+}
+
+impl Kind {
+    fn key(self) -> &'static str {
+        match self {
+            Kind::All => "all",
+            Kind::Result => "result",
+            Kind::Measurement => "measurement",
+        }
+    }
+}
+
 /// One group of calls of a run, as compared: all calls, a label or a
 /// measurement.
 struct Group<'a> {
+    /// As a gate names it: `all`, the label, or `NAME<`.
     name: String,
+    kind: Kind,
     summary: &'a Summary,
     error_rate: f64,
     histogram: Option<&'a str>,
 }
 
-fn label(named: &NamedSummary, name: String) -> Group<'_> {
+impl Group<'_> {
+    /// The label or measurement as the run named it.
+    fn label(&self) -> &str {
+        match self.kind {
+            Kind::Measurement => self.name.strip_suffix('<').unwrap_or(&self.name),
+            Kind::All | Kind::Result => &self.name,
+        }
+    }
+}
+
+fn label(named: &NamedSummary, name: String, kind: Kind) -> Group<'_> {
     Group {
         name,
+        kind,
         summary: &named.summary,
         error_rate: named.failed as f64 / named.summary.count.max(1) as f64,
         histogram: Some(&named.histogram),
@@ -225,89 +303,61 @@ fn label(named: &NamedSummary, name: String) -> Group<'_> {
 fn groups(run: &RunReport) -> Vec<Group<'_>> {
     let mut out = vec![Group {
         name: "all".to_string(),
+        kind: Kind::All,
         summary: &run.all,
         error_rate: run.error_rate,
         histogram: None,
     }];
-    out.extend(run.results.iter().map(|r| label(r, r.name.clone())));
+    out.extend(
+        run.results
+            .iter()
+            .map(|r| label(r, r.name.clone(), Kind::Result)),
+    );
     out.extend(
         run.measurements
             .iter()
-            .map(|m| label(m, format!("{}<", m.name))),
+            .map(|m| label(m, format!("{}<", m.name), Kind::Measurement)),
     );
     out
 }
 
-/// A gate checked against one run pair.
-struct Checked {
-    gate: String,
-    metric: Metric,
-    run: usize,
-    change: Option<f64>,
-    passed: bool,
+/// What `gorgon compare` is asked: plain values, turned from its flags by
+/// the command line.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub base: PathBuf,
+    pub new: PathBuf,
+    pub gates: Vec<Gate>,
+    /// What goes to stdout: the table, or the comparison as JSON or CSV.
+    pub format: Format,
+    /// A directory for the overlaid spectra (`--svg`).
+    pub svg: Option<PathBuf>,
+    /// One HTML page (`--html`).
+    pub html: Option<PathBuf>,
 }
 
 /// `gorgon compare`: shows the changes, writes the charts and page asked
-/// for, and exits 1 when a gate fails.
-pub fn execute(
-    base_path: &Path,
-    new_path: &Path,
-    gates: &[Gate],
-    svg: Option<&Path>,
-    html_file: Option<&PathBuf>,
-) -> Result<Code, Failure> {
+/// for, and exits 1 when a gate fails (3 when stdout cannot be written).
+pub fn execute(request: &Request) -> Result<Code, Failure> {
+    let (base_path, new_path) = (request.base.as_path(), request.new.as_path());
     let base = super::json::read(base_path).map_err(Failure::usage)?;
     let new = super::json::read(new_path).map_err(Failure::usage)?;
     refuse_incomparable(&base, &new)?;
-    if let Some(dir) = svg {
+    if let Some(dir) = &request.svg {
         check_dir(dir).map_err(Failure::usage)?;
     }
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Comparing {} (base) with {} (new)",
-        base_path.display(),
-        new_path.display()
-    );
-    if let Some(note) = shape_note(&base, &new) {
-        let _ = writeln!(out, "Note: {note}");
-    }
-    let checked = check(gates, &base, &new);
-    let width = table_width();
-    for (b, n) in base.runs.iter().zip(&new.runs) {
-        if base.runs.len() > 1 {
-            let _ = writeln!(out, "\nRun {}", b.index);
-        }
-        let _ = writeln!(out, "{}", change_table(b, n, width));
-    }
-    let failed: Vec<&Checked> = checked.iter().filter(|c| !c.passed).collect();
-    if !checked.is_empty() {
-        let _ = writeln!(
-            out,
-            "Comparison thresholds: {}",
-            if failed.is_empty() {
-                "all passed".to_string()
-            } else {
-                format!("{} of {} failed", failed.len(), checked.len())
-            }
-        );
-        for c in &checked {
-            let _ = writeln!(
-                out,
-                "  {} {}: {}",
-                if c.passed { "pass" } else { "FAIL" },
-                c.gate,
-                match c.change {
-                    Some(change) =>
-                        format!("{} in run {}", c.metric.show_change(Some(change)), c.run),
-                    None => format!("nothing to compare in run {}", c.run),
-                }
-            );
-        }
-    }
-    say!("{}", out.trim_end());
+    let comparison = compare(base_path, new_path, &base, &new, &request.gates);
+    let text = table_text(&comparison, &base, &new);
+    let printed = match request.format {
+        Format::Table => format!("{}\n", text.trim_end()),
+        Format::Json => document::json(&comparison),
+        Format::Csv => document::csv(&comparison),
+    };
+    let undelivered = write_stdout(printed.as_bytes())
+        .err()
+        .map(|e| format!("cannot write the comparison to stdout: {e}"));
     let charts = spectra(&base, &new)?;
-    if let Some(dir) = svg {
+    if let Some(dir) = &request.svg {
         for chart in &charts {
             let path = dir.join(&chart.file_name);
             std::fs::write(&path, &chart.svg).map_err(|e| {
@@ -315,21 +365,128 @@ pub fn execute(
             })?;
         }
     }
-    if let Some(file) = html_file {
-        let page = page(base_path, new_path, &out, &charts);
+    if let Some(file) = &request.html {
+        let page = page(base_path, new_path, &text, &charts);
         std::fs::write(file, page)
             .map_err(|e| Failure::Run(anyhow::anyhow!("cannot write {}: {e}", file.display())))?;
     }
-    let mut told: Vec<&str> = failed.iter().map(|c| c.gate.as_str()).collect();
-    told.dedup();
-    for gate in told {
-        eprintln!("gorgon: comparison threshold failed: {gate}");
+    let mut verdict = comparison.verdict;
+    if let Some(why) = undelivered {
+        verdict = verdict.undelivered(why);
     }
-    Ok(Code(if failed.is_empty() {
-        exit::OK
-    } else {
-        exit::THRESHOLD_FAILED
-    }))
+    for reason in &verdict.reasons {
+        eprintln!("gorgon: {reason}");
+    }
+    Ok(Code(verdict.exit_code()))
+}
+
+/// The comparison of two comparable results: every row, every gate
+/// checked, and the verdict they come to.
+fn compare(
+    base_path: &Path,
+    new_path: &Path,
+    base: &Report,
+    new: &Report,
+    gates: &[Gate],
+) -> Comparison {
+    let gates = check(gates, base, new);
+    let suite = base.runs.len() > 1;
+    let reasons = gates
+        .iter()
+        .filter(|gate| !gate.passed)
+        .map(|gate| {
+            format!(
+                "comparison threshold failed: {} (measured {})",
+                gate.expression,
+                gate.failed_runs(suite)
+            )
+        })
+        .collect();
+    Comparison {
+        base: Input::of(base_path, base),
+        new: Input::of(new_path, new),
+        note: shape_note(base, new),
+        rows: base
+            .runs
+            .iter()
+            .zip(&new.runs)
+            .flat_map(|(b, n)| rows(b, n))
+            .collect(),
+        gates,
+        verdict: Verdict::of_gates(reasons),
+    }
+}
+
+/// The rows of one run pair: the new result's groups, then those gone.
+fn rows(base: &RunReport, new: &RunReport) -> Vec<Row> {
+    let (base_groups, new_groups) = (groups(base), groups(new));
+    let find = |among: &[Group<'_>], name: &str| among.iter().position(|g| g.name == name);
+    let mut rows: Vec<Row> = new_groups
+        .iter()
+        .map(|n| {
+            let b = find(&base_groups, &n.name).map(|i| &base_groups[i]);
+            Row::of(new.index, b, Some(n))
+        })
+        .collect();
+    rows.extend(
+        base_groups
+            .iter()
+            .filter(|b| find(&new_groups, &b.name).is_none())
+            .map(|b| Row::of(new.index, Some(b), None)),
+    );
+    rows
+}
+
+/// The comparison for people: the note, a change table per run, and the
+/// gates, as printed and as put in the page.
+fn table_text(comparison: &Comparison, base: &Report, new: &Report) -> String {
+    let (base_path, new_path) = (&comparison.base.path, &comparison.new.path);
+    let mut out = String::new();
+    let _ = writeln!(out, "Comparing {base_path} (base) with {new_path} (new)");
+    if let Some(note) = &comparison.note {
+        let _ = writeln!(out, "Note: {note}");
+    }
+    let width = table_width();
+    for (b, n) in base.runs.iter().zip(&new.runs) {
+        if base.runs.len() > 1 {
+            let _ = writeln!(out, "\nRun {}", b.index);
+        }
+        let _ = writeln!(out, "{}", change_table(b, n, width));
+    }
+    let gates = &comparison.gates;
+    let checked: Vec<(&GateResult, &GateRun)> = gates
+        .iter()
+        .flat_map(|gate| gate.runs.iter().map(move |run| (gate, run)))
+        .collect();
+    let failed = checked.iter().filter(|(_, run)| !run.passed).count();
+    if !checked.is_empty() {
+        let _ = writeln!(
+            out,
+            "Comparison thresholds: {}",
+            if failed == 0 {
+                "all passed".to_string()
+            } else {
+                format!("{failed} of {} failed", checked.len())
+            }
+        );
+        for (gate, run) in checked {
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                if run.passed { "pass" } else { "FAIL" },
+                gate.expression,
+                match run.value.change {
+                    Some(change) => format!(
+                        "{} in run {}",
+                        gate.measured.show_change(Some(change)),
+                        run.run
+                    ),
+                    None => format!("nothing to compare in run {}", run.run),
+                }
+            );
+        }
+    }
+    out
 }
 
 /// Results that cannot answer "what changed" are refused in one sentence.
@@ -392,36 +549,54 @@ fn shape_note(base: &Report, new: &Report) -> Option<String> {
     }
 }
 
-fn check(gates: &[Gate], base: &Report, new: &Report) -> Vec<Checked> {
-    let mut checked = Vec::new();
-    for gate in gates {
-        for (b, n) in base.runs.iter().zip(&new.runs) {
+/// Each gate against each run pair; a gate holds when it holds in every
+/// run.
+fn check(gates: &[Gate], base: &Report, new: &Report) -> Vec<GateResult> {
+    gates
+        .iter()
+        .map(|gate| {
+            let wanted = gate.scope.as_deref().unwrap_or("all");
             let find = |run: &RunReport| -> Option<f64> {
-                let wanted = gate.scope.as_deref().unwrap_or("all");
                 groups(run)
                     .iter()
                     .find(|g| g.name == wanted)
                     .map(|g| gate.metric.value(g))
             };
-            let change = match (find(b), find(n)) {
-                (Some(bv), Some(nv)) => gate.metric.change(bv, nv),
-                _ => None,
-            };
-            let passed = match change {
-                Some(c) if gate.below => c < gate.limit,
-                Some(c) => c > gate.limit,
-                None => false,
-            };
-            checked.push(Checked {
-                gate: gate.text.clone(),
-                metric: gate.metric,
-                run: b.index,
-                change,
-                passed,
-            });
-        }
-    }
-    checked
+            let runs: Vec<GateRun> = base
+                .runs
+                .iter()
+                .zip(&new.runs)
+                .map(|(b, n)| {
+                    let value = document::Change::of(gate.metric, find(b), find(n));
+                    let passed = match value.change {
+                        Some(c) if gate.below => c < gate.limit,
+                        Some(c) => c > gate.limit,
+                        None => false,
+                    };
+                    GateRun {
+                        run: b.index,
+                        value,
+                        passed,
+                    }
+                })
+                .collect();
+            GateResult {
+                expression: gate.text.clone(),
+                scope: wanted.to_string(),
+                metric: gate.metric.key(),
+                bound: if gate.below {
+                    Bound::Below
+                } else {
+                    Bound::Above
+                },
+                limit: gate.limit,
+                unit: gate.metric.change_unit(),
+                passed: runs.iter().all(|run| run.passed),
+                runs,
+                measured: gate.metric,
+            }
+        })
+        .collect()
 }
 
 /// One row per group and figure: base, new, change.
