@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{gorgon_bin, Run};
+use crate::support::{gorgon_bin, Gorgon};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -441,39 +441,14 @@ impl TestCluster {
             .1
     }
 
-    /// Runs gorgon with this cluster's config.
-    pub fn gorgon(&self, args: &[&str]) -> Run {
-        let mut all = vec!["--config", self.config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        crate::support::gorgon(&all)
+    /// `gorgon run --plugin PLUGIN` with this cluster's config.
+    pub fn run(&self, plugin: impl AsRef<std::ffi::OsStr>) -> Gorgon {
+        Gorgon::run(plugin).config(&self.config)
     }
 
-    /// Runs gorgon with this cluster's config under an open-files limit
-    /// of `soft` (and `hard`, when given; else the hard limit stays), as
-    /// a user whose shell or CI has a low `ulimit -n` would.
-    pub fn gorgon_with_open_files(&self, soft: u64, hard: Option<u64>, args: &[&str]) -> Run {
-        let hard = hard.map(|h| h.to_string()).unwrap_or_default();
-        let output = Command::new("prlimit")
-            .arg(format!("--nofile={soft}:{hard}"))
-            .arg(gorgon_bin())
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .expect("prlimit starts gorgon");
-        Run::from(output)
-    }
-
-    /// Starts gorgon with this cluster's config without waiting for it.
-    pub fn spawn_gorgon(&self, args: &[&str]) -> Child {
-        Command::new(gorgon_bin())
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("gorgon starts")
+    /// Another gorgon command (`cluster check`) with this cluster's config.
+    pub fn command<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Gorgon {
+        Gorgon::command(args).config(&self.config)
     }
 
     /// A directory every node user can write numbers into.
@@ -506,9 +481,4 @@ impl Drop for UserGuard {
     fn drop(&mut self) {
         remove_user(&self.0);
     }
-}
-
-/// Waits for a started gorgon and returns what it did.
-pub fn finish(child: Child) -> Run {
-    Run::from(child.wait_with_output().expect("gorgon ends"))
 }
