@@ -9,6 +9,19 @@ use nix::unistd::Pid;
 
 use crate::support::{is_worker, wait_until, Gorgon, Outcome, Running};
 
+/// A process the test stopped: killed when the test ends, should gorgon
+/// not have (a stopped process reads nothing, so it would not notice its
+/// parent gone).
+struct KilledOnDrop(u32);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        if is_worker(self.0) {
+            let _ = kill(Pid::from_raw(self.0 as i32), Signal::SIGKILL);
+        }
+    }
+}
+
 /// How many of `workers` still run.
 fn workers_left(workers: &[u32]) -> usize {
     workers.iter().filter(|&&w| is_worker(w)).count()
@@ -86,6 +99,8 @@ fn a_second_ctrl_c_ends_everything_at_once_and_still_reports() {
         .set("spin_at", 5)
         .spawn();
     let workers = child.wait_for_workers(2);
+    // Calls are made, so #5 spins: the first status line counts them.
+    child.wait_for_line(" ops (", Duration::from_secs(30));
     child.signal(Signal::SIGINT);
     // The first interrupt is taken once the worker without the spinning
     // call (#5 is the other's) has stopped and gone; the other would use
@@ -191,6 +206,13 @@ fn a_stopped_worker_is_found_out_and_named() {
         .set("sleep_us", 100)
         .spawn();
     let workers = child.wait_for_workers(1);
+    // Stopped once the run has begun (the first status line comes after
+    // `go`). Before its `ready` a worker may take as long as its setup
+    // does, with no deadline: one stopped then keeps gorgon waiting until
+    // it is interrupted, which is why stopping it as soon as it existed
+    // made this test hang.
+    child.wait_for_line(" ops (", Duration::from_secs(30));
+    let _stopped = KilledOnDrop(workers[0]);
     kill(Pid::from_raw(workers[0] as i32), Signal::SIGSTOP).unwrap();
     let (run, took) = finish(child);
     assert!(took < Duration::from_secs(60), "took {took:?}");
