@@ -88,11 +88,13 @@ fn add_list_remove_edit_the_file_in_place() {
     let key = dir.path().join("id_test");
     std::fs::write(&key, "not really a key").unwrap();
     let cluster = |args: &[&str]| Gorgon::command(args).config(&config);
-    let run = cluster(&["cluster", "add", "web1", "--host", "10.1.2.3", "--user", "load"])
-        .args(["--port", "2222", "--key"])
-        .arg(&key)
-        .args(["--gorgon-path", "/opt/gorgon/bin/gorgon"])
-        .ok();
+    let run = cluster(&[
+        "cluster", "add", "web1", "--host", "10.1.2.3", "--user", "load",
+    ])
+    .args(["--port", "2222", "--key"])
+    .arg(&key)
+    .args(["--gorgon-path", "/opt/gorgon/bin/gorgon"])
+    .ok();
     assert!(run.stdout.contains("added node web1"), "{}", run.stdout);
     cluster(&["cluster", "add", "web2", "--host", "web2.example"]).ok();
     let text = std::fs::read_to_string(&config).unwrap();
@@ -276,7 +278,16 @@ fn a_run_over_two_nodes_and_local_covers_every_number_once() {
     let n = 3001;
     let run = cluster
         .run(&lib)
-        .args(["--cluster", "--local", "-n", &n.to_string(), "-p", "2", "-t", "2"])
+        .args([
+            "--cluster",
+            "--local",
+            "-n",
+            &n.to_string(),
+            "-p",
+            "2",
+            "-t",
+            "2",
+        ])
         .set("numbers_dir", numbers.display())
         .arg("--save")
         .arg(&saved)
@@ -659,7 +670,16 @@ fn an_open_model_run_shares_its_rate_over_the_nodes() {
     let numbers = cluster.numbers_dir();
     let report = cluster
         .run(&lib)
-        .args(["--cluster", "--local", "--rate", "300/s", "--duration", "2s", "-t", "2"])
+        .args([
+            "--cluster",
+            "--local",
+            "--rate",
+            "300/s",
+            "--duration",
+            "2s",
+            "-t",
+            "2",
+        ])
         .set("numbers_dir", numbers.display())
         .ok()
         .json();
@@ -685,7 +705,16 @@ fn per_node_rates_leave_the_warm_up_out_as_the_run_does() {
     let lib = plugin("gorgon-test-testkit");
     let report = cluster
         .run(&lib)
-        .args(["--cluster", "--local", "-n", "400", "--warmup", "1s", "-t", "2"])
+        .args([
+            "--cluster",
+            "--local",
+            "-n",
+            "400",
+            "--warmup",
+            "1s",
+            "-t",
+            "2",
+        ])
         .set("sleep_us", 500)
         .ok()
         .json();
@@ -717,7 +746,16 @@ fn fibers_on_every_node_cover_every_number_once() {
     let n = 1201;
     let run = cluster
         .run(&lib)
-        .args(["--cluster", "--local", "-n", &n.to_string(), "-t", "1", "--fibers", "4"])
+        .args([
+            "--cluster",
+            "--local",
+            "-n",
+            &n.to_string(),
+            "-t",
+            "1",
+            "--fibers",
+            "4",
+        ])
         .set("numbers_dir", numbers.display())
         .set("wait_us", 500)
         .set("label_in_flight", 1)

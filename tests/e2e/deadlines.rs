@@ -105,9 +105,11 @@ fn a_second_ctrl_c_ends_everything_at_once_and_still_reports() {
     // The first interrupt is taken once the worker without the spinning
     // call (#5 is the other's) has stopped and gone; the other would use
     // up its ten minutes' grace. Now the second.
-    child.wait_for("the first interrupt to stop a worker", Duration::from_secs(30), || {
-        workers_left(&workers) == 1
-    });
+    child.wait_for(
+        "the first interrupt to stop a worker",
+        Duration::from_secs(30),
+        || workers_left(&workers) == 1,
+    );
     child.signal(Signal::SIGINT);
     let (run, took) = finish(child);
     assert!(took < Duration::from_secs(15), "took {took:?}");

@@ -118,7 +118,14 @@ fn promtool_check(exposition: &str) {
 fn the_endpoint_serves_valid_metrics_mid_run_and_the_report_s_counts_at_the_end() {
     let (run, address) = with_metrics(
         Gorgon::testkit()
-            .args(["--duration", "3s", "-t", "2", "--threshold", "error_rate<50%"])
+            .args([
+                "--duration",
+                "3s",
+                "-t",
+                "2",
+                "--threshold",
+                "error_rate<50%",
+            ])
             .set("sleep_us", 1000)
             .set("panic_every", 50)
             .set("measure", "work \"quoted\""),
@@ -271,7 +278,8 @@ fn a_real_prometheus_scrapes_the_run_to_its_last_call() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (run, address) = with_metrics(Gorgon::run(plugin("gorgon-hash")).args(["--duration", "3s"]));
+    let (run, address) =
+        with_metrics(Gorgon::run(plugin("gorgon-hash")).args(["--duration", "3s"]));
     let prometheus = Prometheus::start(address, dir.path()).expect("prometheus starts");
     // gorgon waits, after its run, until a scrape has read its final
     // figures: Prometheus's, here.

@@ -145,7 +145,10 @@ fn json_output_matches_the_documented_schema() {
     assert_eq!(figures.operations, 300);
     assert_eq!(figures.operations_planned, Some(300));
     assert_eq!(figures.all.count, 300);
-    assert_eq!(figures.labels(), BTreeMap::from([("OK", 270), ("panic", 30)]));
+    assert_eq!(
+        figures.labels(),
+        BTreeMap::from([("OK", 270), ("panic", 30)])
+    );
     assert_eq!(figures.measured_names(), BTreeMap::from([("work", 270)]));
     let in_timeline: u64 = figures.timeline_calls().iter().map(|(_, c)| c).sum();
     assert_eq!(in_timeline, 300);
@@ -604,7 +607,8 @@ fn threads_in_setup(pid: u32) -> usize {
     tasks
         .flatten()
         .filter(|task| {
-            let read = |name: &str| std::fs::read_to_string(task.path().join(name)).unwrap_or_default();
+            let read =
+                |name: &str| std::fs::read_to_string(task.path().join(name)).unwrap_or_default();
             read("comm").starts_with("gorgon-worker") && read("wchan") == "hrtimer_nanosleep"
         })
         .count()
@@ -617,9 +621,11 @@ fn an_interrupt_while_a_setup_is_stuck_ends_gorgon_and_its_workers() {
         .set("setup_sleep_ms", 600000)
         .spawn();
     let workers = run.wait_for_workers(2);
-    run.wait_for("both workers in their setup", Duration::from_secs(30), || {
-        workers.iter().all(|&w| threads_in_setup(w) == 1)
-    });
+    run.wait_for(
+        "both workers in their setup",
+        Duration::from_secs(30),
+        || workers.iter().all(|&w| threads_in_setup(w) == 1),
+    );
     run.signal(Signal::SIGINT);
     // One signal is enough: the workers have not started, so they are ended.
     run.finish(Duration::from_secs(10)).expect_exit(130);
@@ -642,9 +648,11 @@ fn a_worker_told_to_stop_during_its_setup_exits_at_once() {
     })))
     .spawn_with_stdin();
     let pid = worker.pid();
-    worker.wait_for("both threads in their setup", Duration::from_secs(30), || {
-        threads_in_setup(pid) == 2
-    });
+    worker.wait_for(
+        "both threads in their setup",
+        Duration::from_secs(30),
+        || threads_in_setup(pid) == 2,
+    );
     writeln!(worker.stdin(), "stop").unwrap();
     worker.finish(Duration::from_secs(10)).ok();
 }

@@ -27,9 +27,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{gorgon_bin, Gorgon};
+use crate::support::{gorgon_bin, wait_until, Gorgon};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -98,8 +98,7 @@ fn user_exists(name: &str) -> bool {
 /// a killed process takes a moment to go: retried for a few seconds.
 pub fn remove_user(name: &str) {
     let name = &system_user(name);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let removed = wait_until(Duration::from_secs(10), || {
         kill_user(name);
         let removed = Command::new("userdel")
             .args(["--remove", name])
@@ -107,16 +106,12 @@ pub fn remove_user(name: &str) {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if removed || !user_exists(name) {
-            return;
-        }
-        if Instant::now() > deadline {
-            // A Drop must not panic while a failed test unwinds; the
-            // sweep in scripts/test gets it.
-            eprintln!("cannot remove test user {name}: scripts/test removes it at the end");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        removed || !user_exists(name)
+    });
+    if !removed {
+        // A Drop must not panic while a failed test unwinds; the sweep in
+        // scripts/test gets it.
+        eprintln!("cannot remove test user {name}: scripts/test removes it at the end");
     }
 }
 
@@ -251,19 +246,14 @@ impl Sshd {
 
     fn wait_until_listening(&mut self) -> bool {
         let target: SocketAddr = format!("{}:{}", self.address, self.port).parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if TcpStream::connect_timeout(&target, Duration::from_millis(100)).is_ok()
-                && self.dir.join("sshd.pid").exists()
-            {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
+        let mut ended = false;
+        let listening = wait_until(Duration::from_secs(10), || {
+            ended = matches!(self.child.try_wait(), Ok(Some(_)));
+            ended
+                || (TcpStream::connect_timeout(&target, Duration::from_millis(100)).is_ok()
+                    && self.dir.join("sshd.pid").exists())
+        });
+        listening && !ended
     }
 
     /// The known_hosts line for this server (`[addr]:port type key`).

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
 use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::{mpsc, Once};
 use std::time::{Duration, Instant};
@@ -184,10 +184,12 @@ enum Stdout {
 /// assert_eq!(report.run().count("panic"), 250);
 /// ```
 ///
-/// `run` commands report in JSON unless `.table()` or `.debug()` says
-/// otherwise, so that figures are read from the report rather than from
-/// the table's layout. The assertions print stdout and stderr when they
-/// fail.
+/// `run` commands report in JSON unless `.table()`, `.output_format()` or
+/// `.debug()` says otherwise, so that figures are read from the report
+/// rather than from the table's layout. The assertions print stdout and
+/// stderr when they fail. A test that acts on gorgon while it runs starts
+/// it with `.spawn()` and ends with `.finish(limit)`, which gives the same
+/// [`Outcome`].
 #[derive(Debug)]
 pub struct Gorgon {
     /// Flags before the command (`--config`).
@@ -439,9 +441,9 @@ impl Saved {
     }
 }
 
-/// A gorgon started by [`Gorgon::spawn`], killed (with its process group
-/// left to it: gorgon ends its own workers) if the test drops it before
-/// it ended.
+/// A gorgon started by [`Gorgon::spawn`]. Dropped before it ended (a
+/// failed assertion), it is killed, and its workers end with it, as their
+/// input closes.
 #[derive(Debug)]
 pub struct Running {
     child: Child,
@@ -608,11 +610,9 @@ impl Running {
                 .filter(|&p| is_worker(p))
                 .count()
         };
-        self.wait_for(
-            &format!("{count} workers"),
-            Duration::from_secs(30),
-            || workers() == count,
-        );
+        self.wait_for(&format!("{count} workers"), Duration::from_secs(30), || {
+            workers() == count
+        });
         self.workers()
     }
 

@@ -109,7 +109,14 @@ fn a_failed_threshold_is_the_headline_with_its_measured_value() {
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("r.html");
     let run = run_with_page(&html)
-        .args(["-n", "300", "--threshold", "error_rate<5%", "--threshold", "p99<1h"])
+        .args([
+            "-n",
+            "300",
+            "--threshold",
+            "error_rate<5%",
+            "--threshold",
+            "p99<1h",
+        ])
         .set("fail_every", 5)
         .expect_exit(1);
     let report = run.json();
