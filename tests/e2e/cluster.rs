@@ -6,12 +6,15 @@
 //! parallel without meeting (a test that kills a user's processes owns
 //! that user).
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::sshd::{finish, home_of, kill_user, processes_of, sh, uid_of, TestCluster};
-use crate::support::{gorgon, numbers_seen, plugin, Run};
+use nix::sys::signal::Signal;
+
+use crate::sshd::{home_of, kill_user, processes_of, sh, uid_of, TestCluster};
+use crate::support::{numbers_seen, plugin, wait_until, Gorgon, Report, Run};
 
 fn sha256_of(path: &Path) -> String {
     sh("sha256sum", &[path.to_str().unwrap()])
@@ -28,22 +31,24 @@ fn node_count(run: &Run, name: &str) -> u64 {
     rows[0][2].replace(',', "").parse().expect("a count")
 }
 
-/// Waits until a file written by `user` in `dir` has a line in it.
-fn wait_for_numbers_from(dir: &Path, user: &str) {
+/// Each node's counted calls in the report, by name.
+fn node_operations(report: &Report) -> BTreeMap<&str, u64> {
+    report
+        .run()
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.operations))
+        .collect()
+}
+
+/// Whether a file written by `user` in `dir` has a line in it.
+fn numbers_from_user_begun(dir: &Path, user: &str) -> bool {
     let uid = uid_of(user);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let written = std::fs::read_dir(dir).unwrap().flatten().any(|entry| {
-            entry
-                .metadata()
-                .is_ok_and(|m| m.uid() == uid && m.len() > 0)
-        });
-        if written {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{user} never wrote a number into {}", dir.display());
+    std::fs::read_dir(dir).unwrap().flatten().any(|entry| {
+        entry
+            .metadata()
+            .is_ok_and(|m| m.uid() == uid && m.len() > 0)
+    })
 }
 
 /// The numbers written by `user`'s workers.
@@ -82,36 +87,16 @@ fn add_list_remove_edit_the_file_in_place() {
     std::fs::write(&config, original).unwrap();
     let key = dir.path().join("id_test");
     std::fs::write(&key, "not really a key").unwrap();
-    let cfg = config.to_str().unwrap();
-    let run = gorgon(&[
-        "--config",
-        cfg,
-        "cluster",
-        "add",
-        "web1",
-        "--host",
-        "10.1.2.3",
-        "--user",
-        "load",
-        "--port",
-        "2222",
-        "--key",
-        key.to_str().unwrap(),
-        "--gorgon-path",
-        "/opt/gorgon/bin/gorgon",
+    let cluster = |args: &[&str]| Gorgon::command(args).config(&config);
+    let run = cluster(&[
+        "cluster", "add", "web1", "--host", "10.1.2.3", "--user", "load",
     ])
+    .args(["--port", "2222", "--key"])
+    .arg(&key)
+    .args(["--gorgon-path", "/opt/gorgon/bin/gorgon"])
     .ok();
     assert!(run.stdout.contains("added node web1"), "{}", run.stdout);
-    gorgon(&[
-        "--config",
-        cfg,
-        "cluster",
-        "add",
-        "web2",
-        "--host",
-        "web2.example",
-    ])
-    .ok();
+    cluster(&["cluster", "add", "web2", "--host", "web2.example"]).ok();
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(
         text.starts_with(original),
@@ -122,7 +107,7 @@ fn add_list_remove_edit_the_file_in_place() {
         "{text}"
     );
 
-    let list = gorgon(&["--config", cfg, "cluster", "list"]).ok();
+    let list = cluster(&["cluster", "list"]).ok();
     let web1 = &list.rows("web1")[0];
     assert_eq!(web1[1..4], ["10.1.2.3", "2222", "load"], "{}", list.stdout);
     assert_eq!(web1[5], "/opt/gorgon/bin/gorgon");
@@ -133,43 +118,27 @@ fn add_list_remove_edit_the_file_in_place() {
     );
 
     // Updating changes only what is given.
-    let run = gorgon(&["--config", cfg, "cluster", "add", "web1", "--port", "2200"]).ok();
+    let run = cluster(&["cluster", "add", "web1", "--port", "2200"]).ok();
     assert!(run.stdout.contains("updated node web1"), "{}", run.stdout);
-    let list = gorgon(&["--config", cfg, "cluster", "list"]).ok();
+    let list = cluster(&["cluster", "list"]).ok();
     assert_eq!(list.rows("web1")[0][1..4], ["10.1.2.3", "2200", "load"]);
 
-    gorgon(&["--config", cfg, "cluster", "remove", "web2"]).ok();
-    gorgon(&["--config", cfg, "cluster", "remove", "web1"]).ok();
+    cluster(&["cluster", "remove", "web2"]).ok();
+    cluster(&["cluster", "remove", "web1"]).ok();
     assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
-    gorgon(&["--config", cfg, "cluster", "remove", "web1"]).assert_usage_error("no node web1");
+    cluster(&["cluster", "remove", "web1"]).usage_error("no node web1");
 
     // Bad values are refused before anything is written.
-    gorgon(&[
-        "--config",
-        cfg,
-        "cluster",
-        "add",
-        "x",
-        "--host=-oProxyCommand=sh",
-    ])
-    .assert_usage_error("not allowed");
-    gorgon(&["--config", cfg, "cluster", "add", "x;y", "--host", "h"])
-        .assert_usage_error("not allowed");
-    gorgon(&["--config", cfg, "cluster", "add", "new"]).assert_usage_error("--host");
+    cluster(&["cluster", "add", "x", "--host=-oProxyCommand=sh"]).usage_error("not allowed");
+    cluster(&["cluster", "add", "x;y", "--host", "h"]).usage_error("not allowed");
+    cluster(&["cluster", "add", "new"]).usage_error("--host");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
 
     // A first `add` creates the file it was pointed at.
     let fresh = dir.path().join("sub").join("fresh.toml");
-    gorgon(&[
-        "--config",
-        fresh.to_str().unwrap(),
-        "cluster",
-        "add",
-        "n",
-        "--host",
-        "h",
-    ])
-    .ok();
+    Gorgon::command(["cluster", "add", "n", "--host", "h"])
+        .config(&fresh)
+        .ok();
     assert!(std::fs::read_to_string(&fresh)
         .unwrap()
         .contains("[nodes.n]"));
@@ -190,8 +159,7 @@ fn check_tells_each_node_state_and_setup_installs_gorgon() {
     let installed = home_of(user).join(".local/bin/gorgon");
     let _ = std::fs::remove_file(&installed);
 
-    let check = cluster.gorgon(&["cluster", "check"]);
-    assert_eq!(check.code, 3, "{}\n{}", check.stdout, check.stderr);
+    let check = cluster.command(["cluster", "check"]).expect_exit(3);
     let adm = &check.rows("adm")[0];
     assert_eq!(adm[2], "yes", "{}", check.stdout);
     assert_eq!(adm[5], format!("Linux {}", std::env::consts::ARCH));
@@ -212,7 +180,7 @@ fn check_tells_each_node_state_and_setup_installs_gorgon() {
         check.stderr
     );
 
-    let setup = cluster.gorgon(&["cluster", "setup", "adm"]).ok();
+    let setup = cluster.command(["cluster", "setup", "adm"]).ok();
     assert!(
         setup.stdout.contains(&format!(
             "adm: installed gorgon {} at {}",
@@ -228,7 +196,7 @@ fn check_tells_each_node_state_and_setup_installs_gorgon() {
     );
     let mode = std::fs::metadata(&installed).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o755);
-    let again = cluster.gorgon(&["cluster", "setup", "adm"]).ok();
+    let again = cluster.command(["cluster", "setup", "adm"]).ok();
     assert!(
         again
             .stdout
@@ -248,7 +216,7 @@ fn check_tells_each_node_state_and_setup_installs_gorgon() {
             ),
         ],
     );
-    let replaced = cluster.gorgon(&["cluster", "setup", "adm"]).ok();
+    let replaced = cluster.command(["cluster", "setup", "adm"]).ok();
     assert!(
         replaced
             .stdout
@@ -261,8 +229,7 @@ fn check_tells_each_node_state_and_setup_installs_gorgon() {
     // from a missing one, and replaced.
     let broken = "#!/bin/sh\necho 'gorgon: version GLIBC_2.99 not found' >&2\nexit 1\n";
     std::fs::write(&installed, broken).unwrap();
-    let check = cluster.gorgon(&["cluster", "check", "adm"]);
-    assert_eq!(check.code, 3, "{}", check.stdout);
+    let check = cluster.command(["cluster", "check", "adm"]).expect_exit(3);
     assert_eq!(check.rows("adm")[0][6], "does not run", "{}", check.stdout);
     assert!(
         check
@@ -271,7 +238,7 @@ fn check_tells_each_node_state_and_setup_installs_gorgon() {
         "{}",
         check.stdout
     );
-    let replaced = cluster.gorgon(&["cluster", "setup", "adm"]).ok();
+    let replaced = cluster.command(["cluster", "setup", "adm"]).ok();
     assert!(
         replaced
             .stdout
@@ -282,7 +249,8 @@ fn check_tells_each_node_state_and_setup_installs_gorgon() {
 
     let lib = plugin("gorgon-test-testkit");
     let check = cluster
-        .gorgon(&["cluster", "check", "adm", "--plugin", lib.to_str().unwrap()])
+        .command(["cluster", "check", "adm", "--plugin"])
+        .arg(&lib)
         .ok();
     let adm = &check.rows("adm")[0];
     assert_eq!(adm[6], env!("CARGO_PKG_VERSION"), "{}", check.stdout);
@@ -293,8 +261,7 @@ fn check_tells_each_node_state_and_setup_installs_gorgon() {
     );
 
     // Setup of an unreachable node fails, naming it.
-    let setup = cluster.gorgon(&["cluster", "setup", "down"]);
-    assert_eq!(setup.code, 3, "{}", setup.stderr);
+    let setup = cluster.command(["cluster", "setup", "down"]).expect_exit(3);
     assert!(setup.stderr.contains("node down"), "{}", setup.stderr);
 }
 
@@ -307,14 +274,11 @@ fn a_run_over_two_nodes_and_local_covers_every_number_once() {
     }
     let lib = plugin("gorgon-test-testkit");
     let numbers = cluster.numbers_dir();
-    let set_numbers = format!("numbers_dir={}", numbers.display());
     let saved = numbers.parent().unwrap().join("cluster-run.json");
     let n = 3001;
     let run = cluster
-        .gorgon(&[
-            "run",
-            "--plugin",
-            lib.to_str().unwrap(),
+        .run(&lib)
+        .args([
             "--cluster",
             "--local",
             "-n",
@@ -323,22 +287,20 @@ fn a_run_over_two_nodes_and_local_covers_every_number_once() {
             "2",
             "-t",
             "2",
-            "--set",
-            &set_numbers,
-            "--save",
-            saved.to_str().unwrap(),
         ])
+        .set("numbers_dir", numbers.display())
+        .arg("--save")
+        .arg(&saved)
+        .output_format("table")
         .ok();
     assert_eq!(numbers_seen(&numbers), (0..n).collect::<Vec<_>>());
-    assert_eq!(run.count("OK"), n);
+    let report = Report::read(&saved);
+    assert_eq!(report.run().count("OK"), n);
     // The JSON has per-node figures with exactly the documented fields.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
     let documented = &crate::reports::documented_fields()["Node"];
-    let nodes = json["runs"][0]["nodes"].as_array().unwrap();
-    let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["a", "b", "local"]);
-    for node in nodes {
+    for node in json["runs"][0]["nodes"].as_array().unwrap() {
         let keys: std::collections::BTreeSet<String> =
             node.as_object().unwrap().keys().cloned().collect();
         assert_eq!(
@@ -346,21 +308,21 @@ fn a_run_over_two_nodes_and_local_covers_every_number_once() {
             "node fields differ from docs/json-schema.md"
         );
     }
-    let per_node: u64 = nodes
-        .iter()
-        .map(|n| n["operations"].as_u64().unwrap())
-        .sum();
-    assert_eq!(per_node, n);
+    // Six slots (3 nodes × 2 processes): the first takes the extra number.
+    let names: Vec<&str> = report.run().nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "local"], "in the order given, local last");
+    let per_node = node_operations(&report);
+    assert_eq!(per_node, [("a", 1001), ("b", 1000), ("local", 1000)].into());
     assert!(run.stdout.contains("Nodes: a, b, local"), "{}", run.stdout);
     assert!(
         run.stdout.contains("3 nodes × 2 processes × 2 threads"),
         "{}",
         run.stdout
     );
-    // Six slots (3 nodes × 2 processes): the first takes the extra number.
-    assert_eq!(node_count(&run, "a"), 1001);
-    assert_eq!(node_count(&run, "b"), 1000);
-    assert_eq!(node_count(&run, "local"), 1000);
+    // The per-node table shows the same counts.
+    for (name, operations) in &per_node {
+        assert_eq!(node_count(&run, name), *operations, "{}", run.stdout);
+    }
     assert_eq!(
         numbers_from(&numbers, users[1]).len(),
         1000,
@@ -389,24 +351,14 @@ fn a_run_over_two_nodes_and_local_covers_every_number_once() {
     // byte for byte: no remote shell sees them unquoted.
     let sessions_before: Vec<usize> = cluster.nodes.iter().map(|(_, s)| s.sessions()).collect();
     let label = "it's $(echo pwned) `id` \"q\" ;|&>x *";
-    let set_label = format!("label={label}");
     let run = cluster
-        .gorgon(&[
-            "run",
-            "--plugin",
-            lib.to_str().unwrap(),
-            "--nodes",
-            "b,a",
-            "-n",
-            "100",
-            "-p",
-            "3",
-            "--set",
-            &set_label,
-        ])
+        .run(&lib)
+        .args(["--nodes", "b,a", "-n", "100", "-p", "3"])
+        .set("label", label)
+        .table()
         .ok();
     assert!(!run.stderr.contains("uploaded"), "{}", run.stderr);
-    assert_eq!(run.count(label), 100);
+    assert_eq!(run.json().run().labels(), [(label, 100)].into());
     assert!(run.stdout.contains("Nodes: b, a"), "{}", run.stdout);
     for ((name, sshd), before) in cluster.nodes.iter().zip(sessions_before) {
         assert_eq!(
@@ -420,22 +372,13 @@ fn a_run_over_two_nodes_and_local_covers_every_number_once() {
     let copy = home_of(users[0]).join(format!(".cache/gorgon/plugins/{sha}.so"));
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(&copy, b"tampered").unwrap();
-    let run = cluster
-        .gorgon(&[
-            "run",
-            "--plugin",
-            lib.to_str().unwrap(),
-            "--nodes",
-            "a",
-            "-n",
-            "10",
-        ])
-        .ok();
+    let run = cluster.run(&lib).args(["--nodes", "a", "-n", "10"]).ok();
     assert!(
         run.stderr.contains("node a: uploaded the plugin"),
         "{}",
         run.stderr
     );
+    assert_eq!(run.json().run().count("OK"), 10);
     assert_eq!(sha256_of(&copy), sha);
 }
 
@@ -445,41 +388,35 @@ fn a_node_lost_mid_run_is_named_and_the_others_results_are_kept() {
     let cluster = TestCluster::start(&[("a", users[0]), ("b", users[1])]);
     let lib = plugin("gorgon-test-testkit");
     let numbers = cluster.numbers_dir();
-    let set_numbers = format!("numbers_dir={}", numbers.display());
-    let child = cluster.spawn_gorgon(&[
-        "run",
-        "--plugin",
-        lib.to_str().unwrap(),
-        "--cluster",
-        "-n",
-        "1200",
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "--set",
-        &set_numbers,
-        "--set",
-        "sleep_us=4000",
-    ]);
-    wait_for_numbers_from(&numbers, users[1]);
+    let mut run = cluster
+        .run(&lib)
+        .args(["--cluster", "-n", "1200", "-p", "1", "-t", "2"])
+        .set("numbers_dir", numbers.display())
+        .set("sleep_us", 4000)
+        .table()
+        .spawn();
+    run.wait_for("a number from node b", Duration::from_secs(60), || {
+        numbers_from_user_begun(&numbers, users[1])
+    });
     // Node b dies: its SSH sessions and its worker, all at once.
     kill_user(users[1]);
-    let run = finish(child);
-    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let run = run.finish(Duration::from_secs(120)).expect_exit(3);
     assert!(run.stdout.contains("(incomplete)"), "{}", run.stdout);
     assert!(run.stderr.contains("node b ("), "{}", run.stderr);
     assert!(run.stderr.contains("was lost mid-run"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     // Node a finished its share (the even numbers), and it was counted.
-    assert_eq!(node_count(&run, "a"), 600);
+    let report = run.json();
+    let per_node = node_operations(&report);
+    assert_eq!(per_node["a"], 600);
     assert_eq!(
         numbers_from(&numbers, users[0]),
         (0..600).map(|k| 2 * k).collect::<Vec<_>>()
     );
-    let b = node_count(&run, "b");
+    let b = per_node["b"];
     assert!(b < 600, "node b cannot have finished: {b}");
-    assert_eq!(run.count("OK"), 600 + b);
+    assert_eq!(report.run().count("OK"), 600 + b);
+    assert!(!report.run().complete);
     assert_no_duplicates(&numbers_seen(&numbers));
     assert!(processes_of(users[0], "gorgon worker").is_empty());
 }
@@ -490,58 +427,46 @@ fn ctrl_c_stops_the_remote_workers() {
     let cluster = TestCluster::start(&[("i", user)]);
     let lib = plugin("gorgon-test-testkit");
     let numbers = cluster.numbers_dir();
-    let set_numbers = format!("numbers_dir={}", numbers.display());
-    let child = cluster.spawn_gorgon(&[
-        "run",
-        "--plugin",
-        lib.to_str().unwrap(),
-        "--nodes",
-        "i",
-        "-n",
-        "1000000",
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "--set",
-        &set_numbers,
-        "--set",
-        "sleep_us=2000",
-    ]);
-    wait_for_numbers_from(&numbers, user);
+    let mut run = cluster
+        .run(&lib)
+        .args(["--nodes", "i", "-n", "1000000", "-p", "2", "-t", "2"])
+        .set("numbers_dir", numbers.display())
+        .set("sleep_us", 2000)
+        .spawn();
+    run.wait_for("a number from the node", Duration::from_secs(60), || {
+        numbers_from_user_begun(&numbers, user)
+    });
     assert!(
         !processes_of(user, "gorgon worker").is_empty(),
         "the workers run as the node's user"
     );
-    sh("kill", &["-INT", &child.id().to_string()]);
-    let run = finish(child);
-    assert_eq!(run.code, 130, "{}\n{}", run.stdout, run.stderr);
-    let counted = run.count("OK");
-    assert!(counted > 0 && counted < 1_000_000, "{}", run.stdout);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !processes_of(user, "gorgon worker").is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "workers left on the node: {:?}",
-            processes_of(user, "gorgon worker")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    run.signal(Signal::SIGINT);
+    let report = run.finish(Duration::from_secs(60)).expect_exit(130).json();
+    assert!(report.interrupted);
+    let counted = report.run().count("OK");
+    assert!(counted > 0 && counted < 1_000_000, "{report:#?}");
+    assert!(
+        wait_until(Duration::from_secs(10), || processes_of(
+            user,
+            "gorgon worker"
+        )
+        .is_empty()),
+        "workers left on the node: {:?}",
+        processes_of(user, "gorgon worker")
+    );
 }
 
 #[test]
 fn unknown_and_changed_host_keys_are_refused() {
     let cluster = TestCluster::start(&[("k", "gorgon-e2e-keys")]);
     let lib = plugin("gorgon-test-testkit");
-    let lib = lib.to_str().unwrap();
+    let run_on_k = || cluster.run(&lib).args(["--nodes", "k", "-n", "10"]);
     let node = cluster.node("k");
 
     // Unknown host: refused by default, naming the node and the way out.
     std::fs::write(&cluster.known_hosts, "").unwrap();
-    let run = cluster.gorgon(&["run", "--plugin", lib, "--nodes", "k", "-n", "10"]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    let run = run_on_k().run_failed("host key is not in");
     assert!(run.stderr.contains("node k ("), "{}", run.stderr);
-    assert!(run.stderr.contains("host key is not in"), "{}", run.stderr);
     assert!(
         run.stderr.contains("--accept-new-host-keys"),
         "{}",
@@ -550,22 +475,11 @@ fn unknown_and_changed_host_keys_are_refused() {
     assert!(run.stdout.is_empty(), "no run started: {}", run.stdout);
 
     // Accepted when the user opts in, and recorded.
-    let run = cluster
-        .gorgon(&[
-            "run",
-            "--plugin",
-            lib,
-            "--nodes",
-            "k",
-            "-n",
-            "10",
-            "--accept-new-host-keys",
-        ])
-        .ok();
-    assert_eq!(run.count("OK"), 10);
+    let run = run_on_k().arg("--accept-new-host-keys").ok();
+    assert_eq!(run.json().run().count("OK"), 10);
     let recorded = std::fs::read_to_string(&cluster.known_hosts).unwrap();
     assert!(recorded.contains(&node.host_key), "{recorded}");
-    cluster.gorgon(&["cluster", "check", "k"]).ok();
+    cluster.command(["cluster", "check", "k"]).ok();
 
     // Changed host key: refused, opt-in or not.
     let other = cluster.dir.path().join("other_host_key");
@@ -577,16 +491,8 @@ fn unknown_and_changed_host_keys_are_refused() {
     )
     .unwrap();
     for extra in [&[][..], &["--accept-new-host-keys"][..]] {
-        let mut args = vec!["run", "--plugin", lib, "--nodes", "k", "-n", "10"];
-        args.extend_from_slice(extra);
-        let run = cluster.gorgon(&args);
-        assert_eq!(run.code, 3, "{}", run.stderr);
+        let run = run_on_k().args(extra).run_failed("host key has changed");
         assert!(run.stderr.contains("node k ("), "{}", run.stderr);
-        assert!(
-            run.stderr.contains("host key has changed"),
-            "{}",
-            run.stderr
-        );
         assert!(run.stderr.contains("ssh-keygen -R"), "{}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     }
@@ -597,25 +503,20 @@ fn an_unreachable_node_stops_the_run_unless_skipped() {
     let cluster = TestCluster::start(&[("up", "gorgon-e2e-skip")]);
     cluster.add_unreachable_node("down");
     let lib = plugin("gorgon-test-testkit");
-    let lib = lib.to_str().unwrap();
-    let run = cluster.gorgon(&["run", "--plugin", lib, "--cluster", "-n", "50"]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    let run_all = || cluster.run(&lib).args(["--cluster", "-n", "50"]);
+    let run = run_all().run_failed("unreachable");
     assert!(run.stderr.contains("node down ("), "{}", run.stderr);
-    assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 
-    let run = cluster
-        .gorgon(&[
-            "run",
-            "--plugin",
-            lib,
-            "--cluster",
-            "--skip-unreachable",
-            "-n",
-            "50",
-        ])
-        .ok();
-    assert_eq!(run.count("OK"), 50);
+    let run = run_all().arg("--skip-unreachable").table().ok();
+    let report = run.json();
+    assert_eq!(report.run().count("OK"), 50);
+    assert_eq!(report.skipped_nodes.len(), 1, "{:?}", report.skipped_nodes);
+    assert!(
+        report.skipped_nodes[0].contains("node down ("),
+        "{:?}",
+        report.skipped_nodes
+    );
     assert!(
         run.stdout.contains("Skipped: node down ("),
         "{}",
@@ -629,46 +530,22 @@ fn an_unknown_node_name_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gorgon.toml");
     std::fs::write(&config, "[nodes.a]\nhost = \"127.0.0.1\"\n").unwrap();
-    let lib = plugin("gorgon-noop");
-    let cfg = config.to_str().unwrap();
-    gorgon(&[
-        "--config",
-        cfg,
-        "run",
-        "--plugin",
-        lib.to_str().unwrap(),
-        "--nodes",
-        "a,nosuch",
-        "-n",
-        "1",
-    ])
-    .assert_usage_error("there is no node nosuch");
-    gorgon(&["--config", cfg, "cluster", "check", "nosuch"])
-        .assert_usage_error("there is no node nosuch");
-    gorgon(&[
-        "--config",
-        cfg,
-        "run",
-        "--plugin",
-        lib.to_str().unwrap(),
-        "--local",
-        "-n",
-        "1",
-    ])
-    .assert_usage_error("--cluster or --nodes");
+    let noop = || Gorgon::run(plugin("gorgon-noop")).config(&config);
+    noop()
+        .args(["--nodes", "a,nosuch", "-n", "1"])
+        .usage_error("there is no node nosuch");
+    Gorgon::command(["cluster", "check", "nosuch"])
+        .config(&config)
+        .usage_error("there is no node nosuch");
+    noop()
+        .args(["--local", "-n", "1"])
+        .usage_error("--cluster or --nodes");
     let empty = dir.path().join("empty.toml");
     std::fs::write(&empty, "").unwrap();
-    gorgon(&[
-        "--config",
-        empty.to_str().unwrap(),
-        "run",
-        "--plugin",
-        lib.to_str().unwrap(),
-        "--cluster",
-        "-n",
-        "1",
-    ])
-    .assert_usage_error("there are no nodes");
+    Gorgon::run(plugin("gorgon-noop"))
+        .config(&empty)
+        .args(["--cluster", "-n", "1"])
+        .usage_error("there are no nodes");
 }
 
 #[test]
@@ -687,21 +564,16 @@ fn a_malformed_cluster_config_names_the_file_and_line() {
     ] {
         std::fs::write(&config, text).unwrap();
         let mention = format!("config file {}, line {line}", config.display());
-        let cfg = config.to_str().unwrap();
-        gorgon(&[
-            "--config",
-            cfg,
-            "run",
-            "--plugin",
-            lib.to_str().unwrap(),
-            "--cluster",
-            "-n",
-            "1",
-        ])
-        .assert_usage_error(&mention);
-        gorgon(&["--config", cfg, "cluster", "list"]).assert_usage_error(&mention);
-        gorgon(&["--config", cfg, "cluster", "add", "b", "--host", "h"])
-            .assert_usage_error(&mention);
+        Gorgon::run(&lib)
+            .config(&config)
+            .args(["--cluster", "-n", "1"])
+            .usage_error(&mention);
+        Gorgon::command(["cluster", "list"])
+            .config(&config)
+            .usage_error(&mention);
+        Gorgon::command(["cluster", "add", "b", "--host", "h"])
+            .config(&config)
+            .usage_error(&mention);
         assert_eq!(
             std::fs::read_to_string(&config).unwrap(),
             text,
@@ -714,21 +586,11 @@ fn a_malformed_cluster_config_names_the_file_and_line() {
 fn a_worker_crashing_on_a_node_is_named_and_the_rest_is_kept() {
     let cluster = TestCluster::start(&[("c", "gorgon-e2e-crash")]);
     let lib = plugin("gorgon-test-testkit");
-    let run = cluster.gorgon(&[
-        "run",
-        "--plugin",
-        lib.to_str().unwrap(),
-        "--nodes",
-        "c",
-        "--local",
-        "-n",
-        "400",
-        "-p",
-        "2",
-        "--set",
-        "abort_at=0",
-    ]);
-    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let run = cluster
+        .run(&lib)
+        .args(["--nodes", "c", "--local", "-n", "400", "-p", "2"])
+        .set("abort_at", 0)
+        .expect_exit(3);
     // Number 0 is slot 0: the first worker on node c.
     assert!(
         run.stderr
@@ -741,8 +603,10 @@ fn a_worker_crashing_on_a_node_is_named_and_the_rest_is_kept() {
         "the node itself is fine: {}",
         run.stderr
     );
-    assert_eq!(node_count(&run, "local"), 200);
-    assert_eq!(node_count(&run, "c"), 100, "the other worker on c finished");
+    let report = run.json();
+    let per_node = node_operations(&report);
+    assert_eq!(per_node["local"], 200);
+    assert_eq!(per_node["c"], 100, "the other worker on c finished");
 }
 
 #[test]
@@ -758,12 +622,7 @@ fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
             "interval_ms": 1000,
         }))
     };
-    let worker = |sha: &str| {
-        let args = worker_args(sha.to_string());
-        gorgon(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    };
-    let refused = worker(&"0".repeat(64));
-    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let refused = Gorgon::command(worker_args("0".repeat(64))).expect_exit(2);
     assert!(
         refused.stdout.contains(r#""type":"error""#),
         "{}",
@@ -776,21 +635,10 @@ fn a_worker_refuses_a_plugin_that_does_not_match_its_checksum() {
     );
     // The right checksum loads it: the worker says `ready`, then ends when
     // its input closes without a `go`.
-    let mut loaded = std::process::Command::new(crate::support::gorgon_bin())
-        .args(worker_args(sha256_of(Path::new(lib))))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(loaded.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    assert!(first.contains(r#""type":"ready""#), "{first}");
-    drop(loaded.stdin.take());
-    assert_eq!(loaded.wait().unwrap().code(), Some(0));
+    let mut loaded = Gorgon::command(worker_args(sha256_of(Path::new(lib)))).spawn_with_stdin();
+    loaded.wait_for_stdout_line(r#""type":"ready""#, Duration::from_secs(30));
+    loaded.close_stdin();
+    loaded.finish(Duration::from_secs(30)).ok();
 }
 
 #[test]
@@ -806,8 +654,7 @@ fn a_worker_refuses_a_spec_field_it_does_not_know() {
         "interval_ms": 1000,
         "load": {"jitter_ns": 5},
     }));
-    let refused = gorgon(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let refused = Gorgon::command(args).expect_exit(2);
     let frame: serde_json::Value = serde_json::from_str(refused.stdout.trim()).unwrap();
     assert_eq!(frame["type"], "error", "{}", refused.stdout);
     let message = frame["message"].as_str().unwrap();
@@ -821,12 +668,9 @@ fn an_open_model_run_shares_its_rate_over_the_nodes() {
     let cluster = TestCluster::start(&[("a", users[0]), ("b", users[1])]);
     let lib = plugin("gorgon-test-testkit");
     let numbers = cluster.numbers_dir();
-    let set_numbers = format!("numbers_dir={}", numbers.display());
-    let run = cluster
-        .gorgon(&[
-            "run",
-            "--plugin",
-            lib.to_str().unwrap(),
+    let report = cluster
+        .run(&lib)
+        .args([
             "--cluster",
             "--local",
             "--rate",
@@ -835,25 +679,22 @@ fn an_open_model_run_shares_its_rate_over_the_nodes() {
             "2s",
             "-t",
             "2",
-            "--set",
-            &set_numbers,
         ])
-        .ok();
+        .set("numbers_dir", numbers.display())
+        .ok()
+        .json();
     // 600 calls started in all, a third on each node, numbers never reused.
     let seen = numbers_seen(&numbers);
     let count = seen.len() as u64;
-    assert!(
-        (540..=660).contains(&count),
-        "{count} calls:\n{}",
-        run.stdout
-    );
+    assert!((540..=660).contains(&count), "{count} calls:\n{report:#?}");
     let mut unique = seen.clone();
     unique.dedup();
     assert_eq!(unique.len(), seen.len(), "a number was used twice");
-    // The first OK row is the latency table's (the service-time table follows).
-    assert_eq!(run.rows("OK")[0][1].replace(',', ""), count.to_string());
+    assert_eq!(report.run().count("OK"), count);
+    let per_node = node_operations(&report);
+    assert_eq!(per_node.len(), 3, "{per_node:?}");
     for node in ["a", "b", "local"] {
-        let on_node = node_count(&run, node);
+        let on_node = per_node[node];
         assert!((160..=240).contains(&on_node), "node {node}: {on_node}");
     }
 }
@@ -862,12 +703,9 @@ fn an_open_model_run_shares_its_rate_over_the_nodes() {
 fn per_node_rates_leave_the_warm_up_out_as_the_run_does() {
     let cluster = TestCluster::start(&[("a", "gorgon-e2e-warm-a")]);
     let lib = plugin("gorgon-test-testkit");
-    let saved = cluster.numbers_dir().parent().unwrap().join("warm.json");
-    cluster
-        .gorgon(&[
-            "run",
-            "--plugin",
-            lib.to_str().unwrap(),
+    let report = cluster
+        .run(&lib)
+        .args([
             "--cluster",
             "--local",
             "-n",
@@ -876,25 +714,25 @@ fn per_node_rates_leave_the_warm_up_out_as_the_run_does() {
             "1s",
             "-t",
             "2",
-            "--set",
-            "sleep_us=500",
-            "--save",
-            saved.to_str().unwrap(),
         ])
-        .ok();
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    let run = &json["runs"][0];
-    let run_elapsed = run["elapsed_ns"].as_u64().unwrap();
-    for node in run["nodes"].as_array().unwrap() {
-        let elapsed = node["elapsed_ns"].as_u64().unwrap();
+        .set("sleep_us", 500)
+        .ok()
+        .json();
+    let run = report.run();
+    assert_eq!(run.nodes.len(), 2, "{run:#?}");
+    for node in &run.nodes {
+        let elapsed = node.elapsed_ns;
         // A node's measured part ends with the run's: never the second of
         // warm-up before it.
-        assert!(elapsed <= run_elapsed, "{node}: {elapsed} > {run_elapsed}");
+        assert!(
+            elapsed <= run.elapsed_ns,
+            "{node:?}: {elapsed} > {}",
+            run.elapsed_ns
+        );
         assert!(
             elapsed < 900_000_000,
             "{} counted the warm-up: {elapsed} ns",
-            node["name"]
+            node.name
         );
     }
 }
@@ -905,13 +743,10 @@ fn fibers_on_every_node_cover_every_number_once() {
     let cluster = TestCluster::start(&[("a", users[0]), ("b", users[1])]);
     let lib = plugin("gorgon-test-testkit");
     let numbers = cluster.numbers_dir();
-    let set_numbers = format!("numbers_dir={}", numbers.display());
     let n = 1201;
     let run = cluster
-        .gorgon(&[
-            "run",
-            "--plugin",
-            lib.to_str().unwrap(),
+        .run(&lib)
+        .args([
             "--cluster",
             "--local",
             "-n",
@@ -920,13 +755,11 @@ fn fibers_on_every_node_cover_every_number_once() {
             "1",
             "--fibers",
             "4",
-            "--set",
-            &set_numbers,
-            "--set",
-            "wait_us=500",
-            "--set",
-            "label_in_flight=1",
         ])
+        .set("numbers_dir", numbers.display())
+        .set("wait_us", 500)
+        .set("label_in_flight", 1)
+        .table()
         .ok();
     assert!(
         run.stdout
@@ -935,10 +768,11 @@ fn fibers_on_every_node_cover_every_number_once() {
         run.stdout
     );
     assert_eq!(numbers_seen(&numbers), (0..n).collect::<Vec<_>>());
+    let report = run.json();
     assert!(
-        !run.rows("4 at once").is_empty(),
-        "four calls at once on a node's thread:\n{}",
-        run.stdout
+        report.run().count("4 at once") > 0,
+        "four calls at once on a node's thread: {:?}",
+        report.run().labels()
     );
 }
 
@@ -957,24 +791,20 @@ fn eight_nodes_under_a_low_open_files_limit_report_in_config_order_with_phase_ti
         .collect();
     let cluster = TestCluster::start(&pairs);
     let lib = plugin("gorgon-test-testkit");
-    let saved = cluster.dir.path().join("many.json");
     let n = 8000;
-    let args = [
-        "run",
-        "--plugin",
-        lib.to_str().unwrap(),
-        "--cluster",
-        "-n",
-        "8000",
-        "-p",
-        "2",
-        "--save",
-        saved.to_str().unwrap(),
-    ];
+    // Under an open-files limit of `limit` (`SOFT:HARD`; no HARD keeps
+    // the hard one), as a user whose shell or CI has a low `ulimit -n`.
+    let run_all = |limit: &str| {
+        cluster
+            .run(&lib)
+            .args(["--cluster", "-n", "8000", "-p", "2"])
+            .launched_by("prlimit", [format!("--nofile={limit}")])
+    };
     // 8 nodes × 2 workers need more than 64 descriptors: gorgon raises its
     // soft limit to the hard one and runs.
-    let run = cluster.gorgon_with_open_files(64, None, &args).ok();
-    assert_eq!(run.count("OK"), n);
+    let run = run_all("64:").table().ok();
+    let report = run.json();
+    assert_eq!(report.run().count("OK"), n);
     assert!(
         run.stdout.contains(&format!("Nodes: {}", names.join(", "))),
         "{}",
@@ -986,47 +816,47 @@ fn eight_nodes_under_a_low_open_files_limit_report_in_config_order_with_phase_ti
         "{}",
         run.stderr
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    let nodes = json["runs"][0]["nodes"].as_array().unwrap();
-    let order: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    let nodes = &report.run().nodes;
+    let order: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(order, names, "nodes in the config's order");
-    let total = json["total_elapsed_ns"].as_u64().unwrap();
-    let run_elapsed = json["runs"][0]["elapsed_ns"].as_u64().unwrap();
+    let total = report.total_elapsed_ns;
+    let run_elapsed = report.run().elapsed_ns;
     for node in nodes {
-        assert_eq!(node["operations"], 1000, "{node}");
-        assert_eq!(node["complete"], true);
-        let phase = |name: &str| {
-            node["phases"][name]
-                .as_u64()
-                .unwrap_or_else(|| panic!("{name} of {}: {node}", node["name"]))
+        assert_eq!(node.operations, 1000, "{node:?}");
+        assert!(node.complete);
+        let phase = |name: &str, value: Option<u64>| {
+            value.unwrap_or_else(|| panic!("{name} of {}: {node:?}", node.name))
         };
-        let before_go = phase("connect_ns") + phase("probe_ns") + phase("upload_ns");
-        assert!(phase("connect_ns") > 0 && phase("probe_ns") > 0);
-        assert!(phase("calls_ns") > 0);
+        let phases = &node.phases;
+        let connect = phase("connect_ns", phases.connect_ns);
+        let probe = phase("probe_ns", phases.probe_ns);
+        let upload = phase("upload_ns", phases.upload_ns);
+        let calls = phase("calls_ns", phases.calls_ns);
+        let before_go = connect + probe + upload;
+        assert!(connect > 0 && probe > 0);
+        assert!(calls > 0);
         // The total time is the whole wall time: every node's login,
         // probe and upload, its workers' start and the run are in it.
         assert!(
-            total > before_go + phase("ready_ns") + run_elapsed,
-            "total {total} ns leaves out a phase: {node}"
+            total > before_go + phase("ready_ns", phases.ready_ns) + run_elapsed,
+            "total {total} ns leaves out a phase: {node:?}"
         );
-        assert!(phase("first_call_ns") <= phase("calls_ns") + 1_000_000_000);
+        assert!(phase("first_call_ns", phases.first_call_ns) <= calls + 1_000_000_000);
     }
 
     // The plugin is there now: never sent again.
-    let run = cluster.gorgon_with_open_files(64, None, &args).ok();
+    let run = run_all("64:").ok();
     assert!(!run.stderr.contains("uploaded"), "{}", run.stderr);
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    for node in json["runs"][0]["nodes"].as_array().unwrap() {
-        assert!(node["phases"]["upload_ns"].is_null(), "{node}");
+    let report = run.json();
+    assert_eq!(report.run().count("OK"), n);
+    for node in &report.run().nodes {
+        assert!(node.phases.upload_ns.is_none(), "{node:?}");
     }
 
     // A hard limit too low for 8 nodes is refused before any connection,
     // naming the limit and the fix.
     let sessions: usize = cluster.nodes.iter().map(|(_, s)| s.sessions()).sum();
-    let run = cluster.gorgon_with_open_files(64, Some(64), &args);
-    run.assert_usage_error("open-files limit is 64");
+    let run = run_all("64:64").usage_error("open-files limit is 64");
     assert!(run.stderr.contains("ulimit -n"), "{}", run.stderr);
     let after: usize = cluster.nodes.iter().map(|(_, s)| s.sessions()).sum();
     assert_eq!(after, sessions, "no node was contacted");
@@ -1042,34 +872,51 @@ fn kept_connections_spare_the_next_commands_their_logins() {
     )
     .unwrap();
     let lib = plugin("gorgon-test-testkit");
-    let args = [
-        "run",
-        "--plugin",
-        lib.to_str().unwrap(),
-        "--cluster",
-        "-n",
-        "200",
-        "--output",
-        "json",
-    ];
-    let operations = |run: &Run| {
-        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-        json["runs"][0]["operations"].as_u64().unwrap()
+    let operations = || {
+        cluster
+            .run(&lib)
+            .args(["--cluster", "-n", "200"])
+            .ok()
+            .json()
+            .run()
+            .operations
     };
-    assert_eq!(operations(&cluster.gorgon(&args).ok()), 200);
+    assert_eq!(operations(), 200);
     let logins: Vec<usize> = cluster.nodes.iter().map(|(_, s)| s.logins()).collect();
     assert_eq!(logins, [1, 1], "one login per node");
     // Two more commands, no more logins; the counts stay exact.
-    cluster.gorgon(&["cluster", "check"]).ok();
-    assert_eq!(operations(&cluster.gorgon(&args).ok()), 200);
+    cluster.command(["cluster", "check"]).ok();
+    assert_eq!(operations(), 200);
     let logins: Vec<usize> = cluster.nodes.iter().map(|(_, s)| s.logins()).collect();
     assert_eq!(logins, [1, 1], "the kept connections were used");
-    // A node whose connection died is logged in to afresh.
+    // A node whose connection died is logged in to afresh: once its
+    // master, told by the node's end, has gone with its socket.
+    let record = kept_record(&cluster, "k1");
+    assert!(record.exists(), "a live master for k1");
     crate::sshd::kill_user("gorgon-e2e-keep-1");
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(operations(&cluster.gorgon(&args).ok()), 200);
+    assert!(
+        wait_until(Duration::from_secs(30), || !record.exists()),
+        "k1's master outlived its node's end"
+    );
+    assert_eq!(operations(), 200);
     assert_eq!(cluster.node("k1").logins(), 2);
     assert_eq!(cluster.node("k2").logins(), 1);
+}
+
+/// The record (a symbolic link) of `node`'s kept connection to its
+/// master's socket: `exists` follows it, so it tells whether the socket is
+/// still there.
+fn kept_record(cluster: &TestCluster, node: &str) -> std::path::PathBuf {
+    let dir = cluster.dir.path().join("ctl");
+    let prefix = format!("kept-{node}-");
+    let mut records: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(records.len(), 1, "one record for {node}: {records:?}");
+    records.pop().unwrap()
 }
 
 #[test]
@@ -1093,15 +940,9 @@ fn a_node_whose_probe_hangs_is_named_at_the_probe_deadline_and_skipped() {
     let lib = plugin("gorgon-test-testkit");
     let started = Instant::now();
     let run = cluster
-        .gorgon(&[
-            "run",
-            "--plugin",
-            lib.to_str().unwrap(),
-            "--cluster",
-            "--skip-unreachable",
-            "-n",
-            "100",
-        ])
+        .run(&lib)
+        .args(["--cluster", "--skip-unreachable", "-n", "100"])
+        .table()
         .ok();
     // About 20 s; the bound is generous, and still far below the 120 s a
     // hung command once cost.
@@ -1114,6 +955,7 @@ fn a_node_whose_probe_hangs_is_named_at_the_probe_deadline_and_skipped() {
         run.stderr
     );
     assert!(run.stdout.contains("Skipped: node stuck"), "{}", run.stdout);
-    assert_eq!(run.count("OK"), 100);
-    assert_eq!(node_count(&run, "fine"), 100);
+    let report = run.json();
+    assert_eq!(report.run().count("OK"), 100);
+    assert_eq!(node_operations(&report), [("fine", 100)].into());
 }

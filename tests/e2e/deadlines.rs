@@ -2,58 +2,37 @@
 //! never returns, a teardown that hangs, an interrupt, a parent killed.
 //! Elapsed times are checked with generous bounds only.
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::reports::{children_of, is_worker};
-use crate::support::{gorgon_bin, plugin, wait_until, Gorgon, Report, Run};
+use crate::support::{is_worker, wait_until, Gorgon, Outcome, Running};
 
-/// Spawns `gorgon` as built, its output piped for [`finish`].
-fn start(gorgon: Gorgon) -> Child {
-    gorgon
-        .to_command()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gorgon starts")
+/// A process the test stopped: killed when the test ends, should gorgon
+/// not have (a stopped process reads nothing, so it would not notice its
+/// parent gone).
+struct KilledOnDrop(u32);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        if is_worker(self.0) {
+            let _ = kill(Pid::from_raw(self.0 as i32), Signal::SIGKILL);
+        }
+    }
 }
 
-fn signal(child: &Child, signal: Signal) {
-    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+/// How many of `workers` still run.
+fn workers_left(workers: &[u32]) -> usize {
+    workers.iter().filter(|&&w| is_worker(w)).count()
 }
 
-/// The workers `pid` has running.
-fn workers_of(pid: u32) -> Vec<u32> {
-    children_of(pid)
-        .into_iter()
-        .filter(|p| is_worker(*p))
-        .collect()
-}
-
-/// Waits until `child` has `workers` workers running.
-fn wait_for_workers(child: &Child, workers: usize) -> Vec<u32> {
-    let pid = child.id();
-    assert!(
-        wait_until(Duration::from_secs(20), || workers_of(pid).len() == workers),
-        "the workers did not start"
-    );
-    workers_of(pid)
-}
-
-/// Waits for `child` to exit: what it did, and how long that took.
-fn finish(child: Child) -> (Run, Duration) {
+/// Waits for a spawned run to end: what it did, and how long that took
+/// (the bound on the wait itself is wider than any the tests assert).
+fn finish(run: Running) -> (Outcome, Duration) {
     let started = Instant::now();
-    let output = child.wait_with_output().unwrap();
-    (Run::from(output), started.elapsed())
-}
-
-/// The JSON report a spawned run printed on stdout.
-fn report_of(run: &Run) -> Report {
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("no JSON report ({e}):\n{}\n{}", run.stdout, run.stderr))
+    let outcome = run.finish(Duration::from_secs(120));
+    (outcome, started.elapsed())
 }
 
 #[test]
@@ -91,19 +70,19 @@ fn a_teardown_that_hangs_is_killed_after_the_grace_and_named() {
 
 #[test]
 fn the_first_ctrl_c_stops_within_the_grace_and_reports() {
-    let child = start(
-        Gorgon::testkit()
-            .args(["-n", "100000000", "-t", "2", "--grace", "1s"])
-            .set("hang_at", 5)
-            .set("sleep_us", 500),
-    );
-    wait_for_workers(&child, 1);
-    std::thread::sleep(Duration::from_millis(500));
-    signal(&child, Signal::SIGINT);
+    let mut child = Gorgon::testkit()
+        .args(["-n", "100000000", "-t", "2", "--grace", "1s"])
+        .set("hang_at", 5)
+        .set("sleep_us", 500)
+        .spawn();
+    child.wait_for_workers(1);
+    // Call #5 hangs once it has begun: the first status line counts calls.
+    child.wait_for_line(" ops (", Duration::from_secs(30));
+    child.signal(Signal::SIGINT);
     let (run, took) = finish(child);
     assert!(took < Duration::from_secs(15), "took {took:?}");
-    assert_eq!(run.code, 130, "{}", run.stderr);
-    let report = report_of(&run);
+    let run = run.expect_exit(130);
+    let report = run.json();
     assert!(report.interrupted, "{report:#?}");
     assert!(report.run().all.count > 0);
     assert!(
@@ -115,34 +94,43 @@ fn the_first_ctrl_c_stops_within_the_grace_and_reports() {
 
 #[test]
 fn a_second_ctrl_c_ends_everything_at_once_and_still_reports() {
-    let child = start(
-        Gorgon::testkit()
-            .args(["-n", "100000000", "-p", "2", "--grace", "10m"])
-            .set("spin_at", 5),
+    let mut child = Gorgon::testkit()
+        .args(["-n", "100000000", "-p", "2", "--grace", "10m"])
+        .set("spin_at", 5)
+        .spawn();
+    let workers = child.wait_for_workers(2);
+    // Calls are made, so #5 spins: the first status line counts them.
+    child.wait_for_line(" ops (", Duration::from_secs(30));
+    child.signal(Signal::SIGINT);
+    // The first interrupt is taken once the worker without the spinning
+    // call (#5 is the other's) has stopped and gone; the other would use
+    // up its ten minutes' grace. Now the second.
+    child.wait_for(
+        "the first interrupt to stop a worker",
+        Duration::from_secs(30),
+        || workers_left(&workers) == 1,
     );
-    let workers = wait_for_workers(&child, 2);
-    std::thread::sleep(Duration::from_millis(300));
-    signal(&child, Signal::SIGINT);
-    std::thread::sleep(Duration::from_millis(300));
-    signal(&child, Signal::SIGINT);
+    child.signal(Signal::SIGINT);
     let (run, took) = finish(child);
     assert!(took < Duration::from_secs(15), "took {took:?}");
-    assert_eq!(run.code, 130, "{}", run.stderr);
-    report_of(&run);
+    let run = run.expect_exit(130);
+    run.json();
     assert!(run.stderr.contains("second interrupt"), "{}", run.stderr);
     assert!(workers.iter().all(|w| !is_worker(*w)), "no worker left");
 }
 
 #[test]
 fn no_worker_outlives_a_killed_parent() {
-    let mut child = start(
-        Gorgon::testkit()
-            .args(["-n", "100000000", "-p", "2", "-t", "2"])
-            .set("spin_at", 5),
+    let mut child = Gorgon::testkit()
+        .args(["-n", "100000000", "-p", "2", "-t", "2"])
+        .set("spin_at", 5)
+        .spawn();
+    let workers = child.wait_for_workers(2);
+    child.signal(Signal::SIGKILL);
+    assert!(
+        wait_until(Duration::from_secs(10), || !child.is_running()),
+        "a killed gorgon did not end"
     );
-    let workers = wait_for_workers(&child, 2);
-    signal(&child, Signal::SIGKILL);
-    child.wait().unwrap();
     assert!(
         wait_until(Duration::from_secs(10), || workers
             .iter()
@@ -215,21 +203,18 @@ fn a_call_past_the_call_timeout_stops_a_counted_run_and_is_named() {
 
 #[test]
 fn a_stopped_worker_is_found_out_and_named() {
-    // Spawned as before the builder: through the builder (which adds
-    // RUST_BACKTRACE) this test did not end within its bound, not yet
-    // understood.
-    let lib = plugin("gorgon-test-testkit");
-    let child = std::process::Command::new(gorgon_bin())
-        .arg("run")
-        .arg("--plugin")
-        .arg(&lib)
-        .args(["-n", "100000000", "-t", "2", "--set", "sleep_us=100"])
-        .args(["--output", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gorgon starts");
-    let workers = wait_for_workers(&child, 1);
+    let mut child = Gorgon::testkit()
+        .args(["-n", "100000000", "-t", "2"])
+        .set("sleep_us", 100)
+        .spawn();
+    let workers = child.wait_for_workers(1);
+    // Stopped once the run has begun (the first status line comes after
+    // `go`). Before its `ready` a worker may take as long as its setup
+    // does, with no deadline: one stopped then keeps gorgon waiting until
+    // it is interrupted, which is why stopping it as soon as it existed
+    // made this test hang.
+    child.wait_for_line(" ops (", Duration::from_secs(30));
+    let _stopped = KilledOnDrop(workers[0]);
     kill(Pid::from_raw(workers[0] as i32), Signal::SIGSTOP).unwrap();
     let (run, took) = finish(child);
     assert!(took < Duration::from_secs(60), "took {took:?}");

@@ -4,10 +4,9 @@
 //! progress on its thread when one began (`label_in_flight`).
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{numbers_seen, numbers_written, plugin, wait_until, Gorgon, Report, Run};
+use crate::support::{numbers_seen, numbers_written, plugin, Gorgon};
 
 #[test]
 fn every_number_once_across_processes_threads_and_fibers() {
@@ -149,7 +148,7 @@ fn bad_fiber_counts_are_refused() {
 #[test]
 fn ctrl_c_stops_fibers_in_their_waits_and_keeps_the_results() {
     let dir = tempfile::tempdir().unwrap();
-    let child = Gorgon::testkit()
+    let mut child = Gorgon::testkit()
         .args([
             "-n",
             "100000000",
@@ -163,31 +162,20 @@ fn ctrl_c_stops_fibers_in_their_waits_and_keeps_the_results() {
         ])
         .set("wait_us", 300000)
         .set("numbers_dir", dir.path().display())
-        .to_command()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     // At most 32 calls (2 × 2 × 8 lanes) are in progress at once: once 64
     // have begun, at least 32 have ended.
-    let begun = wait_until(Duration::from_secs(60), || {
+    child.wait_for("64 calls to begin", Duration::from_secs(60), || {
         numbers_written(dir.path()) >= 64
     });
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    child.signal(nix::sys::signal::Signal::SIGINT);
     let stopped = Instant::now();
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert!(
-        begun,
-        "64 calls did not begin within a minute:\n{}",
-        run.stderr
-    );
+    let run = child.finish(Duration::from_secs(60));
     assert!(
         stopped.elapsed() < Duration::from_secs(10),
         "a stop reaches fibers within one wait"
     );
-    assert_eq!(run.code, 130, "{}", run.stderr);
-    let report: Report = serde_json::from_str(&run.stdout).unwrap();
+    let report = run.expect_exit(130).json();
     assert!(report.interrupted);
     let done = report.run().operations;
     assert!(done >= 32, "{done} operations");

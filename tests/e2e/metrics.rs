@@ -4,116 +4,31 @@
 //! Prometheus scraping it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{gorgon, gorgon_bin, plugin};
+use crate::support::{plugin, wait_until, Gorgon, Running};
 
-/// A gorgon run in the background: its stderr line by line, its stdout
-/// gathered whole. Killed if the test ends first.
-struct Background {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
-    stdout: Option<std::thread::JoinHandle<String>>,
-    seen: Vec<String>,
-}
-
-impl Background {
-    fn start(args: &[&str]) -> Background {
-        let mut child = Command::new(gorgon_bin())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (sender, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut out = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = out.read_to_string(&mut text);
-            text
-        });
-        Background {
-            child,
-            stderr,
-            stdout: Some(stdout),
-            seen: Vec::new(),
-        }
-    }
-
-    /// The address from `gorgon: metrics at http://ADDR/metrics`.
-    fn metrics_address(&mut self) -> SocketAddr {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .stderr
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no metrics address; stderr: {:?}", self.seen));
-            self.seen.push(line.clone());
-            if let Some(rest) = line.strip_prefix("gorgon: metrics at http://") {
-                return rest.strip_suffix("/metrics").unwrap().parse().unwrap();
-            }
-        }
-    }
-
-    /// Waits for the end (at most `limit`) and returns the exit code, the
-    /// report on stdout and the rest of stderr.
-    fn finish(mut self, limit: Duration) -> (i32, String, String) {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gorgon did not end within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let stdout = self.stdout.take().unwrap().join().unwrap();
-        self.seen.extend(self.stderr.try_iter());
-        (status.code().unwrap_or(-1), stdout, self.seen.join("\n"))
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `gorgon` with `args`, a report in JSON on stdout and an endpoint
-/// on a port of the system's choosing that waits, after the run, for a
-/// scrape of the final figures (a minute at most); returns it and where
-/// the endpoint listens.
-fn with_metrics(args: &[&str]) -> (Background, SocketAddr) {
-    let mut all = args.to_vec();
-    all.extend([
-        "--metrics",
-        "127.0.0.1:0",
-        "--metrics-linger",
-        "60s",
-        "--output",
-        "json",
-    ]);
-    let mut run = Background::start(&all);
-    let address = run.metrics_address();
+/// Starts `gorgon` with a report in JSON on stdout and an endpoint on a
+/// port of the system's choosing that waits, after the run, for a scrape
+/// of the final figures (a minute at most); returns it and where the
+/// endpoint listens (from `gorgon: metrics at http://ADDR/metrics`).
+fn with_metrics(gorgon: Gorgon) -> (Running, SocketAddr) {
+    let mut run = gorgon
+        .args(["--metrics", "127.0.0.1:0", "--metrics-linger", "60s"])
+        .spawn();
+    let line = run.wait_for_line("gorgon: metrics at http://", Duration::from_secs(30));
+    let address = line
+        .strip_prefix("gorgon: metrics at http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("not an address: {line}"))
+        .parse()
+        .unwrap();
     (run, address)
 }
 
@@ -149,19 +64,15 @@ fn scrape_until(
     limit: Duration,
     done: impl Fn(&BTreeMap<String, f64>) -> bool,
 ) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (status, body) = get(address, "/metrics").expect("the endpoint answers");
-        assert_eq!(status, 200, "{body}");
-        if done(&samples(&body)) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not reached within {limit:?}:\n{body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut body = String::new();
+    let reached = wait_until(limit, || {
+        let (status, text) = get(address, "/metrics").expect("the endpoint answers");
+        assert_eq!(status, 200, "{text}");
+        body = text;
+        done(&samples(&body))
+    });
+    assert!(reached, "not reached within {limit:?}:\n{body}");
+    body
 }
 
 /// `promtool`, or why it is missing.
@@ -203,37 +114,22 @@ fn promtool_check(exposition: &str) {
     );
 }
 
-fn count_of(results: &Value, name: &str) -> u64 {
-    results
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {results}"))["count"]
-        .as_u64()
-        .unwrap()
-}
-
 #[test]
 fn the_endpoint_serves_valid_metrics_mid_run_and_the_report_s_counts_at_the_end() {
-    let testkit = plugin("gorgon-test-testkit").display().to_string();
-    let (run, address) = with_metrics(&[
-        "run",
-        "--plugin",
-        &testkit,
-        "--duration",
-        "3s",
-        "-t",
-        "2",
-        "--set",
-        "sleep_us=1000",
-        "--set",
-        "panic_every=50",
-        "--set",
-        "measure=work \"quoted\"",
-        "--threshold",
-        "error_rate<50%",
-    ]);
+    let (run, address) = with_metrics(
+        Gorgon::testkit()
+            .args([
+                "--duration",
+                "3s",
+                "-t",
+                "2",
+                "--threshold",
+                "error_rate<50%",
+            ])
+            .set("sleep_us", 1000)
+            .set("panic_every", 50)
+            .set("measure", "work \"quoted\""),
+    );
     assert!(address.ip().is_loopback());
     let mid_run = scrape_until(address, Duration::from_secs(30), |s| {
         s.get("gorgon_running") == Some(&1.0)
@@ -248,26 +144,22 @@ fn the_endpoint_serves_valid_metrics_mid_run_and_the_report_s_counts_at_the_end(
         s.get("gorgon_runs_finished") == Some(&1.0)
     });
     promtool_check(&end);
-    let (code, stdout, stderr) = run.finish(Duration::from_secs(30));
-    assert_eq!(code, 0, "{stderr}");
+    let report = run.finish(Duration::from_secs(30)).ok().json();
     let end = samples(&end);
-    let report: Value = serde_json::from_str(&stdout).unwrap();
-    let first = &report["runs"][0];
-    let ok = count_of(&first["results"], "OK");
-    let panics = count_of(&first["results"], "panic");
-    assert!(ok > 0 && panics > 0, "{first}");
+    let first = report.run();
+    let ok = first.count("OK");
+    let panics = first.count("panic");
+    assert!(ok > 0 && panics > 0, "{first:#?}");
     assert_eq!(end["gorgon_calls_total{label=\"OK\"}"], ok as f64);
     assert_eq!(end["gorgon_calls_total{label=\"panic\"}"], panics as f64);
-    assert_eq!(
-        end["gorgon_errors_total"],
-        first["errors"].as_u64().unwrap() as f64
-    );
+    assert_eq!(end["gorgon_errors_total"], first.errors as f64);
     assert_eq!(end["gorgon_latency_seconds_count{label=\"OK\"}"], ok as f64);
     assert_eq!(
         end["gorgon_latency_seconds_bucket{label=\"OK\",le=\"+Inf\"}"],
         ok as f64
     );
-    let measured = count_of(&first["measurements"], "work \"quoted\"");
+    let measured = first.measured("work \"quoted\"");
+    assert!(measured > 0, "{first:#?}");
     assert_eq!(
         end["gorgon_measurement_seconds_count{measurement=\"work \\\"quoted\\\"\"}"],
         measured as f64
@@ -285,18 +177,11 @@ fn the_endpoint_serves_valid_metrics_mid_run_and_the_report_s_counts_at_the_end(
 fn a_port_in_use_is_refused_before_the_run() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let hash = plugin("gorgon-hash").display().to_string();
+    let hash = || Gorgon::run(plugin("gorgon-hash"));
     let started = Instant::now();
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &hash,
-        "--duration",
-        "30s",
-        "--metrics",
-        &port,
-    ]);
-    run.assert_usage_error("in use");
+    let run = hash()
+        .args(["--duration", "30s", "--metrics", &port])
+        .usage_error("in use");
     assert!(
         run.stderr.contains(&format!("127.0.0.1:{port}")),
         "{}",
@@ -306,26 +191,12 @@ fn a_port_in_use_is_refused_before_the_run() {
         started.elapsed() < Duration::from_secs(20),
         "the run started"
     );
-    gorgon(&[
-        "run",
-        "--plugin",
-        &hash,
-        "-n",
-        "10",
-        "--metrics",
-        "localhost:x",
-    ])
-    .assert_usage_error("PORT or ADDRESS:PORT");
-    gorgon(&[
-        "run",
-        "--plugin",
-        &hash,
-        "-n",
-        "10",
-        "--metrics-linger",
-        "5s",
-    ])
-    .assert_usage_error("--metrics");
+    hash()
+        .args(["-n", "10", "--metrics", "localhost:x"])
+        .usage_error("PORT or ADDRESS:PORT");
+    hash()
+        .args(["-n", "10", "--metrics-linger", "5s"])
+        .usage_error("--metrics");
 }
 
 /// A Prometheus of the test's own, on loopback, stopped when dropped.
@@ -407,25 +278,18 @@ fn a_real_prometheus_scrapes_the_run_to_its_last_call() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let hash = plugin("gorgon-hash").display().to_string();
-    let (run, address) = with_metrics(&["run", "--plugin", &hash, "--duration", "3s"]);
+    let (run, address) =
+        with_metrics(Gorgon::run(plugin("gorgon-hash")).args(["--duration", "3s"]));
     let prometheus = Prometheus::start(address, dir.path()).expect("prometheus starts");
     // gorgon waits, after its run, until a scrape has read its final
     // figures: Prometheus's, here.
-    let (code, stdout, stderr) = run.finish(Duration::from_secs(90));
-    assert_eq!(code, 0, "{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
-    let calls = report["runs"][0]["all"]["count"].as_u64().unwrap() as f64;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let stored = loop {
-        // The last sample scraped, summed over the labels (the series went
-        // stale when gorgon ended: a plain instant query would not see it).
-        let stored = prometheus.query("sum(last_over_time(gorgon_calls_total[5m]))");
-        if stored == Some(calls) || Instant::now() > deadline {
-            break stored;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let report = run.finish(Duration::from_secs(90)).ok().json();
+    let calls = report.run().all.count as f64;
+    // The last sample scraped, summed over the labels (the series went
+    // stale when gorgon ended: a plain instant query would not see it).
+    let stored = || prometheus.query("sum(last_over_time(gorgon_calls_total[5m]))");
+    wait_until(Duration::from_secs(30), || stored() == Some(calls));
+    let stored = stored();
     assert_eq!(
         stored,
         Some(calls),

@@ -2,9 +2,7 @@
 //! one self-contained status line per second early in a run, and one when
 //! it ends, with figures that agree with the report.
 
-use serde_json::Value;
-
-use crate::support::{gorgon, plugin};
+use crate::support::{plugin, Gorgon};
 
 /// The status lines of the only run, as their parts after the run's name.
 fn status_lines(stderr: &str) -> Vec<Vec<String>> {
@@ -22,27 +20,12 @@ fn count_in(part: &str, suffix: &str) -> Option<u64> {
 
 #[test]
 fn a_two_second_run_without_a_terminal_prints_a_line_per_second() {
-    let testkit = plugin("gorgon-test-testkit").display().to_string();
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &testkit,
-        "--duration",
-        "2s",
-        "-t",
-        "2",
-        "--set",
-        "sleep_us=1000",
-        "--set",
-        "panic_every=100",
-        "--ok",
-        "OK",
-        "--threshold",
-        "error_rate<50%",
-        "--output",
-        "json",
-    ])
-    .ok();
+    let run = Gorgon::testkit()
+        .args(["--duration", "2s", "-t", "2", "--ok", "OK"])
+        .args(["--threshold", "error_rate<50%"])
+        .set("sleep_us", 1000)
+        .set("panic_every", 100)
+        .ok();
     let lines = status_lines(&run.stderr);
     // The line of the first second, then the run's end (a busy machine may
     // slip in one of second 2 while the workers finish).
@@ -68,12 +51,12 @@ fn a_two_second_run_without_a_terminal_prints_a_line_per_second() {
         lines[0]
     );
     // The last line says what the report says.
-    let report: Value = serde_json::from_str(&run.stdout).unwrap();
-    let first = &report["runs"][0];
-    let calls = first["all"]["count"].as_u64().unwrap();
+    let report = run.json();
+    let first = report.run();
+    let calls = first.all.count;
     assert!(calls > 100, "{calls} calls");
     assert_eq!(count_in(&last[1], " ops"), Some(calls), "{last:?}");
-    let errors = first["errors"].as_u64().unwrap();
+    let errors = first.errors;
     assert!(errors > 0);
     assert_eq!(count_in(&last[3], " errors"), Some(errors), "{last:?}");
     let rate: f64 = last[2]
@@ -82,20 +65,21 @@ fn a_two_second_run_without_a_terminal_prints_a_line_per_second() {
         .replace(',', "")
         .parse()
         .unwrap();
-    let reported = first["all"]["ops_per_sec"].as_f64().unwrap();
+    let reported = first.all.ops_per_sec;
     assert!((rate - reported).abs() <= 1.0, "{rate} against {reported}");
 }
 
 #[test]
 fn a_count_run_shows_done_of_planned_and_quiet_shows_nothing() {
-    let hash = plugin("gorgon-hash").display().to_string();
-    let run = gorgon(&["run", "--plugin", &hash, "-n", "2000", "-t", "2"]).ok();
+    let hash = || Gorgon::run(plugin("gorgon-hash")).args(["-n", "2000", "-t", "2"]);
+    let run = hash().ok();
     let last = status_lines(&run.stderr)
         .pop()
         .unwrap_or_else(|| panic!("no status line: {}", run.stderr));
     assert!(last[0].starts_with("done in "), "{last:?}");
     assert_eq!(last[1], "2,000 ops", "{last:?}");
-    let quiet = gorgon(&["run", "--plugin", &hash, "-n", "2000", "-t", "2", "-q"]).ok();
+    assert_eq!(run.json().run().all.count, 2000);
+    let quiet = hash().arg("-q").ok();
     assert!(
         !quiet.stderr.contains("gorgon: run"),
         "no progress with -q: {}",

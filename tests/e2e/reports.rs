@@ -3,20 +3,18 @@
 //! run leaves (a partial report, exit 130, no worker left behind).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::support::{gorgon, gorgon_bin, numbers_seen, plugin, workspace, Run};
+use crate::support::{
+    is_worker, numbers_seen, numbers_written, plugin, workspace, Gorgon, Report, Run,
+};
 
-fn testkit() -> String {
-    plugin("gorgon-test-testkit").display().to_string()
-}
-
+/// Stdout as untyped JSON: for the tests of the format itself (which
+/// fields it has), where the typed [`Report`] would ignore any extra.
 fn json_of(run: &Run) -> Value {
     serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout))
@@ -61,24 +59,11 @@ fn assert_documented(what: &str, value: &Value, fields: &BTreeSet<String>) {
 
 #[test]
 fn json_output_matches_the_documented_schema() {
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "300",
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "--set",
-        "measure=work",
-        "--set",
-        "panic_every=10",
-        "--output",
-        "json",
-    ])
-    .with_failed_calls();
+    let run = Gorgon::testkit()
+        .args(["-n", "300", "-p", "2", "-t", "2"])
+        .set("measure", "work")
+        .set("panic_every", 10)
+        .with_failed_calls();
     let report = json_of(&run);
     let docs = documented_fields();
     for object in [
@@ -131,21 +116,13 @@ fn json_output_matches_the_documented_schema() {
     );
 
     // The open model and thresholds, in a short run at a fixed rate.
-    let open = json_of(&gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "--rate",
-        "200/s",
-        "--duration",
-        "500ms",
-        "--threshold",
-        "p99<10s",
-        "--threshold",
-        "never:p99<1ms",
-        "--output",
-        "json",
-    ]));
+    let open = json_of(
+        &Gorgon::testkit()
+            .args(["--rate", "200/s", "--duration", "500ms"])
+            .args(["--threshold", "p99<10s", "--threshold", "never:p99<1ms"])
+            // Nothing is named `never`: that threshold fails.
+            .expect_exit(1),
+    );
     let model = &open["runs"][0]["open_model"];
     assert_documented("open_model", model, &docs["OpenModel"]);
     assert_documented("service", &model["service"], &docs["Summary"]);
@@ -162,47 +139,30 @@ fn json_output_matches_the_documented_schema() {
     }
 
     // And the figures are the run's.
-    assert_eq!(first["processes"], 2);
-    assert_eq!(first["threads"], 2);
-    assert_eq!(first["operations"], 300);
-    assert_eq!(first["operations_planned"], 300);
-    assert_eq!(first["all"]["count"], 300);
-    let count = |list: &str, name: &str| {
-        first[list]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["name"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {list}"))["count"]
-            .as_u64()
-            .unwrap()
-    };
-    assert_eq!(count("results", "OK"), 270);
-    assert_eq!(count("results", "panic"), 30);
-    assert_eq!(count("measurements", "work"), 270);
-    let in_timeline: u64 = timeline.iter().map(|p| p["calls"].as_u64().unwrap()).sum();
+    let typed = run.json();
+    let figures = typed.run();
+    assert_eq!((figures.processes, figures.threads), (2, 2));
+    assert_eq!(figures.operations, 300);
+    assert_eq!(figures.operations_planned, Some(300));
+    assert_eq!(figures.all.count, 300);
+    assert_eq!(
+        figures.labels(),
+        BTreeMap::from([("OK", 270), ("panic", 30)])
+    );
+    assert_eq!(figures.measured_names(), BTreeMap::from([("work", 270)]));
+    let in_timeline: u64 = figures.timeline_calls().iter().map(|(_, c)| c).sum();
     assert_eq!(in_timeline, 300);
     assert!(!run.stdout.contains('┆'), "no table with --output json");
 }
 
 #[test]
 fn csv_has_one_row_per_run_and_group() {
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "200",
-        "--runs",
-        "1x1,2x1",
-        "--set",
-        "measure=work",
-        "--set",
-        "panic_every=10",
-        "--output",
-        "csv",
-    ])
-    .with_failed_calls();
+    let run = Gorgon::testkit()
+        .args(["-n", "200", "--runs", "1x1,2x1"])
+        .set("measure", "work")
+        .set("panic_every", 10)
+        .output_format("csv")
+        .with_failed_calls();
     let mut reader = csv::Reader::from_reader(run.stdout.as_bytes());
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
@@ -275,22 +235,14 @@ pub(crate) fn svg_texts(path: &Path) -> Vec<String> {
 fn svg_charts_are_well_formed_and_show_their_series() {
     let dir = tempfile::tempdir().unwrap();
     let charts = dir.path().join("charts");
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "400",
-        "--runs",
-        "1x1,1x2",
-        "--set",
-        "measure=work",
-        "--set",
-        "panic_every=4",
-        "--svg",
-        charts.to_str().unwrap(),
-    ])
-    .with_failed_calls();
+    let run = Gorgon::testkit()
+        .args(["-n", "400", "--runs", "1x1,1x2"])
+        .set("measure", "work")
+        .set("panic_every", 4)
+        .arg("--svg")
+        .arg(&charts)
+        .table()
+        .with_failed_calls();
     assert!(
         run.stdout
             .starts_with("THRESHOLDS FAILED (exit 1): 800 calls, 200 errors"),
@@ -378,23 +330,15 @@ fn svg_charts_are_well_formed_and_show_their_series() {
 fn html_page_is_self_contained() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");
-    gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "200",
-        "-p",
-        "2",
-        "--set",
-        "measure=work",
+    Gorgon::testkit()
+        .args(["-n", "200", "-p", "2"])
+        .set("measure", "work")
         // A URL among the parameters must not become a link or a resource.
-        "--set",
-        "target=https://example.invalid/a?b=<c>",
-        "--html",
-        page.to_str().unwrap(),
-    ])
-    .ok();
+        .set("target", "https://example.invalid/a?b=<c>")
+        .arg("--html")
+        .arg(&page)
+        .table()
+        .ok();
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     for banned in [
@@ -419,33 +363,26 @@ fn html_page_is_self_contained() {
 fn gorgon_report_round_trips_a_saved_file() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("result.json");
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "500",
-        "--runs",
-        "1x2,2x1",
-        "--set",
-        "panic_every=5",
-        "--save",
-        saved.to_str().unwrap(),
-    ])
-    .with_failed_calls();
+    let run = Gorgon::testkit()
+        .args(["-n", "500", "--runs", "1x2,2x1"])
+        .set("panic_every", 5)
+        .arg("--save")
+        .arg(&saved)
+        .output_format("table")
+        .with_failed_calls();
     assert!(
         run.stdout.starts_with("THRESHOLDS FAILED"),
         "the table still goes to stdout, verdict first"
     );
     let file = saved.to_str().unwrap();
-    let again = gorgon(&["report", file]).ok();
+    let again = Gorgon::command(["report", file]).ok();
     assert_eq!(again.rows("OK"), run.rows("OK"));
     assert_eq!(again.rows("panic"), run.rows("panic"));
     assert_eq!(again.rows("all"), run.rows("all"));
     assert_eq!(again.stdout, run.stdout, "the same table");
 
     let original: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    let as_json = gorgon(&["report", file, "--output", "json"]).ok();
+    let as_json = Gorgon::command(["report", file, "--output", "json"]).ok();
     assert_eq!(
         json_of(&as_json),
         original,
@@ -454,163 +391,37 @@ fn gorgon_report_round_trips_a_saved_file() {
 
     let charts = dir.path().join("charts");
     let page = dir.path().join("page.html");
-    gorgon(&[
-        "report",
-        file,
-        "--svg",
-        charts.to_str().unwrap(),
-        "--html",
-        page.to_str().unwrap(),
-        "--output",
-        "csv",
-    ])
-    .ok();
+    Gorgon::command(["report", file, "--output", "csv", "--svg"])
+        .arg(&charts)
+        .arg("--html")
+        .arg(&page)
+        .ok();
     assert!(charts.join("spectrum-run2.svg").exists());
     assert!(page.exists());
 }
 
-/// The pids of the live processes whose parent is `pid`.
-pub fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-            // The fields after the command name (in parentheses): state, ppid.
-            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-            after.split_whitespace().nth(1) == Some(&pid.to_string())
-        })
-        .collect()
-}
-
-/// True while `pid` is a running `gorgon worker` (not a zombie, not reused).
-pub fn is_worker(pid: u32) -> bool {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit_once(')').map_or("", |(_, rest)| rest.trim());
-    String::from_utf8_lossy(&cmdline).contains("worker") && !state.starts_with('Z')
-}
-
-/// A gorgon run in the background, its stderr read line by line.
-pub(crate) struct Background {
-    pub(crate) child: Child,
-    stderr: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Background {
-    pub(crate) fn start(args: &[&str]) -> Background {
-        let mut child = Command::new(gorgon_bin())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (sender, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { return };
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Background {
-            child,
-            stderr,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a stderr line containing `text`.
-    fn wait_for_line(&mut self, text: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no line with {text:?} on stderr; saw {:?}", self.seen),
-            }
-        }
-    }
-
-    /// Waits until `condition` holds, checking every 50 ms.
-    pub(crate) fn wait_until(&mut self, what: &str, limit: Duration, condition: impl Fn() -> bool) {
-        let deadline = Instant::now() + limit;
-        while !condition() {
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "gorgon ended before {what}"
-            );
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
-    }
-
-    /// Waits for the end (at most `limit`, else kills it and fails).
-    pub(crate) fn finish(mut self, limit: Duration) -> Run {
-        let deadline = Instant::now() + limit;
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("gorgon did not end within {limit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let output = self.child.wait_with_output().unwrap();
-        let mut run = Run::from(output);
-        let mut stderr = self.seen.join("\n");
-        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
-            stderr.push('\n');
-            stderr.push_str(&line);
-        }
-        run.stderr = stderr;
-        run
-    }
-}
-
 /// Runs `-n 10M` of a 1 ms operation on 2×2 (hours), stops it with
 /// `signal` once the workers have reported, and checks what is left.
-fn interrupted_run(signal: nix::sys::signal::Signal, quiet: bool) {
-    let lib = testkit();
-    let mut args = vec![
-        "run",
-        "--plugin",
-        &lib,
-        "-n",
-        "10000000",
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "--set",
-        "sleep_us=1000",
-        "--output",
-        "json",
-    ];
+fn interrupted_run(signal: Signal, quiet: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("live.json");
+    let mut gorgon = Gorgon::testkit()
+        .args(["-n", "10000000", "-p", "2", "-t", "2"])
+        .set("sleep_us", 1000);
     if quiet {
-        args.push("--quiet");
+        // Snapshots tell how far the run has gone by its own clock.
+        gorgon = gorgon
+            .args(["--quiet", "--snapshot-every", "1s", "--save"])
+            .arg(&snapshot);
     }
-    let mut run = Background::start(&args);
-    let pid = run.child.id();
-    let mut workers = Vec::new();
-    run.wait_until("two workers", Duration::from_secs(30), || {
-        children_of(pid).len() == 2
-    });
-    workers.extend(children_of(pid));
+    let mut run = gorgon.spawn();
+    let workers = run.wait_for_workers(2);
     if quiet {
-        // Long enough for a status line, which --quiet must not print.
-        std::thread::sleep(Duration::from_secs(6));
+        // Long enough for several status lines, which --quiet must not
+        // print: a snapshot of three seconds of calls.
+        run.wait_for("three seconds of calls", Duration::from_secs(60), || {
+            read_snapshot(&snapshot).is_some_and(|r| r.run().elapsed_ns >= 3_000_000_000)
+        });
     } else {
         // Not a terminal: status lines (every second at first) instead of a bar.
         let line = run.wait_for_line("gorgon: run (2×2): ", Duration::from_secs(30));
@@ -619,8 +430,7 @@ fn interrupted_run(signal: nix::sys::signal::Signal, quiet: bool) {
         assert!(line.contains("ETA"), "{line}");
     }
     run.signal(signal);
-    let result = run.finish(Duration::from_secs(30));
-    assert_eq!(result.code, 130, "{}", result.stderr);
+    let result = run.finish(Duration::from_secs(30)).expect_exit(130);
     assert!(
         result.stderr.contains("interrupted"),
         "stderr says so: {}",
@@ -633,63 +443,61 @@ fn interrupted_run(signal: nix::sys::signal::Signal, quiet: bool) {
             result.stderr
         );
     }
-    let report = json_of(&result);
-    assert_eq!(report["interrupted"], true);
-    assert_eq!(report["in_progress"], false);
-    let first = &report["runs"][0];
-    assert_eq!(first["complete"], false);
-    assert_eq!(first["failures"], serde_json::json!([]), "a clean stop");
-    let done = first["operations"].as_u64().unwrap();
+    let report = result.json();
+    assert!(report.interrupted);
+    assert!(!report.in_progress);
+    let first = report.run();
+    assert!(!first.complete);
+    assert_eq!(first.failures, Vec::<String>::new(), "a clean stop");
+    let done = first.operations;
     assert!(done > 100 && done < 10_000_000, "{done} operations");
-    assert_eq!(first["all"]["count"].as_u64().unwrap(), done);
+    assert_eq!(first.all.count, done);
     let left: Vec<u32> = workers.into_iter().filter(|&w| is_worker(w)).collect();
     assert!(left.is_empty(), "workers left behind: {left:?}");
 }
 
+/// The snapshot at `path`, once there is one.
+fn read_snapshot(path: &Path) -> Option<Report> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("a snapshot is not a report ({e}): {text}")),
+    )
+}
+
 #[test]
 fn sigint_gives_a_partial_report_and_leaves_no_worker() {
-    interrupted_run(nix::sys::signal::Signal::SIGINT, false);
+    interrupted_run(Signal::SIGINT, false);
 }
 
 #[test]
 fn sigterm_does_the_same_quietly() {
-    interrupted_run(nix::sys::signal::Signal::SIGTERM, true);
+    interrupted_run(Signal::SIGTERM, true);
 }
 
 #[test]
 fn a_snapshot_is_valid_json_while_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("live.json");
-    let mut run = Background::start(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "10000000",
-        "--set",
-        "sleep_us=1000",
-        "--save",
-        saved.to_str().unwrap(),
-        "--snapshot-every",
-        "1s",
-        "--quiet",
-    ]);
+    let mut run = Gorgon::testkit()
+        .args(["-n", "10000000"])
+        .set("sleep_us", 1000)
+        .arg("--save")
+        .arg(&saved)
+        .args(["--snapshot-every", "1s", "--quiet"])
+        .spawn();
     // A snapshot that already counts calls (the first may come before any).
-    let counted = || -> Option<Value> {
-        let text = std::fs::read_to_string(&saved).ok()?;
-        let value: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("a snapshot is not valid JSON ({e}): {text}"));
-        (value["runs"][0]["operations"].as_u64()? > 0).then_some(value)
-    };
-    run.wait_until("a snapshot with calls", Duration::from_secs(30), || {
+    let counted = || read_snapshot(&saved).filter(|r| r.run().operations > 0);
+    run.wait_for("a snapshot with calls", Duration::from_secs(30), || {
         counted().is_some()
     });
     let snapshot = counted().unwrap();
-    assert!(run.child.try_wait().unwrap().is_none(), "still running");
-    assert_eq!(snapshot["in_progress"], true);
-    assert_eq!(snapshot["schema_version"], 1);
-    assert_eq!(snapshot["runs"][0]["complete"], false);
-    assert_eq!(snapshot["runs"][0]["operations_planned"], 10_000_000);
+    assert!(run.is_running(), "still running");
+    assert!(snapshot.in_progress);
+    assert_eq!(snapshot.verdict.status, "in_progress");
+    assert_eq!(snapshot.schema_version, 1);
+    assert!(!snapshot.run().complete);
+    assert_eq!(snapshot.run().operations_planned, Some(10_000_000));
     // Written atomically: no temporary file is left beside it.
     let files = std::fs::read_dir(dir.path()).unwrap().count();
     assert!(
@@ -697,16 +505,15 @@ fn a_snapshot_is_valid_json_while_the_run_goes_on() {
         "at most the file and one temporary being written"
     );
     // `gorgon report` reads a snapshot.
-    let shown = gorgon(&["report", saved.to_str().unwrap()]).ok();
+    let shown = Gorgon::command(["report"]).arg(&saved).ok();
     assert!(shown.stdout.contains("(in progress)"), "{}", shown.stdout);
 
-    run.signal(nix::sys::signal::Signal::SIGINT);
-    let result = run.finish(Duration::from_secs(30));
-    assert_eq!(result.code, 130);
-    let last: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    assert_eq!(last["in_progress"], false);
-    assert_eq!(last["interrupted"], true);
-    assert!(last["runs"][0]["operations"].as_u64() >= snapshot["runs"][0]["operations"].as_u64());
+    run.signal(Signal::SIGINT);
+    run.finish(Duration::from_secs(30)).expect_exit(130);
+    let last = Report::read(&saved);
+    assert!(!last.in_progress);
+    assert!(last.interrupted);
+    assert!(last.run().operations >= snapshot.run().operations);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
@@ -715,56 +522,40 @@ fn unwritable_outputs_are_refused_before_any_call() {
     let dir = tempfile::tempdir().unwrap();
     let numbers = dir.path().join("numbers");
     std::fs::create_dir(&numbers).unwrap();
-    let set = format!("numbers_dir={}", numbers.display());
     let missing = dir.path().join("no/such/dir/r.json");
     let blocked = dir.path().join("a-file");
     std::fs::write(&blocked, "").unwrap();
     let inside_a_file = blocked.join("charts");
-    let lib = testkit();
-    let cases: [(&str, String, &str); 4] = [
-        ("--save", missing.display().to_string(), "does not exist"),
-        ("--html", missing.display().to_string(), "does not exist"),
-        (
-            "--svg",
-            inside_a_file.display().to_string(),
-            "cannot create the directory",
-        ),
-        ("--save", dir.path().display().to_string(), "is a directory"),
+    let cases: [(&str, &Path, &str); 4] = [
+        ("--save", &missing, "does not exist"),
+        ("--html", &missing, "does not exist"),
+        ("--svg", &inside_a_file, "cannot create the directory"),
+        ("--save", dir.path(), "is a directory"),
     ];
     for (flag, path, why) in cases {
-        gorgon(&[
-            "run", "--plugin", &lib, "-n", "1000", "--set", &set, flag, &path,
-        ])
-        .assert_usage_error(why);
+        Gorgon::testkit()
+            .args(["-n", "1000"])
+            .set("numbers_dir", numbers.display())
+            .arg(flag)
+            .arg(path)
+            .usage_error(why);
         assert!(
             numbers_seen(&numbers).is_empty(),
-            "{flag} {path}: calls were made"
+            "{flag} {}: calls were made",
+            path.display()
         );
     }
-    gorgon(&[
-        "run",
-        "--plugin",
-        &lib,
-        "-n",
-        "10",
-        "--snapshot-every",
-        "1s",
-    ])
-    .assert_usage_error("--save");
-    gorgon(&["run", "--plugin", &lib, "--debug", "--output", "json"])
-        .assert_usage_error("--debug prints each call");
-    gorgon(&[
-        "run",
-        "--plugin",
-        &lib,
-        "-n",
-        "10",
-        "--save",
-        blocked.to_str().unwrap(),
-        "--snapshot-every",
-        "soon",
-    ])
-    .assert_usage_error("soon");
+    Gorgon::testkit()
+        .args(["-n", "10", "--snapshot-every", "1s"])
+        .usage_error("--save");
+    Gorgon::testkit()
+        .args(["--debug", "--output", "json"])
+        .usage_error("--debug prints each call");
+    Gorgon::testkit()
+        .args(["-n", "10", "--save"])
+        .arg(&blocked)
+        .args(["--snapshot-every", "soon"])
+        .usage_error("soon");
 }
 
 #[test]
@@ -802,37 +593,42 @@ fn gorgon_report_refuses_what_is_not_a_report() {
         ),
     ];
     for (path, why) in cases {
-        let run = gorgon(&["report", &path]);
-        run.assert_usage_error(why);
+        let run = Gorgon::command(["report", &path]).usage_error(why);
         assert!(run.stdout.is_empty(), "{path}: {}", run.stdout);
     }
 }
 
+/// Threads of process `pid` asleep in a thread setup (`setup_sleep_ms`):
+/// worker threads (`gorgon-worker-N`) in `nanosleep` before any call.
+fn threads_in_setup(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            let read =
+                |name: &str| std::fs::read_to_string(task.path().join(name)).unwrap_or_default();
+            read("comm").starts_with("gorgon-worker") && read("wchan") == "hrtimer_nanosleep"
+        })
+        .count()
+}
+
 #[test]
 fn an_interrupt_while_a_setup_is_stuck_ends_gorgon_and_its_workers() {
-    let lib = testkit();
-    let mut run = Background::start(&[
-        "run",
-        "--plugin",
-        &lib,
-        "-n",
-        "10",
-        "-p",
-        "2",
-        "--set",
-        "setup_sleep_ms=600000",
-        "-q",
-    ]);
-    let pid = run.child.id();
-    run.wait_until("two workers", Duration::from_secs(30), || {
-        children_of(pid).len() == 2
-    });
-    let workers = children_of(pid);
-    std::thread::sleep(Duration::from_millis(300));
-    run.signal(nix::sys::signal::Signal::SIGINT);
+    let mut run = Gorgon::testkit()
+        .args(["-n", "10", "-p", "2", "-q"])
+        .set("setup_sleep_ms", 600000)
+        .spawn();
+    let workers = run.wait_for_workers(2);
+    run.wait_for(
+        "both workers in their setup",
+        Duration::from_secs(30),
+        || workers.iter().all(|&w| threads_in_setup(w) == 1),
+    );
+    run.signal(Signal::SIGINT);
     // One signal is enough: the workers have not started, so they are ended.
-    let result = run.finish(Duration::from_secs(10));
-    assert_eq!(result.code, 130, "{}", result.stderr);
+    run.finish(Duration::from_secs(10)).expect_exit(130);
     let left: Vec<u32> = workers.into_iter().filter(|&w| is_worker(w)).collect();
     assert!(left.is_empty(), "workers left behind: {left:?}");
 }
@@ -842,74 +638,44 @@ fn a_worker_told_to_stop_during_its_setup_exits_at_once() {
     // A `stop` (or the end of input) before `go` ends the worker without
     // waiting for its threads' setup, which may never return.
     use std::io::Write as _;
-    let lib = testkit();
-    let mut worker = Command::new(gorgon_bin())
-        .args(crate::support::worker_args(&serde_json::json!({
-            "plugin": lib,
-            "threads": 2,
-            "share": {"offset": 0, "stride": 1, "count": 10},
-            "interval_ms": 1000,
-            "params": [{"key": "setup_sleep_ms", "value": "600000"}],
-        })))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    writeln!(worker.stdin.as_mut().unwrap(), "stop").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = worker.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the worker kept waiting for its setup"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
+    let lib = plugin("gorgon-test-testkit");
+    let mut worker = Gorgon::command(crate::support::worker_args(&serde_json::json!({
+        "plugin": lib,
+        "threads": 2,
+        "share": {"offset": 0, "stride": 1, "count": 10},
+        "interval_ms": 1000,
+        "params": [{"key": "setup_sleep_ms", "value": "600000"}],
+    })))
+    .spawn_with_stdin();
+    let pid = worker.pid();
+    worker.wait_for(
+        "both threads in their setup",
+        Duration::from_secs(30),
+        || threads_in_setup(pid) == 2,
+    );
+    writeln!(worker.stdin(), "stop").unwrap();
+    worker.finish(Duration::from_secs(10)).ok();
 }
 
 #[test]
 fn the_timeline_places_each_call_in_the_second_it_ended() {
     // At 4/s calls are due at 0, 0.25, 0.5 … s: four end in each second.
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "--rate",
-        "4/s",
-        "--duration",
-        "3s",
-        "-t",
-        "2",
-        "--output",
-        "json",
-        "-q",
-    ])
-    .ok();
-    let report = json_of(&run);
-    let points = crate::support::timeline_calls(&report);
-    assert_eq!(points, [(0, 4), (1000, 4), (2000, 4)]);
+    let report = Gorgon::testkit()
+        .args(["--rate", "4/s", "--duration", "3s", "-t", "2", "-q"])
+        .ok()
+        .json();
+    assert_eq!(
+        report.run().timeline_calls(),
+        [(0, 4), (1000, 4), (2000, 4)]
+    );
 }
 
 #[test]
 fn the_status_line_counts_errors_as_the_report_does() {
     // Every fifth hash call returns FAIL, an error once --ok names SUCCESS.
-    let hash = plugin("gorgon-hash").display().to_string();
-    let run = gorgon(&[
-        "run",
-        "--plugin",
-        &hash,
-        "--duration",
-        "6s",
-        "--ok",
-        "SUCCESS",
-        "--output",
-        "json",
-    ])
-    .with_failed_calls();
+    let run = Gorgon::run(plugin("gorgon-hash"))
+        .args(["--duration", "6s", "--ok", "SUCCESS"])
+        .with_failed_calls();
     let line = run
         .stderr
         .lines()
@@ -925,7 +691,7 @@ fn the_status_line_counts_errors_as_the_report_does() {
         .parse()
         .unwrap();
     assert!(errors > 0, "{line}");
-    assert!(json_of(&run)["runs"][0]["errors"].as_u64().unwrap() > errors);
+    assert!(run.json().run().errors > errors);
 }
 
 #[test]
@@ -933,26 +699,23 @@ fn a_report_that_cannot_be_written_after_the_run_still_tells_the_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let gone = dir.path().join("gone");
     std::fs::create_dir(&gone).unwrap();
-    let save = gone.join("result.json");
-    let lib = testkit();
-    let run = Background::start(&[
-        "run",
-        "--plugin",
-        &lib,
-        "--duration",
-        "2s",
-        "--set",
-        "sleep_us=1000",
-        "--threshold",
-        "p99<1ns",
-        "--save",
-        save.to_str().unwrap(),
-        "-q",
-    ]);
-    std::thread::sleep(Duration::from_millis(500));
+    let numbers = dir.path().join("numbers");
+    std::fs::create_dir(&numbers).unwrap();
+    let mut run = Gorgon::testkit()
+        .args(["--duration", "2s", "--threshold", "p99<1ns", "-q"])
+        .set("sleep_us", 1000)
+        .set("numbers_dir", numbers.display())
+        .arg("--save")
+        .arg(gone.join("result.json"))
+        .output_format("table")
+        .spawn();
+    // The outputs were checked before the first call: once calls are
+    // made, the directory goes.
+    run.wait_for("a call", Duration::from_secs(30), || {
+        numbers_written(&numbers) > 0
+    });
     std::fs::remove_dir(&gone).unwrap();
-    let result = run.finish(Duration::from_secs(30));
-    assert_eq!(result.code, 3, "{}", result.stderr);
+    let result = run.finish(Duration::from_secs(30)).expect_exit(3);
     assert!(result.stderr.contains("cannot write"), "{}", result.stderr);
     assert!(
         result.stderr.contains("threshold failed: p99<1ns"),

@@ -27,9 +27,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{gorgon_bin, Run};
+use crate::support::{gorgon_bin, wait_until, Gorgon};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -98,8 +98,7 @@ fn user_exists(name: &str) -> bool {
 /// a killed process takes a moment to go: retried for a few seconds.
 pub fn remove_user(name: &str) {
     let name = &system_user(name);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let removed = wait_until(Duration::from_secs(10), || {
         kill_user(name);
         let removed = Command::new("userdel")
             .args(["--remove", name])
@@ -107,16 +106,12 @@ pub fn remove_user(name: &str) {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if removed || !user_exists(name) {
-            return;
-        }
-        if Instant::now() > deadline {
-            // A Drop must not panic while a failed test unwinds; the
-            // sweep in scripts/test gets it.
-            eprintln!("cannot remove test user {name}: scripts/test removes it at the end");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        removed || !user_exists(name)
+    });
+    if !removed {
+        // A Drop must not panic while a failed test unwinds; the sweep in
+        // scripts/test gets it.
+        eprintln!("cannot remove test user {name}: scripts/test removes it at the end");
     }
 }
 
@@ -251,19 +246,14 @@ impl Sshd {
 
     fn wait_until_listening(&mut self) -> bool {
         let target: SocketAddr = format!("{}:{}", self.address, self.port).parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if TcpStream::connect_timeout(&target, Duration::from_millis(100)).is_ok()
-                && self.dir.join("sshd.pid").exists()
-            {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
+        let mut ended = false;
+        let listening = wait_until(Duration::from_secs(10), || {
+            ended = matches!(self.child.try_wait(), Ok(Some(_)));
+            ended
+                || (TcpStream::connect_timeout(&target, Duration::from_millis(100)).is_ok()
+                    && self.dir.join("sshd.pid").exists())
+        });
+        listening && !ended
     }
 
     /// The known_hosts line for this server (`[addr]:port type key`).
@@ -441,39 +431,14 @@ impl TestCluster {
             .1
     }
 
-    /// Runs gorgon with this cluster's config.
-    pub fn gorgon(&self, args: &[&str]) -> Run {
-        let mut all = vec!["--config", self.config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        crate::support::gorgon(&all)
+    /// `gorgon run --plugin PLUGIN` with this cluster's config.
+    pub fn run(&self, plugin: impl AsRef<std::ffi::OsStr>) -> Gorgon {
+        Gorgon::run(plugin).config(&self.config)
     }
 
-    /// Runs gorgon with this cluster's config under an open-files limit
-    /// of `soft` (and `hard`, when given; else the hard limit stays), as
-    /// a user whose shell or CI has a low `ulimit -n` would.
-    pub fn gorgon_with_open_files(&self, soft: u64, hard: Option<u64>, args: &[&str]) -> Run {
-        let hard = hard.map(|h| h.to_string()).unwrap_or_default();
-        let output = Command::new("prlimit")
-            .arg(format!("--nofile={soft}:{hard}"))
-            .arg(gorgon_bin())
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .expect("prlimit starts gorgon");
-        Run::from(output)
-    }
-
-    /// Starts gorgon with this cluster's config without waiting for it.
-    pub fn spawn_gorgon(&self, args: &[&str]) -> Child {
-        Command::new(gorgon_bin())
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("gorgon starts")
+    /// Another gorgon command (`cluster check`) with this cluster's config.
+    pub fn command<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Gorgon {
+        Gorgon::command(args).config(&self.config)
     }
 
     /// A directory every node user can write numbers into.
@@ -506,9 +471,4 @@ impl Drop for UserGuard {
     fn drop(&mut self) {
         remove_user(&self.0);
     }
-}
-
-/// Waits for a started gorgon and returns what it did.
-pub fn finish(child: Child) -> Run {
-    Run::from(child.wait_with_output().expect("gorgon ends"))
 }

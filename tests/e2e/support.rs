@@ -3,10 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Once;
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::{mpsc, Once};
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use serde::Deserialize;
 
@@ -40,19 +44,6 @@ pub fn plugin(name: &str) -> PathBuf {
     let path = dir.join(format!("lib{}.so", name.replace('-', "_")));
     assert!(path.exists(), "{} was not built", path.display());
     path
-}
-
-/// Runs gorgon with `args` and returns what it did.
-pub fn gorgon(args: &[&str]) -> Run {
-    let output = Command::new(gorgon_bin())
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        // Tables as wide as their labels, so `rows` finds each label in
-        // full (without it they are fitted to 80 columns).
-        .env("COLUMNS", "1000")
-        .output()
-        .expect("gorgon starts");
-    Run::from(output)
 }
 
 /// One finished gorgon process.
@@ -193,10 +184,12 @@ enum Stdout {
 /// assert_eq!(report.run().count("panic"), 250);
 /// ```
 ///
-/// `run` commands report in JSON unless `.table()` or `.debug()` says
-/// otherwise, so that figures are read from the report rather than from
-/// the table's layout. The assertions print stdout and stderr when they
-/// fail.
+/// `run` commands report in JSON unless `.table()`, `.output_format()` or
+/// `.debug()` says otherwise, so that figures are read from the report
+/// rather than from the table's layout. The assertions print stdout and
+/// stderr when they fail. A test that acts on gorgon while it runs starts
+/// it with `.spawn()` and ends with `.finish(limit)`, which gives the same
+/// [`Outcome`].
 #[derive(Debug)]
 pub struct Gorgon {
     /// Flags before the command (`--config`).
@@ -204,17 +197,31 @@ pub struct Gorgon {
     command: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     stdout: Stdout,
+    /// `COLUMNS` for gorgon: wide by default, so that `rows` finds each
+    /// label in full; `None` leaves it unset (the tables fit 80 columns).
+    columns: Option<&'static str>,
+    /// A program (and its arguments) that runs gorgon: `prlimit …`.
+    launcher: Vec<OsString>,
 }
 
 impl Gorgon {
-    /// `gorgon run --plugin PLUGIN`: a library's path or a plugin's name.
-    pub fn run(plugin: impl AsRef<OsStr>) -> Gorgon {
+    fn new(command: Vec<OsString>, stdout: Stdout) -> Gorgon {
         Gorgon {
             global: Vec::new(),
-            command: vec!["run".into(), "--plugin".into(), plugin.as_ref().into()],
+            command,
             env: Vec::new(),
-            stdout: Stdout::Json,
+            stdout,
+            columns: Some("1000"),
+            launcher: Vec::new(),
         }
+    }
+
+    /// `gorgon run --plugin PLUGIN`: a library's path or a plugin's name.
+    pub fn run(plugin: impl AsRef<OsStr>) -> Gorgon {
+        Gorgon::new(
+            vec!["run".into(), "--plugin".into(), plugin.as_ref().into()],
+            Stdout::Json,
+        )
     }
 
     /// `gorgon run` of the testkit plugin, the one the tests steer with
@@ -226,12 +233,10 @@ impl Gorgon {
     /// Any other command (`new DIR`, `report FILE`, `plugins`), with its
     /// arguments as given.
     pub fn command<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> Gorgon {
-        Gorgon {
-            global: Vec::new(),
-            command: args.into_iter().map(|a| a.as_ref().into()).collect(),
-            env: Vec::new(),
-            stdout: Stdout::AsGiven,
-        }
+        Gorgon::new(
+            args.into_iter().map(|a| a.as_ref().into()).collect(),
+            Stdout::AsGiven,
+        )
     }
 
     /// Adds arguments after those already given.
@@ -277,14 +282,54 @@ impl Gorgon {
         self.args(["--debug"])
     }
 
-    /// The command line as a `Command`, for a test that spawns gorgon and
-    /// acts on it while it runs. It reports as `.output()` would.
+    /// `--output FORMAT` (`table`, `csv`): stdout exactly as that format
+    /// prints it, and no report beside it for `.json()` to read.
+    pub fn output_format(mut self, format: &str) -> Gorgon {
+        self.stdout = Stdout::AsGiven;
+        self.args(["--output", format])
+    }
+
+    /// No `COLUMNS`: the tables fit in 80 columns, as in a log or a CI
+    /// page (by default the tests give gorgon a wide terminal).
+    pub fn narrow(mut self) -> Gorgon {
+        self.columns = None;
+        self
+    }
+
+    /// Runs gorgon through `program` with `args` before gorgon's path
+    /// (`prlimit --nofile=64:`), as a shell that sets a limit would.
+    pub fn launched_by<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(
+        mut self,
+        program: &str,
+        args: I,
+    ) -> Gorgon {
+        self.launcher = std::iter::once(program.into())
+            .chain(args.into_iter().map(|a| a.as_ref().into()))
+            .collect();
+        self
+    }
+
+    /// The command line as a `Command`, for a test that needs a stdout of
+    /// its own (`/dev/full`, a reader that stops); a test that only acts
+    /// on a running gorgon uses [`Gorgon::spawn`]. It reports as
+    /// `.output()` would.
     pub fn to_command(&self) -> Command {
-        let mut command = Command::new(gorgon_bin());
+        let mut command = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(gorgon_bin());
+                command
+            }
+            None => Command::new(gorgon_bin()),
+        };
         command
             .args(&self.global)
             .args(&self.command)
             .env("RUST_BACKTRACE", "1");
+        match self.columns {
+            Some(columns) => command.env("COLUMNS", columns),
+            None => command.env_remove("COLUMNS"),
+        };
         if self.stdout == Stdout::Json {
             command.args(["--output", "json"]);
         }
@@ -294,17 +339,58 @@ impl Gorgon {
         command
     }
 
+    /// The command with, for a `.table()` run, `--save` into a temporary
+    /// directory (returned, to be read when gorgon has ended).
+    fn prepared(&self) -> (Command, Saved) {
+        let mut command = self.to_command();
+        let saved = (self.stdout == Stdout::Table).then(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("report.json");
+            command.arg("--save").arg(&file);
+            (dir, file)
+        });
+        (command, Saved(saved))
+    }
+
     /// Runs gorgon and returns what it did, whatever its exit code.
     pub fn output(self) -> Outcome {
-        let saved = tempfile::tempdir().unwrap();
-        let save = saved.path().join("report.json");
-        let mut command = self.to_command();
-        if self.stdout == Stdout::Table {
-            command.arg("--save").arg(&save);
-        }
+        let (mut command, saved) = self.prepared();
         let run = Run::from(command.output().expect("gorgon starts"));
-        let saved = std::fs::read_to_string(&save).ok();
-        Outcome { run, saved }
+        Outcome {
+            run,
+            saved: saved.read(),
+        }
+    }
+
+    /// Starts gorgon in the background, for a test that acts on it while
+    /// it runs (a signal, a scrape, a stopped worker). Its stderr is read
+    /// line by line as it comes, its stdout gathered whole; it is killed
+    /// if the test ends first.
+    pub fn spawn(self) -> Running {
+        self.start(Stdio::null())
+    }
+
+    /// [`Gorgon::spawn`] with a pipe for stdin, which [`Running::stdin`]
+    /// writes to (`gorgon worker` reads its orders there).
+    pub fn spawn_with_stdin(self) -> Running {
+        self.start(Stdio::piped())
+    }
+
+    fn start(self, stdin: Stdio) -> Running {
+        let (mut command, saved) = self.prepared();
+        let mut child = command
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gorgon starts");
+        Running {
+            stdin: child.stdin.take(),
+            stdout: Lines::read(child.stdout.take().unwrap()),
+            stderr: Lines::read(child.stderr.take().unwrap()),
+            child,
+            saved,
+        }
     }
 
     /// Runs gorgon and asserts a clean run (exit 0).
@@ -315,11 +401,7 @@ impl Gorgon {
     /// Runs gorgon and asserts a run that finished but in which calls
     /// failed, with no threshold to say how many may (exit 1).
     pub fn with_failed_calls(self) -> Outcome {
-        let outcome = self.output();
-        Outcome {
-            run: outcome.run.with_failed_calls(),
-            saved: outcome.saved,
-        }
+        self.output().with_failed_calls()
     }
 
     /// Runs gorgon and asserts its exit code.
@@ -347,6 +429,248 @@ impl Gorgon {
     }
 }
 
+/// Where a `.table()` run saves its report: a temporary directory, kept
+/// until gorgon has ended, and the file in it.
+#[derive(Debug)]
+struct Saved(Option<(tempfile::TempDir, PathBuf)>);
+
+impl Saved {
+    fn read(&self) -> Option<String> {
+        let (_, file) = self.0.as_ref()?;
+        std::fs::read_to_string(file).ok()
+    }
+}
+
+/// A gorgon started by [`Gorgon::spawn`]. Dropped before it ended (a
+/// failed assertion), it is killed, and its workers end with it, as their
+/// input closes.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines,
+    stderr: Lines,
+    saved: Saved,
+}
+
+/// One of gorgon's output pipes, read line by line as it comes by a
+/// thread of its own (so that gorgon never blocks on a full pipe).
+#[derive(Debug)]
+struct Lines {
+    receiver: mpsc::Receiver<String>,
+    /// The lines received so far, each with its newline (if it had one).
+    seen: Vec<String>,
+}
+
+impl Lines {
+    fn read(pipe: impl Read + Send + 'static) -> Lines {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut pipe = BufReader::new(pipe);
+            loop {
+                let mut line = Vec::new();
+                match pipe.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&line).into_owned();
+                        if sender.send(line).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Lines {
+            receiver,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Everything received so far.
+    fn so_far(&mut self) -> String {
+        self.seen.extend(self.receiver.try_iter());
+        self.seen.concat()
+    }
+
+    /// Waits for a line containing `text` and returns it (without its
+    /// newline); fails after `limit` or when the pipe closes without one.
+    fn wait_for(&mut self, what: &str, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.receiver.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line.trim_end_matches('\n').to_string();
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {text:?} on {what}; saw:\n{}",
+                    self.seen.concat()
+                ),
+            }
+        }
+    }
+
+    /// Everything, once the pipe has closed: when gorgon and whatever
+    /// it started and left holding the pipe have gone. Fails if that
+    /// takes more than `limit`.
+    fn all(mut self, what: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.receiver.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return self.seen.concat(),
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "gorgon ended, but its {what} stayed open {limit:?} (a process it \
+                     started holds it); so far:\n{}",
+                    self.seen.concat()
+                ),
+            }
+        }
+    }
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Gorgon's stdin, for a run started by [`Gorgon::spawn_with_stdin`].
+    pub fn stdin(&mut self) -> &mut ChildStdin {
+        self.stdin.as_mut().expect("spawned with a stdin")
+    }
+
+    /// Sends `signal` to gorgon.
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid() as i32), signal).unwrap();
+    }
+
+    /// Whether gorgon is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Closes gorgon's stdin (the end of input).
+    pub fn close_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
+    /// What gorgon wrote on stderr so far.
+    pub fn stderr_so_far(&mut self) -> String {
+        self.stderr.so_far()
+    }
+
+    /// Waits for a stderr line containing `text` and returns it; fails
+    /// after `limit` or when stderr ends without one.
+    pub fn wait_for_line(&mut self, text: &str, limit: Duration) -> String {
+        self.stderr.wait_for("stderr", text, limit)
+    }
+
+    /// Waits for a stdout line containing `text` and returns it.
+    pub fn wait_for_stdout_line(&mut self, text: &str, limit: Duration) -> String {
+        self.stdout.wait_for("stdout", text, limit)
+    }
+
+    /// Waits (see [`wait_until`]) for `condition` while gorgon runs; fails,
+    /// naming `what`, if gorgon ends first or `limit` passes.
+    pub fn wait_for(&mut self, what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+        let mut ended = false;
+        let held = wait_until(limit, || {
+            if condition() {
+                return true;
+            }
+            ended = self.child.try_wait().unwrap().is_some();
+            ended
+        });
+        assert!(
+            held && !ended,
+            "{} waiting for {what}; stderr:\n{}",
+            if ended { "gorgon ended" } else { "timed out" },
+            self.stderr_so_far()
+        );
+    }
+
+    /// The running `gorgon worker` processes gorgon started on this machine.
+    pub fn workers(&self) -> Vec<u32> {
+        children_of(self.pid())
+            .into_iter()
+            .filter(|&p| is_worker(p))
+            .collect()
+    }
+
+    /// Waits until `count` workers run, and returns them.
+    pub fn wait_for_workers(&mut self, count: usize) -> Vec<u32> {
+        let pid = self.pid();
+        let workers = || {
+            children_of(pid)
+                .into_iter()
+                .filter(|&p| is_worker(p))
+                .count()
+        };
+        self.wait_for(&format!("{count} workers"), Duration::from_secs(30), || {
+            workers() == count
+        });
+        self.workers()
+    }
+
+    /// Waits for gorgon to end, for at most `limit` (else kills it and
+    /// fails), and returns what it did.
+    pub fn finish(mut self, limit: Duration) -> Outcome {
+        if !wait_until(limit, || self.child.try_wait().unwrap().is_some()) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!(
+                "gorgon did not end within {limit:?}; stderr:\n{}",
+                self.stderr_so_far()
+            );
+        }
+        let status = self.child.wait().unwrap();
+        let pipes = Duration::from_secs(30);
+        let stdout = std::mem::replace(&mut self.stdout, Lines::read(std::io::empty()));
+        let stderr = std::mem::replace(&mut self.stderr, Lines::read(std::io::empty()));
+        Outcome {
+            run: Run {
+                code: status.code().unwrap_or(-1),
+                stdout: stdout.all("stdout", pipes),
+                stderr: stderr.all("stderr", pipes),
+            },
+            saved: self.saved.read(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The pids of the live processes whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // The fields after the command name (in parentheses): state, ppid.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after.split_whitespace().nth(1) == Some(&pid.to_string())
+        })
+        .collect()
+}
+
+/// True while `pid` is a running `gorgon worker` (not a zombie, not reused).
+pub fn is_worker(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(')').map_or("", |(_, rest)| rest.trim());
+    String::from_utf8_lossy(&cmdline).contains("worker") && !state.starts_with('Z')
+}
+
 /// A finished gorgon process ([`Run`]: exit code, stdout, stderr) with its
 /// report.
 #[derive(Debug)]
@@ -365,6 +689,20 @@ impl std::ops::Deref for Outcome {
 }
 
 impl Outcome {
+    /// Asserts a clean run (exit 0).
+    pub fn ok(self) -> Outcome {
+        self.expect_exit(0)
+    }
+
+    /// Asserts a run in which calls failed, with no threshold to say how
+    /// many may (exit 1).
+    pub fn with_failed_calls(self) -> Outcome {
+        Outcome {
+            run: self.run.with_failed_calls(),
+            saved: self.saved,
+        }
+    }
+
     /// Asserts the exit code and returns the outcome for chaining.
     pub fn expect_exit(self, code: i32) -> Outcome {
         assert_eq!(
@@ -392,11 +730,17 @@ impl Outcome {
 /// readers; tests/e2e/reports.rs checks the schema itself.
 #[derive(Debug, Deserialize)]
 pub struct Report {
+    pub schema_version: u32,
     pub plugin: String,
+    pub total_elapsed_ns: u64,
     pub params: BTreeMap<String, String>,
     pub interrupted: bool,
+    pub in_progress: bool,
+    pub verdict: Verdict,
+    pub command_line: Option<String>,
     pub runs: Vec<RunFigures>,
     pub load: LoadSettings,
+    pub skipped_nodes: Vec<String>,
     pub thresholds: Vec<Threshold>,
 }
 
@@ -421,6 +765,7 @@ impl Report {
 pub struct RunFigures {
     pub processes: u32,
     pub threads: u32,
+    pub operations_planned: Option<u64>,
     pub operations: u64,
     pub elapsed_ns: u64,
     pub complete: bool,
@@ -430,6 +775,7 @@ pub struct RunFigures {
     pub measurements: Vec<NamedSummary>,
     pub panics: Vec<PanicSample>,
     pub timeline: Vec<TimelinePoint>,
+    pub nodes: Vec<Node>,
     pub warmup_operations: u64,
     pub errors: u64,
     pub error_rate: f64,
@@ -487,6 +833,35 @@ fn counts(named: &[NamedSummary]) -> BTreeMap<&str, u64> {
         .iter()
         .map(|n| (n.name.as_str(), n.summary.count))
         .collect()
+}
+
+/// What the suite came to.
+#[derive(Debug, Deserialize)]
+pub struct Verdict {
+    pub status: String,
+    pub exit_code: i32,
+    pub reasons: Vec<String>,
+}
+
+/// What one node of a cluster run did.
+#[derive(Debug, Deserialize)]
+pub struct Node {
+    pub name: String,
+    pub operations: u64,
+    pub elapsed_ns: u64,
+    pub complete: bool,
+    pub phases: NodePhases,
+}
+
+/// How long each phase of a cluster run took on a node.
+#[derive(Debug, Deserialize)]
+pub struct NodePhases {
+    pub connect_ns: Option<u64>,
+    pub probe_ns: Option<u64>,
+    pub upload_ns: Option<u64>,
+    pub ready_ns: Option<u64>,
+    pub first_call_ns: Option<u64>,
+    pub calls_ns: Option<u64>,
 }
 
 /// The figures of a group of calls.
@@ -603,21 +978,6 @@ pub fn numbers_seen(dir: &Path) -> Vec<u64> {
         .collect();
     numbers.sort_unstable();
     numbers
-}
-
-/// The first run's timeline as (start in ms, calls) per interval.
-pub fn timeline_calls(report: &serde_json::Value) -> Vec<(u64, u64)> {
-    report["runs"][0]["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["start_ms"].as_u64().unwrap(),
-                p["calls"].as_u64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// `gorgon worker`'s arguments for one worker spec (docs/protocol.md),

@@ -6,33 +6,16 @@
 use std::path::Path;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use scraper::{Html, Selector};
 use serde_json::Value;
 
-use crate::reports::{children_of, svg_texts, Background};
-use crate::support::{gorgon, gorgon_bin, plugin, Run};
+use crate::reports::svg_texts;
+use crate::support::{Gorgon, Report};
 
-/// `gorgon` with stdout a pipe and no `COLUMNS`: the tables fit in 80
-/// columns, as in a log or a CI page.
-pub(crate) fn gorgon_at_80(args: &[&str]) -> Run {
-    let output = std::process::Command::new(gorgon_bin())
-        .args(args)
-        .env_remove("COLUMNS")
-        .output()
-        .expect("gorgon starts");
-    Run::from(output)
-}
-
-fn testkit() -> String {
-    plugin("gorgon-test-testkit").display().to_string()
-}
-
-/// `gorgon run` of the testkit with `args`, writing the page to `page`.
-fn run_with_page(page: &Path, args: &[&str]) -> Run {
-    let lib = testkit();
-    let mut all = vec!["run", "--plugin", &lib, "--html", page.to_str().unwrap()];
-    all.extend_from_slice(args);
-    gorgon(&all)
+/// `gorgon run` of the testkit writing the page to `page`.
+fn run_with_page(page: &Path) -> Gorgon {
+    Gorgon::testkit().arg("--html").arg(page)
 }
 
 fn page(path: &Path) -> Html {
@@ -87,7 +70,11 @@ fn a_passed_run_says_passed_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("r.html");
     let saved = dir.path().join("r.json");
-    let run = run_with_page(&html, &["-n", "200", "--save", saved.to_str().unwrap()]).ok();
+    let run = run_with_page(&html)
+        .args(["-n", "200", "--save"])
+        .arg(&saved)
+        .output_format("table")
+        .ok();
     assert!(
         run.stdout
             .starts_with("PASSED (exit 0): 200 calls, 0 errors"),
@@ -105,11 +92,11 @@ fn a_passed_run_says_passed_everywhere() {
     assert!(
         text_of(&page, "#verdict").contains("Errors are panics and calls the plugin said failed")
     );
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    assert_eq!(json["verdict"]["status"], "passed");
-    assert_eq!(json["verdict"]["exit_code"], 0);
-    assert_eq!(json["verdict"]["reasons"], serde_json::json!([]));
-    let command = json["command_line"].as_str().unwrap();
+    let report = Report::read(&saved);
+    assert_eq!(report.verdict.status, "passed");
+    assert_eq!(report.verdict.exit_code, 0);
+    assert_eq!(report.verdict.reasons, Vec::<String>::new());
+    let command = report.command_line.as_deref().unwrap();
     assert!(
         command.starts_with("gorgon run --plugin ") && command.contains("-n 200"),
         "{command}"
@@ -121,26 +108,21 @@ fn a_passed_run_says_passed_everywhere() {
 fn a_failed_threshold_is_the_headline_with_its_measured_value() {
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("r.html");
-    let run = run_with_page(
-        &html,
-        &[
+    let run = run_with_page(&html)
+        .args([
             "-n",
             "300",
-            "--set",
-            "fail_every=5",
             "--threshold",
             "error_rate<5%",
             "--threshold",
             "p99<1h",
-            "--output",
-            "json",
-        ],
-    );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let json: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(json["verdict"]["status"], "thresholds_failed");
-    assert_eq!(json["verdict"]["exit_code"], 1);
-    let reason = json["verdict"]["reasons"][0].as_str().unwrap();
+        ])
+        .set("fail_every", 5)
+        .expect_exit(1);
+    let report = run.json();
+    assert_eq!(report.verdict.status, "thresholds_failed");
+    assert_eq!(report.verdict.exit_code, 1);
+    let reason = &report.verdict.reasons[0];
     assert!(
         reason.contains("error_rate<5%") && reason.contains("20.00%"),
         "{reason}"
@@ -183,7 +165,11 @@ fn a_failed_threshold_is_the_headline_with_its_measured_value() {
 fn errors_with_no_threshold_fail_the_run_in_the_page_too() {
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("r.html");
-    let run = run_with_page(&html, &["-n", "100", "--set", "fail_every=5"]).with_failed_calls();
+    let run = run_with_page(&html)
+        .args(["-n", "100"])
+        .set("fail_every", 5)
+        .table()
+        .with_failed_calls();
     assert!(
         run.stdout.starts_with("THRESHOLDS FAILED (exit 1)"),
         "{}",
@@ -197,32 +183,18 @@ fn errors_with_no_threshold_fail_the_run_in_the_page_too() {
 fn an_interrupted_run_says_interrupted_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("r.html");
-    let lib = testkit();
-    let mut run = Background::start(&[
-        "run",
-        "--plugin",
-        &lib,
-        "-n",
-        "10000000",
-        "--set",
-        "sleep_us=1000",
-        "--html",
-        html.to_str().unwrap(),
-        "--output",
-        "json",
-        "--quiet",
-    ]);
-    let pid = run.child.id();
-    run.wait_until("a worker", Duration::from_secs(30), || {
-        !children_of(pid).is_empty()
-    });
-    std::thread::sleep(Duration::from_millis(1500));
-    run.signal(nix::sys::signal::Signal::SIGINT);
-    let result = run.finish(Duration::from_secs(60));
-    assert_eq!(result.code, 130, "{}", result.stderr);
-    let json: Value = serde_json::from_str(&result.stdout).unwrap();
-    assert_eq!(json["verdict"]["status"], "interrupted");
-    assert_eq!(json["verdict"]["exit_code"], 130);
+    let mut run = run_with_page(&html)
+        .args(["-n", "10000000"])
+        .set("sleep_us", 1000)
+        .spawn();
+    run.wait_for_workers(1);
+    // Interrupted once calls are counted: the first status line has some.
+    run.wait_for_line(" of 10,000,000 ops (", Duration::from_secs(30));
+    run.signal(Signal::SIGINT);
+    let report = run.finish(Duration::from_secs(60)).expect_exit(130).json();
+    assert_eq!(report.verdict.status, "interrupted");
+    assert_eq!(report.verdict.exit_code, 130);
+    assert!(report.run().operations > 0, "{report:#?}");
     let page = page(&html);
     let (class, headline) = verdict_of(&page);
     assert_eq!(
@@ -236,23 +208,11 @@ fn an_interrupted_run_says_interrupted_and_exits_130() {
 fn an_open_model_run_shows_its_rates_starts_and_both_latencies() {
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("r.html");
-    let run = run_with_page(
-        &html,
-        &[
-            "--rate",
-            "200/s",
-            "--duration",
-            "1s",
-            "-t",
-            "2",
-            "--output",
-            "json",
-        ],
-    )
-    .ok();
-    let json: Value = serde_json::from_str(&run.stdout).unwrap();
-    let open = &json["runs"][0]["open_model"];
-    assert!(open["dropped"].is_u64(), "{open}");
+    let report = run_with_page(&html)
+        .args(["--rate", "200/s", "--duration", "1s", "-t", "2"])
+        .ok()
+        .json();
+    let open = report.run().open_model.as_ref().expect("an open model");
     let page = page(&html);
     assert_eq!(verdict_of(&page).1, "PASSED");
     assert_eq!(text_of(&page, "#open-model-1 dd.target"), "200/s");
@@ -261,7 +221,7 @@ fn an_open_model_run_shows_its_rates_starts_and_both_latencies() {
     assert!(text_of(&page, "#open-model-1 dd.late").contains("more than 1ms after they were due"));
     assert_eq!(
         text_of(&page, "#open-model-1 dd.dropped"),
-        open["dropped"].to_string()
+        open.dropped.to_string()
     );
     let header = text_of(&page, "#open-model-1 table.latencies thead");
     assert!(
@@ -271,11 +231,10 @@ fn an_open_model_run_shows_its_rates_starts_and_both_latencies() {
     assert_eq!(count_of(&page, "#open-model-1 table.latencies tbody tr"), 5);
     assert!(text_of(&page, "#open-model-1").contains("coordinated omission"));
     // The terminal has them too.
-    let table = run_with_page(
-        &dir.path().join("t.html"),
-        &["--rate", "100/s", "--duration", "1s"],
-    )
-    .ok();
+    let table = run_with_page(&dir.path().join("t.html"))
+        .args(["--rate", "100/s", "--duration", "1s"])
+        .table()
+        .ok();
     assert!(
         table.stdout.contains("Open model at 100/s: achieved "),
         "{}",
@@ -307,20 +266,12 @@ fn tick_ns(text: &str) -> Option<f64> {
 fn the_spectrum_has_a_logarithmic_latency_axis() {
     let dir = tempfile::tempdir().unwrap();
     let charts = dir.path().join("charts");
-    gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "2000",
-        "--set",
-        "stall_at=1000",
-        "--set",
-        "stall_ms=20",
-        "--svg",
-        charts.to_str().unwrap(),
-    ])
-    .ok();
+    Gorgon::testkit()
+        .args(["-n", "2000", "--svg"])
+        .arg(&charts)
+        .set("stall_at", 1000)
+        .set("stall_ms", 20)
+        .ok();
     let path = charts.join("spectrum-run1.svg");
     let text = std::fs::read_to_string(&path).unwrap();
     let document = roxmltree::Document::parse(&text).unwrap();
@@ -357,46 +308,23 @@ fn the_spectrum_has_a_logarithmic_latency_axis() {
 }
 
 /// Saves a testkit run of `args` to `dir/name` and returns its path.
-fn saved(dir: &Path, name: &str, args: &[&str]) -> String {
+fn saved(dir: &Path, name: &str, gorgon: Gorgon) -> String {
     let path = dir.join(name).to_str().unwrap().to_string();
-    let lib = testkit();
-    let mut all = vec!["run", "--plugin", &lib, "--save", &path, "-q"];
-    all.extend_from_slice(args);
-    gorgon(&all).ok();
+    gorgon.args(["--save", &path, "-q"]).ok();
     path
 }
 
 #[test]
 fn compare_shows_the_changes_and_gates_them() {
     let dir = tempfile::tempdir().unwrap();
-    let base = saved(
-        dir.path(),
-        "base.json",
-        &["-n", "400", "--set", "measure=work"],
-    );
-    let slow = saved(
-        dir.path(),
-        "slow.json",
-        &[
-            "-n",
-            "400",
-            "--set",
-            "measure=work",
-            "--set",
-            "sleep_us=2000",
-        ],
-    );
+    let work = || Gorgon::testkit().args(["-n", "400"]).set("measure", "work");
+    let base = saved(dir.path(), "base.json", work());
+    let slow = saved(dir.path(), "slow.json", work().set("sleep_us", 2000));
     // The same result against itself: no change, the gates hold.
-    let same = gorgon_at_80(&[
-        "compare",
-        &base,
-        &base,
-        "--threshold",
-        "p99<+10%",
-        "--threshold",
-        "ops_per_sec>-5%",
-    ]);
-    assert_eq!(same.code, 0, "{}\n{}", same.stdout, same.stderr);
+    let same = Gorgon::command(["compare", &base, &base])
+        .args(["--threshold", "p99<+10%", "--threshold", "ops_per_sec>-5%"])
+        .narrow()
+        .ok();
     assert!(
         same.stdout.contains("Comparison thresholds: all passed"),
         "{}",
@@ -408,18 +336,11 @@ fn compare_shows_the_changes_and_gates_them() {
     // Two milliseconds a call more: the p99 gate fails, exit 1.
     let charts = dir.path().join("charts");
     let html = dir.path().join("compare.html");
-    let worse = gorgon(&[
-        "compare",
-        &base,
-        &slow,
-        "--threshold",
-        "p99<+10%",
-        "--svg",
-        charts.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
-    assert_eq!(worse.code, 1, "{}\n{}", worse.stdout, worse.stderr);
+    let worse = Gorgon::command(["compare", &base, &slow, "--threshold", "p99<+10%", "--svg"])
+        .arg(&charts)
+        .arg("--html")
+        .arg(&html)
+        .expect_exit(1);
     assert!(
         worse
             .stderr
@@ -456,10 +377,11 @@ fn compare_shows_the_changes_and_gates_them() {
     other["plugin"] = "libother.so".into();
     let other_path = dir.path().join("other.json");
     std::fs::write(&other_path, other.to_string()).unwrap();
-    gorgon(&["compare", &base, other_path.to_str().unwrap()])
-        .assert_usage_error("different plugins");
-    gorgon(&["compare", &base, &base, "--threshold", "p99<10%"])
-        .assert_usage_error("signed change in percent");
+    Gorgon::command(["compare", &base])
+        .arg(&other_path)
+        .usage_error("different plugins");
+    Gorgon::command(["compare", &base, &base, "--threshold", "p99<10%"])
+        .usage_error("signed change in percent");
 }
 
 #[test]
@@ -467,8 +389,8 @@ fn control_characters_in_labels_are_escaped_but_kept_in_the_json() {
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("r.html");
     let label = "red\u{1b}[31m\u{7}line\nbreak";
-    let set = format!("label={label}");
-    let run = run_with_page(&html, &["-n", "20", "--set", &set]).ok();
+    let with_label = || Gorgon::testkit().args(["-n", "20"]).set("label", label);
+    let run = with_label().arg("--html").arg(&html).table().ok();
     assert!(
         !run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{7}'),
         "{:?}",
@@ -479,18 +401,7 @@ fn control_characters_in_labels_are_escaped_but_kept_in_the_json() {
         "{}",
         run.stdout
     );
-    let csv = gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "20",
-        "--set",
-        &set,
-        "--output",
-        "csv",
-    ])
-    .ok();
+    let csv = with_label().output_format("csv").ok();
     assert!(!csv.stdout.contains('\u{1b}'), "{:?}", csv.stdout);
     assert_eq!(
         csv.stdout.lines().count(),
@@ -500,40 +411,22 @@ fn control_characters_in_labels_are_escaped_but_kept_in_the_json() {
     );
     let page_text = std::fs::read_to_string(&html).unwrap();
     assert!(!page_text.contains('\u{1b}') && !page_text.contains('\u{7}'));
-    let json = gorgon(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "20",
-        "--set",
-        &set,
-        "--output",
-        "json",
-    ])
-    .ok();
-    let json: Value = serde_json::from_str(&json.stdout).unwrap();
+    let report = with_label().ok().json();
     assert_eq!(
-        json["runs"][0]["results"][0]["name"], label,
+        report.run().labels(),
+        [(label, 20)].into(),
         "the JSON keeps it"
     );
 }
 
 #[test]
 fn tables_fit_in_80_columns_and_shorten_long_labels() {
-    let long = format!("label={}", "a-very-long-result-label-".repeat(4));
-    let run = gorgon_at_80(&[
-        "run",
-        "--plugin",
-        &testkit(),
-        "-n",
-        "200",
-        "--set",
-        &long,
-        "--threshold",
-        "p99<1h",
-    ])
-    .ok();
+    let run = Gorgon::testkit()
+        .args(["-n", "200", "--threshold", "p99<1h"])
+        .set("label", "a-very-long-result-label-".repeat(4))
+        .output_format("table")
+        .narrow()
+        .ok();
     for line in run
         .stdout
         .lines()

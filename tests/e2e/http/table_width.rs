@@ -4,8 +4,7 @@
 
 use super::requests_file;
 use super::server::TestServer;
-use crate::support::plugin;
-use crate::verdict::gorgon_at_80;
+use crate::support::{plugin, Gorgon};
 
 #[test]
 fn the_table_of_a_flow_fits_in_80_columns() {
@@ -21,13 +20,13 @@ hello
 GET {{base}}/mod/4/{number}
 ";
     let file = requests_file("flow.http", text);
-    let base = format!("base={}", server.base());
-    let lib = plugin("gorgon-http").display().to_string();
-    let requests = format!("requests={}", file.path.display());
-    let run = gorgon_at_80(&[
-        "run", "--plugin", &lib, "--set", &requests, "--set", &base, "-n", "2000", "-p", "2", "-t",
-        "8",
-    ]);
+    let run = Gorgon::run(plugin("gorgon-http"))
+        .set("requests", file.path.display())
+        .set("base", server.base())
+        .args(["-n", "2000", "-p", "2", "-t", "8"])
+        .output_format("table")
+        .narrow()
+        .output();
     assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
     let table: Vec<&str> = run
         .stdout
