@@ -10,7 +10,7 @@ use std::process::Stdio;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::support::{gorgon, Gorgon};
+use crate::support::Gorgon;
 
 /// The comparison as docs/reports.md documents it.
 #[derive(Debug, Deserialize)]
@@ -397,7 +397,8 @@ fn a_bad_output_format_is_refused_as_gorgon_run_refuses_it() {
         refused.stderr
     );
     assert!(refused.stdout.is_empty(), "{}", refused.stdout);
-    let run = gorgon(&["run", "--output", "xml", "--plugin", "noop"]);
+    let run = Gorgon::command(["run", "--output", "xml", "--plugin", "noop"])
+        .usage_error("invalid value 'xml' for '--output <FORMAT>'");
     assert_eq!(
         run.stderr, refused.stderr,
         "the same sentence as gorgon run's"
