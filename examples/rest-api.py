@@ -8,8 +8,9 @@ Python standard library only. It keeps items in memory:
     DELETE /items/N      -> 204, or 404
     GET    /             -> 200 "hello" (the seed's plain GET)
 
-Run it with `python3 examples/rest-api.py [PORT]` (default 8000); it
-listens on 127.0.0.1 only and logs nothing per request.
+Run it with `python3 examples/rest-api.py [PORT]` (default 8000; 0 takes
+a free port, and the line it prints says which); it listens on 127.0.0.1
+only and logs nothing per request.
 """
 
 import json
@@ -99,6 +100,7 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
     server = Server(("127.0.0.1", port), Handler)
+    port = server.server_address[1]
     print(f"REST API on http://127.0.0.1:{port}/ (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

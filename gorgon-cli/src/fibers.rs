@@ -575,8 +575,9 @@ mod tests {
             .into()
     }
 
-    #[test]
-    fn short_sleeps_end_on_time_without_spinning() {
+    /// Twenty sleeps of 2 ms on a fiber: how many ended early, and the CPU
+    /// time they took.
+    fn twenty_short_sleeps() -> (u32, Duration) {
         let early = RefCell::new(0);
         let early_ref = &early;
         let cpu_before = thread_cpu();
@@ -591,12 +592,28 @@ mod tests {
         })])
         .unwrap();
         let cpu = thread_cpu() - cpu_before;
-        assert_eq!(*early.borrow(), 0, "no sleep ends before its deadline");
+        (early.into_inner(), cpu)
+    }
+
+    #[test]
+    fn short_sleeps_end_on_time_without_spinning() {
         // Polling through the last stretch of each sleep would take about
-        // 20 ms of CPU here; sleeping on the timerfd takes well under 1.
+        // 20 ms of CPU here, every time; sleeping on the timerfd takes well
+        // under 1. Contention on a loaded machine (cache misses, locks in
+        // the kernel, a virtual CPU's stolen time) only adds to what a try
+        // is billed, so the least of a few tries is the figure.
+        let mut least = Duration::MAX;
+        for _ in 0..3 {
+            let (early, cpu) = twenty_short_sleeps();
+            assert_eq!(early, 0, "no sleep ends before its deadline");
+            least = least.min(cpu);
+            if least < Duration::from_millis(8) {
+                break;
+            }
+        }
         assert!(
-            cpu < Duration::from_millis(8),
-            "{cpu:?} of CPU for 40 ms of sleeps"
+            least < Duration::from_millis(8),
+            "{least:?} of CPU for 40 ms of sleeps, at least"
         );
     }
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use server::{closed_port, TestServer};
 
-use crate::support::{plugin, wait_until, workspace, Gorgon};
+use crate::support::{plugin, workspace, Gorgon};
 
 /// A requests file in a fresh temporary directory.
 struct RequestsFile {
@@ -451,21 +451,32 @@ struct ExampleApi {
 }
 
 impl ExampleApi {
+    /// Starts the API on a port it picks itself (port 0): a port found
+    /// free here could be taken by the time Python binds it. Its first
+    /// line, printed once it listens, says which.
     fn start() -> ExampleApi {
-        let port = closed_port();
-        let child = std::process::Command::new("python3")
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
             .arg(workspace().join("examples/rest-api.py"))
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::null())
+            .arg("0")
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("python3 runs (scripts/setup.d/python3.sh installs it)");
-        let api = ExampleApi { child, port };
-        let listening = wait_until(std::time::Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let port = line
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next()?.parse().ok());
+        // Made before the assertion, so that a failed start is killed too.
+        let api = ExampleApi {
+            child,
+            port: port.unwrap_or(0),
+        };
         assert!(
-            listening,
-            "examples/rest-api.py did not start listening on {port}"
+            port.is_some(),
+            "examples/rest-api.py printed no port: {line:?}"
         );
         api
     }

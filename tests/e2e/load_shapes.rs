@@ -130,15 +130,24 @@ fn a_rate_of_200_per_second_for_2s_starts_400_operations() {
         (360..=440).contains(&started),
         "{started} operations started:\n{report:?}"
     );
-    // In the open model a number is the operation's place in the schedule:
-    // what started is exactly the first ones.
-    assert_eq!(numbers_seen(dir.path()), (0..started).collect::<Vec<_>>());
     let open = report
         .run()
         .open_model
         .as_ref()
         .expect("open model figures");
     assert_eq!(open.target_per_sec, 200.0);
+    // In the open model a number is the operation's place in the schedule:
+    // the 400 due in the window started but for those dropped, and only
+    // the last ones due can be (a lane woken past the window's end drops
+    // its start, which on a loaded machine need not be the very last).
+    let numbers = numbers_seen(dir.path());
+    let never: Vec<u64> = (0..400)
+        .filter(|n| numbers.binary_search(n).is_err())
+        .collect();
+    assert_eq!(numbers.len() as u64, started);
+    assert_eq!(numbers.len() + never.len(), 400, "{numbers:?}");
+    assert_eq!(never.len() as u64, open.dropped, "{never:?}");
+    assert!(never.iter().all(|&n| n >= 360), "{never:?}");
     assert!(run.stdout.contains("Open model at 200/s"), "{}", run.stdout);
 }
 

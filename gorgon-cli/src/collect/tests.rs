@@ -247,6 +247,17 @@ fn collect(links: Vec<Box<dyn Link>>) -> Result<RunResult, Failure> {
     )
 }
 
+/// Returns once the collector has written `go` to a scripted worker (or
+/// after 10 s: the test's assertions then say what went wrong).
+fn wait_for_go(written: &Mutex<Vec<String>>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !written.lock().unwrap().iter().any(|line| line == "go")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn count(result: &RunResult, label: &str) -> u64 {
     result.stats.results.get(label).map_or(0, |h| h.len())
 }
@@ -394,7 +405,14 @@ fn a_silent_worker_ends_with_the_interrupt() {
         let interrupted = Arc::new(Interrupts::default());
         let raise = {
             let interrupted = interrupted.clone();
+            let written = written.clone();
             std::thread::spawn(move || {
+                // A ready worker is interrupted once started, however
+                // late the collector reads its `ready`; then the run has
+                // waited a while for a worker that says nothing.
+                if ready_first {
+                    wait_for_go(&written);
+                }
                 std::thread::sleep(Duration::from_millis(200));
                 interrupted.raise();
             })
@@ -507,10 +525,13 @@ fn a_worker_stuck_past_the_planned_end_is_killed_and_named() {
 fn interrupts_end_a_stuck_worker_after_the_grace_or_at_once() {
     for (second, grace) in [(false, 300), (true, 60_000)] {
         let stuck = Scripted::new("stuck", &[ready(PROTOCOL_VERSION)], &[], End::Stuck);
+        let written = stuck.written.clone();
         let interrupts = Arc::new(Interrupts::default());
         let raise = {
             let interrupts = interrupts.clone();
             std::thread::spawn(move || {
+                // Interrupted while it runs, not before it started.
+                wait_for_go(&written);
                 std::thread::sleep(Duration::from_millis(100));
                 interrupts.raise();
                 if second {

@@ -28,10 +28,8 @@ fn statuses_of_400_and_more_are_errors_unless_ok_says_otherwise() {
 
 #[test]
 fn a_refused_connection_throughout_fails_the_run() {
-    let file = requests_file(
-        "down.http",
-        &format!("GET http://127.0.0.1:{}/\n", closed_port()),
-    );
+    let port = closed_port();
+    let file = requests_file("down.http", &format!("GET http://127.0.0.1:{port}/\n"));
     let run = http(&file)
         .set("connect_at_start", "false")
         .args(["-n", "20"])

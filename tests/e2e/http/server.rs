@@ -92,10 +92,28 @@ impl TestServer {
     }
 }
 
-/// A loopback port with nothing listening on it.
-pub fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// A loopback port with nothing listening on it, for as long as this
+/// lives: a socket is bound to it without listening, so connections to it
+/// are refused and no other test's server can take it meanwhile (a port
+/// merely found free could be). Shown as its number.
+pub struct ClosedPort {
+    _held: socket2::Socket,
+    port: u16,
+}
+
+impl std::fmt::Display for ClosedPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.port.fmt(f)
+    }
+}
+
+pub fn closed_port() -> ClosedPort {
+    use socket2::{Domain, Socket, Type};
+    let held = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
+    ClosedPort { _held: held, port }
 }
 
 fn serve(stream: TcpStream, state: &State) {

@@ -7,6 +7,7 @@ use std::ffi::c_void;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use gorgon_plugin_api::abi::{HostVTable, WAIT_TIMED_OUT};
@@ -21,6 +22,38 @@ use crate::textfile;
 struct Host {
     cooperative: bool,
     waits: RefCell<Vec<(i32, bool, Duration)>>,
+    /// The waits to read, counted for a server thread too.
+    read_waits: ReadWaits,
+}
+
+/// How many waits to read the client has begun, shared with a test's
+/// server thread. Whether the client finds the server's next bytes
+/// already there or has to wait for them is a race that a fast machine
+/// and a loaded one decide differently. A server that sends its `k`-th
+/// piece only once the client has begun its `k + 1`-th wait decides it:
+/// the client waits only when it has read all there is, so each piece
+/// comes after a wait of its own, however fast either side runs.
+#[derive(Clone, Default)]
+struct ReadWaits(Arc<(Mutex<usize>, Condvar)>);
+
+impl ReadWaits {
+    fn begun(&self) {
+        let (count, changed) = &*self.0;
+        *count.lock().unwrap() += 1;
+        changed.notify_all();
+    }
+
+    /// Blocks until more than `seen` waits have begun; gives up after 5 s
+    /// (a client that does not wait then fails its test instead of
+    /// hanging it).
+    fn after(&self, seen: usize) {
+        let (count, changed) = &*self.0;
+        let _held = changed
+            .wait_timeout_while(count.lock().unwrap(), Duration::from_secs(5), |n| {
+                *n <= seen
+            })
+            .unwrap();
+    }
 }
 
 unsafe extern "C" fn record(_: *mut c_void, _: *const u8, _: usize, _: u64) {}
@@ -36,25 +69,40 @@ unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns:
     let host = unsafe { &*host.cast::<Host>() };
     let timeout = Duration::from_nanos(timeout_ns);
     host.waits.borrow_mut().push((fd, writable != 0, timeout));
-    let mut entry = libc::pollfd {
-        fd,
-        events: if writable != 0 {
-            libc::POLLOUT
-        } else {
-            libc::POLLIN
-        },
-        revents: 0,
+    if writable == 0 {
+        host.read_waits.begun();
+    }
+    let events = if writable != 0 {
+        libc::POLLOUT
+    } else {
+        libc::POLLIN
     };
-    // Rounded up, as the host does not wake before the time it was given.
-    let millis = timeout.as_nanos().div_ceil(1_000_000) as i32;
-    // SAFETY: `entry` is one valid pollfd, and the count says one.
-    match unsafe { libc::poll(&mut entry, 1, millis) } {
+    match poll_one(fd, events, timeout) {
         0 => WAIT_TIMED_OUT,
         n if n > 0 => 0,
         _ => std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::EIO),
     }
+}
+
+/// `poll(2)` on one descriptor for `events`, for at most `timeout`
+/// (rounded up, as the host does not wake before the time it was given).
+fn poll_one(fd: i32, events: libc::c_short, timeout: Duration) -> libc::c_int {
+    let mut entry = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let millis = timeout.as_nanos().div_ceil(1_000_000) as i32;
+    // SAFETY: `entry` is one valid pollfd, and the count says one.
+    unsafe { libc::poll(&mut entry, 1, millis) }
+}
+
+/// Whether the client's connection has something to read (bytes, or the
+/// server's close) within 10 s, without reading it.
+fn turns_readable(client: &Client) -> bool {
+    poll_one(client_fd(client), libc::POLLIN, Duration::from_secs(10)) == 1
 }
 
 /// # Safety
@@ -138,10 +186,14 @@ fn keep_alive(stream: TcpStream) {
     }
 }
 
+/// The socket of the client's connection to the first server.
+fn client_fd(client: &Client) -> i32 {
+    client.connections[0].as_ref().unwrap().tcp.as_raw_fd()
+}
+
 fn is_nonblocking(client: &Client) -> bool {
-    let fd = client.connections[0].as_ref().unwrap().tcp.as_raw_fd();
     // SAFETY: a plain fcntl on an open descriptor.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    let flags = unsafe { libc::fcntl(client_fd(client), libc::F_GETFL) };
     flags & libc::O_NONBLOCK != 0
 }
 
@@ -225,7 +277,7 @@ fn the_first_read_waits_even_when_the_response_is_already_there() {
     let rec = host.recorder();
     let mut client = Client::new(&plan, None);
     client.connect_all(&plan).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    assert!(turns_readable(&client), "the response is there first");
     let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new());
     assert_eq!(
         reply,
@@ -335,10 +387,12 @@ fn a_silent_server_is_a_timeout_in_cooperative_mode() {
 
 #[test]
 fn a_refused_connection_is_counted_in_cooperative_mode() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // Bound but not listening: connections to it are refused, and no
+    // other test's listener can take the port meanwhile.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
     let plan = plan(
         &format!("GET http://127.0.0.1:{port}/\n"),
         Duration::from_secs(1),
@@ -372,7 +426,10 @@ fn a_connection_closed_while_idle_is_retried_once_in_cooperative_mode() {
     let rec = host.recorder();
     let mut client = Client::new(&plan, None);
     for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(20));
+        // The kept connection is idle until the server's close arrives.
+        if client.connections[0].is_some() {
+            assert!(turns_readable(&client), "the server closed it");
+        }
         let reply = client.exchange(&rec, &plan, &plan.requests[0], 0, &mut Vec::new());
         assert_eq!(
             reply,
@@ -386,8 +443,12 @@ fn a_connection_closed_while_idle_is_retried_once_in_cooperative_mode() {
 
 #[test]
 fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
-    let port = server(|stream| {
+    let host = Host::cooperative();
+    let client_waits = host.read_waits.clone();
+    // Each piece goes out once the client waits for it.
+    let port = server(move |stream| {
         let mut reader = BufReader::new(&stream);
+        let mut sent = 0;
         while read_request(&mut reader) {
             let pieces: [&[u8]; 4] = [
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -396,8 +457,9 @@ fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
                 b"0\r\n\r\n",
             ];
             for piece in pieces {
+                client_waits.after(sent);
                 (&stream).write_all(piece).unwrap();
-                std::thread::sleep(Duration::from_millis(10));
+                sent += 1;
             }
         }
     });
@@ -405,7 +467,6 @@ fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
         "### a\nGET http://127.0.0.1:{port}/\n@capture id = json id\n\n### b\nGET http://127.0.0.1:{port}/{{id}}\n"
     );
     let plan = plan(&text, Duration::from_secs(2));
-    let host = Host::cooperative();
     let rec = host.recorder();
     let mut client = Client::new(&plan, None);
     let mut vars = vec![String::new(); plan.var_names.len()];
@@ -418,13 +479,16 @@ fn a_chunked_body_arriving_in_pieces_is_captured_in_cooperative_mode() {
         })
     );
     assert_eq!(vars[1], "42");
-    // The pieces came apart: the client waited again between them.
-    assert!(host.waits().len() >= 4, "{:?}", host.waits());
+    // The pieces came apart: the client waited for each.
+    let reads = host.waits().into_iter().filter(|(w, _)| !w).count();
+    assert!(reads >= 4, "{:?}", host.waits());
 }
 
 /// A TLS server on loopback (rustls, a self-signed certificate made for
-/// the test) answering every request on a connection with `OK`.
-fn tls_keep_alive_server() -> u16 {
+/// the test) answering every request on a connection with `OK`. It holds
+/// its handshake flight until the client has begun waiting to read, so
+/// the client finds nothing there at first however fast the machine is.
+fn tls_keep_alive_server(client_waits: ReadWaits) -> u16 {
     use rustls::pki_types::PrivateKeyDer;
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
@@ -436,16 +500,11 @@ fn tls_keep_alive_server() -> u16 {
         .with_single_cert(vec![certified.cert.der().clone()], key)
         .unwrap();
     let config = std::sync::Arc::new(config);
-    // The pauses make the client find nothing to read at first, both for
-    // the server's handshake flight and for each response, so the test
-    // sees its waits however fast the machine is.
-    let pause = Duration::from_millis(15);
     server(move |stream| {
-        std::thread::sleep(pause);
+        client_waits.after(0);
         let session = rustls::ServerConnection::new(config.clone()).unwrap();
         let mut reader = BufReader::new(rustls::StreamOwned::new(session, stream));
         while read_request(&mut reader) {
-            std::thread::sleep(pause);
             if reader.get_mut().write_all(OK).is_err() {
                 return;
             }
@@ -455,13 +514,13 @@ fn tls_keep_alive_server() -> u16 {
 
 #[test]
 fn a_cooperative_tls_exchange_handshakes_and_reads_through_the_recorder() {
-    let port = tls_keep_alive_server();
+    let host = Host::cooperative();
+    let port = tls_keep_alive_server(host.read_waits.clone());
     let plan = plan(
         &format!("GET https://127.0.0.1:{port}/\n"),
         Duration::from_millis(900),
     );
     let config = crate::tls::build(None, false).unwrap();
-    let host = Host::cooperative();
     let rec = host.recorder();
     let mut client = Client::new(&plan, Some(config));
     let ok = Ok(Reply {
@@ -474,7 +533,8 @@ fn a_cooperative_tls_exchange_handshakes_and_reads_through_the_recorder() {
     );
     assert!(is_nonblocking(&client));
     let first = host.waits();
-    // The handshake waited to read the server's flight, then the response.
+    // The handshake waited to read the server's flight, then the response
+    // (and perhaps again, for the session tickets before it).
     let reads = first.iter().filter(|(writable, _)| !writable).count();
     assert!(reads >= 2, "{first:?}");
     for _ in 0..3 {
