@@ -164,11 +164,13 @@ fn the_endpoint_serves_valid_metrics_mid_run_and_the_report_s_counts_at_the_end(
         end["gorgon_measurement_seconds_count{measurement=\"work \\\"quoted\\\"\"}"],
         measured as f64
     );
-    // Each call sleeps a millisecond: most are under 2.5 ms, none under 1.
+    // Each call sleeps a millisecond: none is under 1 ms, and most are
+    // under 10 ms even on a loaded machine (buckets read in milliseconds
+    // or microseconds would put them all above or all below).
     let under =
         |le: &str| end[&format!("gorgon_latency_seconds_bucket{{label=\"OK\",le=\"{le}\"}}")];
     assert_eq!(under("0.001"), 0.0);
-    assert!(under("0.0025") > ok as f64 / 2.0, "{}", under("0.0025"));
+    assert!(under("0.01") > ok as f64 / 2.0, "{}", under("0.01"));
     // The endpoint stopped with gorgon.
     assert!(get(address, "/metrics").is_err());
 }
