@@ -199,9 +199,14 @@ impl Merge {
                     .fail(&self.node_of, i, format!("{name}: {message}"));
                 false
             }
-            Frame::Alive { in_flight, long } => {
+            Frame::Alive {
+                interval,
+                in_flight,
+                long,
+            } => {
+                self.timeline.in_flight(interval, u64::from(in_flight));
                 self.running[i] = (in_flight, long);
-                false
+                true
             }
             Frame::Ready { .. } | Frame::InputError { .. } => false,
         }
