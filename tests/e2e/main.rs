@@ -21,4 +21,5 @@ mod progress;
 mod reports;
 mod scaffold;
 mod scheduling;
+mod timeline;
 mod verdict;

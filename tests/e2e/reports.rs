@@ -890,7 +890,7 @@ fn the_timeline_places_each_call_in_the_second_it_ended() {
     ])
     .ok();
     let report = json_of(&run);
-    let points = crate::support::timeline_calls(&report);
+    let points = crate::support::per_second(&crate::support::timeline_calls(&report));
     assert_eq!(points, [(0, 4), (1000, 4), (2000, 4)]);
 }
 
