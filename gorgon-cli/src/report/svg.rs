@@ -706,6 +706,9 @@ where
     Ok(())
 }
 
+/// (seconds from the start, latency in ns) per interval.
+type Line = Vec<(f64, u64)>;
+
 /// The span of a point on the time axis, in seconds, narrowed so that
 /// neighbouring bars stand apart.
 fn bar_span(point: &TimelinePoint) -> (f64, f64) {
@@ -727,10 +730,10 @@ fn latency_over_time(run: &RunReport, report: &Report) -> Result<Chart, String> 
         .zip(&run.timeline)
         .filter(|(_, p)| p.calls > 0)
         .collect();
-    let percentile = |pick: fn(&TimelinePoint) -> u64| -> Vec<(f64, u64)> {
+    let percentile = |pick: fn(&TimelinePoint) -> u64| -> Line {
         measured.iter().map(|&(t, p)| (t, pick(p))).collect()
     };
-    let series: [(&str, Vec<(f64, u64)>, RGBColor); 3] = [
+    let series: [(&str, Line, RGBColor); 3] = [
         ("p50", percentile(|p| p.p50_ns), color(0)),
         ("p90", percentile(|p| p.p90_ns), color(1)),
         ("p99", percentile(|p| p.p99_ns), color(2)),
