@@ -206,7 +206,9 @@ impl Merge {
             } => {
                 self.timeline.in_flight(interval, u64::from(in_flight));
                 self.running[i] = (in_flight, long);
-                true
+                // Observers hear of it with the next results or tick: a
+                // cluster's workers all say `alive` each interval.
+                false
             }
             Frame::Ready { .. } | Frame::InputError { .. } => false,
         }
