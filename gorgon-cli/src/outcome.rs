@@ -97,6 +97,11 @@ pub struct TimelinePoint {
     pub duration_ms: u64,
     pub calls: u64,
     pub ops_per_sec: f64,
+    /// Calls running as the interval ended, summed over the workers that
+    /// said (`None` for the run's last interval, which the run ended in,
+    /// and in reports of older versions).
+    #[serde(default)]
+    pub in_flight: Option<u64>,
     pub results: BTreeMap<String, u64>,
     pub p50_ns: u64,
     pub p90_ns: u64,

@@ -11,10 +11,11 @@
 //! workers, so it shows every worker of a run, local or remote.
 //!
 //! **The figures tell the present, not the average.** Workers hand over one
-//! interval of calls a second; the rate shown is over the last
-//! [`RATE_WINDOW`] intervals that have all arrived, and the p99 is that of
-//! the last such interval, so a run that slows down shows it within
-//! seconds instead of the mean since the start drifting slowly.
+//! interval of calls right after it ends (a fifth of a second each over
+//! the first 2 s, then a second each); the rate shown is over the
+//! intervals of the last [`RATE_SPAN`] that have all arrived, and the p99
+//! is that of the last such interval, so a run that slows down shows it
+//! within seconds instead of the mean since the start drifting slowly.
 
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
@@ -31,17 +32,17 @@ use crate::units::{compact, rate, thousands};
 const BAR_EVERY: Duration = Duration::from_millis(250);
 /// How long after an interval's end all of it has arrived from every
 /// worker. A worker's lanes hand an interval over as their first call past
-/// its end returns, and the worker sends what it holds on its own tick
-/// once per interval, so part of an interval can wait for the next tick;
-/// then the frame crosses a pipe or SSH. A straggler later than this still
-/// counts in the totals, only not in that interval's rate.
-const SETTLE: Duration = Duration::from_millis(1_300);
+/// its end returns, and the worker sends what it holds a few ms after the
+/// end; then the frame crosses a pipe or SSH. A straggler later than this
+/// (a call longer than those few ms) still counts in the totals, only not
+/// in that interval's rate.
+const SETTLE: Duration = Duration::from_millis(250);
 /// When a status line is printed after it is due: time for the frames of
 /// a fast plugin's interval to arrive (a slow one's may wait a tick more).
 const LINE_LAG: Duration = Duration::from_millis(300);
-/// The intervals the current rate is taken over: a few seconds, so one
-/// slow second does not swing it and a real change shows quickly.
-const RATE_WINDOW: u64 = 3;
+/// The time the current rate is taken over: a few seconds, so one slow
+/// second does not swing it and a real change shows quickly.
+const RATE_SPAN: Duration = Duration::from_secs(3);
 /// The bar's length in steps: time and counts both map onto it.
 const BAR_STEPS: u64 = 1_000;
 
@@ -255,16 +256,18 @@ struct Recent {
 impl Recent {
     /// `None` until the first interval has settled.
     fn of(live: &Live<'_>) -> Option<Recent> {
-        let settled = live.elapsed.checked_sub(SETTLE)?.as_secs_f64() / INTERVAL.as_secs_f64();
-        // Interval i ends at (i + 1) intervals: the last one ended is i.
-        let last = (settled.floor() as u64).checked_sub(1)?;
+        let schedule = live.schedule();
+        let settled = live.elapsed.checked_sub(SETTLE)?;
+        // The interval `settled` is in has not ended: the one before has.
+        let last = schedule.index_at(settled).checked_sub(1)?;
         let last = last.min(live.newest_interval()?);
-        let first = last.saturating_sub(RATE_WINDOW - 1);
+        let end = schedule.end(last);
+        let first = schedule.index_at(end.saturating_sub(RATE_SPAN));
         let calls: u64 = (first..=last)
             .filter_map(|i| live.interval(i))
             .map(|point| point.calls)
             .sum();
-        let span = INTERVAL.as_secs_f64() * (last - first + 1) as f64;
+        let span = (end - schedule.start(first)).as_secs_f64();
         let newest = live.interval(last).filter(|point| point.calls > 0);
         Some(Recent {
             ops_per_sec: calls as f64 / span,

@@ -21,10 +21,92 @@ use crate::stats::Stats;
 
 /// Bumped when a frame changes incompatibly; a parent refuses a worker that
 /// speaks another version (a stale `gorgon` on a node, say).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
-/// How often workers send partial results: the length of one `interval`.
+/// How often workers send partial results once a run is past its first
+/// seconds: the length of one `interval` then.
 pub const INTERVAL: Duration = Duration::from_secs(1);
+
+/// The first seconds of a run are cut finer, so that a run of a second or
+/// two still draws as a curve: [`FIRST_INTERVALS`] intervals this long.
+pub const FIRST_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How many intervals of [`FIRST_INTERVAL`] a run starts with (2 s): a
+/// worker sends at most 5 frames a second over them, then 1 a second, so
+/// a cluster's frame rate stays that of 1 s intervals but for a bounded
+/// start.
+pub const FIRST_INTERVALS: u64 = 10;
+
+/// How a run is cut into intervals, counted from `go`: `first_count`
+/// intervals of `first_ns`, then intervals of `then_ns`. The worker hands
+/// its results over by it and the parent places them in time by it, so an
+/// `interval` frame's index means the same on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub first_ns: u64,
+    pub first_count: u64,
+    pub then_ns: u64,
+}
+
+impl Schedule {
+    /// The schedule every run uses: [`FIRST_INTERVALS`] of
+    /// [`FIRST_INTERVAL`], then [`INTERVAL`].
+    pub const STANDARD: Schedule = Schedule {
+        first_ns: FIRST_INTERVAL.as_nanos() as u64,
+        first_count: FIRST_INTERVALS,
+        then_ns: INTERVAL.as_nanos() as u64,
+    };
+
+    /// Intervals of one length from the start.
+    pub fn even(length_ns: u64) -> Schedule {
+        Schedule {
+            first_ns: length_ns.max(1),
+            first_count: 0,
+            then_ns: length_ns.max(1),
+        }
+    }
+
+    fn first_span_ns(&self) -> u64 {
+        self.first_ns.saturating_mul(self.first_count)
+    }
+
+    /// The interval that `at_ns` (from `go`) falls in.
+    pub fn index_at_ns(&self, at_ns: u64) -> u64 {
+        let span = self.first_span_ns();
+        if at_ns < span {
+            at_ns / self.first_ns.max(1)
+        } else {
+            self.first_count + (at_ns - span) / self.then_ns.max(1)
+        }
+    }
+
+    /// When interval `index` starts, in ns from `go`.
+    pub fn start_ns(&self, index: u64) -> u64 {
+        if index <= self.first_count {
+            index * self.first_ns
+        } else {
+            self.first_span_ns() + (index - self.first_count) * self.then_ns
+        }
+    }
+
+    pub fn start(&self, index: u64) -> Duration {
+        Duration::from_nanos(self.start_ns(index))
+    }
+
+    /// When interval `index` ends: when the next one starts.
+    pub fn end(&self, index: u64) -> Duration {
+        self.start(index + 1)
+    }
+
+    pub fn length(&self, index: u64) -> Duration {
+        self.end(index) - self.start(index)
+    }
+
+    /// The interval that `at` (from `go`) falls in.
+    pub fn index_at(&self, at: Duration) -> u64 {
+        self.index_at_ns(u64::try_from(at.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
 
 /// The control line that starts the operations.
 pub const GO: &str = "go";
@@ -64,10 +146,12 @@ pub enum Frame {
         #[serde(default)]
         waited_on_fiber: bool,
     },
-    /// Sent every interval while the run goes on, calls or none: the parent
-    /// knows the worker is alive, how many calls are running, and which
-    /// have been running for a second or more.
+    /// Sent right after each interval ends while the run goes on, calls
+    /// or none: the parent knows the worker is alive, how many calls were
+    /// running as interval `interval` ended (for the timeline and the
+    /// progress display), and which have been running for a second or more.
     Alive {
+        interval: u64,
         in_flight: u32,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         long: Vec<RunningCall>,
@@ -117,4 +201,42 @@ pub struct RunningCall {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn the_first_intervals_are_fine_then_a_second_each() {
+        let schedule = Schedule::STANDARD;
+        assert_eq!(schedule.index_at_ns(0), 0);
+        assert_eq!(schedule.index_at_ns(199 * MS), 0);
+        assert_eq!(schedule.index_at_ns(200 * MS), 1);
+        assert_eq!(schedule.index_at_ns(1_999 * MS), 9);
+        assert_eq!(schedule.index_at_ns(2_000 * MS), 10);
+        assert_eq!(schedule.index_at_ns(2_999 * MS), 10);
+        assert_eq!(schedule.index_at_ns(3_000 * MS), 11);
+        assert_eq!(schedule.start(9), Duration::from_millis(1_800));
+        assert_eq!(schedule.length(9), Duration::from_millis(200));
+        assert_eq!(schedule.start(10), Duration::from_secs(2));
+        assert_eq!(schedule.length(10), Duration::from_secs(1));
+        assert_eq!(schedule.end(11), Duration::from_secs(4));
+        // Every instant falls in the interval that starts at or before it.
+        for at in (0..6_000).step_by(7) {
+            let index = schedule.index_at_ns(at * MS);
+            assert!(schedule.start_ns(index) <= at * MS, "{at} ms");
+            assert!(schedule.start_ns(index + 1) > at * MS, "{at} ms");
+        }
+    }
+
+    #[test]
+    fn an_even_schedule_has_one_length() {
+        let schedule = Schedule::even(1_000 * MS);
+        assert_eq!(schedule.index_at_ns(2_500 * MS), 2);
+        assert_eq!(schedule.start(3), Duration::from_secs(3));
+        assert_eq!(schedule.length(0), Duration::from_secs(1));
+    }
 }

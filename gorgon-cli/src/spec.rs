@@ -26,7 +26,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{LoadPlan, Param, Share, WorkerLoad};
-use crate::protocol::INTERVAL;
+use crate::protocol::{Schedule, FIRST_INTERVAL, FIRST_INTERVALS, INTERVAL};
 
 /// The longest `--spec=TOKEN` argument: Linux passes no argument longer
 /// than 128 KiB (`MAX_ARG_STRLEN`), and over SSH the whole remote command
@@ -48,8 +48,16 @@ pub struct WorkerSpec {
     /// This worker's numbers (`count` = [`crate::plan::UNBOUNDED`]: no
     /// count limit).
     pub share: Share,
-    /// How often partial results are sent, in milliseconds.
+    /// How often partial results are sent, in milliseconds, once the
+    /// first intervals below have passed.
     pub interval_ms: u64,
+    /// The run starts with `first_intervals` intervals of
+    /// `first_interval_ms` (none when left out: every interval is
+    /// `interval_ms`), so that a short run has enough points to draw.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first_interval_ms: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first_intervals: u64,
     /// The plugin's parameters (`--set` over gorgon.toml's `[params]`).
     #[serde(default)]
     pub params: Vec<Param>,
@@ -74,8 +82,24 @@ impl WorkerSpec {
             threads,
             share,
             interval_ms: INTERVAL.as_millis() as u64,
+            first_interval_ms: FIRST_INTERVAL.as_millis() as u64,
+            first_intervals: FIRST_INTERVALS,
             params: params.to_vec(),
             load: plan.worker_load(share, threads),
+        }
+    }
+
+    /// How this worker cuts the run into intervals.
+    pub fn schedule(&self) -> Schedule {
+        const MS: u64 = 1_000_000;
+        let then_ns = self.interval_ms.max(1) * MS;
+        match (self.first_interval_ms, self.first_intervals) {
+            (0, _) | (_, 0) => Schedule::even(then_ns),
+            (first_ms, count) => Schedule {
+                first_ns: first_ms * MS,
+                first_count: count,
+                then_ns,
+            },
         }
     }
 
@@ -131,6 +155,10 @@ impl WorkerSpec {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +174,8 @@ mod tests {
                 count: crate::plan::UNBOUNDED,
             },
             interval_ms: 1000,
+            first_interval_ms: 200,
+            first_intervals: 10,
             params: vec![
                 "url=http://h/?a=b&c=$HOME".parse().unwrap(),
                 "body=line one\nline 'two'".parse().unwrap(),
@@ -173,6 +203,7 @@ mod tests {
             "{token}"
         );
         assert_eq!(WorkerSpec::decode(&token), Ok(spec.clone()));
+        assert_eq!(spec.schedule(), Schedule::STANDARD);
         assert_eq!(
             spec.arguments().unwrap(),
             ["worker".to_string(), format!("--spec={token}")]
@@ -216,6 +247,7 @@ mod tests {
         let json = r#"{"plugin":"/p.so","threads":1,"share":{"offset":0,"stride":1,"count":5},"interval_ms":1000}"#;
         let spec = WorkerSpec::decode(&URL_SAFE_NO_PAD.encode(json)).unwrap();
         assert_eq!(spec.load, WorkerLoad::default());
+        assert_eq!(spec.schedule(), Schedule::even(1_000_000_000));
         assert!(spec.params.is_empty() && spec.plugin_sha256.is_none());
         assert!(WorkerSpec::decode("not base64!")
             .unwrap_err()

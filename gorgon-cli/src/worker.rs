@@ -48,7 +48,7 @@ use crate::exit::{self, Code, Failure};
 use crate::plan::{Share, WorkerLoad, UNBOUNDED};
 use crate::plugin::lane::SetupFailed;
 use crate::plugin::Plugin;
-use crate::protocol::{self, Frame};
+use crate::protocol::{self, Frame, Schedule};
 use crate::recorder::Params;
 use crate::spec::WorkerSpec;
 use crate::stats::Stats;
@@ -152,7 +152,8 @@ struct Shared {
     /// is written once, so reading it costs next to nothing).
     stop: AtomicBool,
     gate: Gate,
-    interval_ns: u64,
+    /// How the run is cut into intervals.
+    intervals: Schedule,
     /// The worker's lanes: its threads, times their fibers.
     lanes: u32,
     /// What each lane is calling now.
@@ -180,7 +181,7 @@ impl Shared {
             measured_from: AtomicU64::new(u64::MAX),
             stop: AtomicBool::new(false),
             gate: Gate::default(),
-            interval_ns: args.interval_ms.max(1) * 1_000_000,
+            intervals: args.schedule(),
             lanes,
             board: board::Board::new(lanes),
         }

@@ -191,7 +191,7 @@ fn the_timeline_places_each_fibers_call_in_the_second_it_ended() {
         .set("wait_us", 50000)
         .ok()
         .json();
-    let points = report.run().timeline_calls();
+    let points = crate::support::per_second(&report.run().timeline_calls());
     // Every call is in exactly one interval.
     assert_eq!(report.run().operations, 24);
     assert_eq!(points.iter().map(|(_, calls)| calls).sum::<u64>(), 24);

@@ -22,4 +22,5 @@ mod progress;
 mod reports;
 mod scaffold;
 mod scheduling;
+mod timeline;
 mod verdict;

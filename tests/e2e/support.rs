@@ -894,7 +894,11 @@ pub struct PanicSample {
 #[derive(Debug, Deserialize)]
 pub struct TimelinePoint {
     pub start_ms: u64,
+    pub duration_ms: u64,
     pub calls: u64,
+    pub ops_per_sec: f64,
+    /// Calls running as the interval ended; `None` for the last one.
+    pub in_flight: Option<u64>,
 }
 
 /// The open model's figures (`--rate`).
@@ -978,6 +982,20 @@ pub fn numbers_seen(dir: &Path) -> Vec<u64> {
         .collect();
     numbers.sort_unstable();
     numbers
+}
+
+/// A timeline of (start in ms, calls) summed per second of the run: the
+/// first seconds come in finer intervals (docs/reports.md).
+pub fn per_second(points: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut seconds: Vec<(u64, u64)> = Vec::new();
+    for &(start_ms, calls) in points {
+        let second = start_ms / 1000 * 1000;
+        match seconds.last_mut() {
+            Some((last, sum)) if *last == second => *sum += calls,
+            _ => seconds.push((second, calls)),
+        }
+    }
+    seconds
 }
 
 /// `gorgon worker`'s arguments for one worker spec (docs/protocol.md),

@@ -199,8 +199,15 @@ impl Merge {
                     .fail(&self.node_of, i, format!("{name}: {message}"));
                 false
             }
-            Frame::Alive { in_flight, long } => {
+            Frame::Alive {
+                interval,
+                in_flight,
+                long,
+            } => {
+                self.timeline.in_flight(interval, u64::from(in_flight));
                 self.running[i] = (in_flight, long);
+                // Observers hear of it with the next results or tick: a
+                // cluster's workers all say `alive` each interval.
                 false
             }
             Frame::Ready { .. } | Frame::InputError { .. } => false,

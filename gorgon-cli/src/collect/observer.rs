@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::timeline::Timeline;
 use crate::footprint::{self, Footprint};
 use crate::outcome::{RunResult, TimelinePoint};
-use crate::protocol::INTERVAL;
+use crate::protocol::Schedule;
 use crate::shape::RunShape;
 use crate::stats::Stats;
 
@@ -111,17 +111,21 @@ impl<'a> Live<'a> {
     }
 
     /// How much of the run the counts cover: workers report each interval
-    /// when it ends, so the counts lag the clock by up to an interval or
-    /// two. A rate is the calls over this, not over [`Live::elapsed`].
+    /// right after it ends, so the counts lag the clock by up to an
+    /// interval. A rate is the calls over this, not over [`Live::elapsed`].
     pub fn covered(&self) -> Duration {
         match self.timeline.newest() {
-            Some(index) => (INTERVAL * (index as u32 + 1)).min(self.elapsed),
+            Some(index) => self.schedule().end(index).min(self.elapsed),
             None => Duration::ZERO,
         }
     }
 
-    /// The newest interval that results arrived for (intervals are
-    /// [`INTERVAL`] long, numbered from 0 at the start of the run).
+    /// How the run is cut into intervals (numbered from 0 at its start).
+    pub fn schedule(&self) -> Schedule {
+        self.timeline.schedule()
+    }
+
+    /// The newest interval that results arrived for.
     pub fn newest_interval(&self) -> Option<u64> {
         self.timeline.newest()
     }

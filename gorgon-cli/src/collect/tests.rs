@@ -262,6 +262,39 @@ fn count(result: &RunResult, label: &str) -> u64 {
     result.stats.results.get(label).map_or(0, |h| h.len())
 }
 
+fn alive(interval: u64, in_flight: u32) -> Frame {
+    Frame::Alive {
+        interval,
+        in_flight,
+        long: Vec::new(),
+    }
+}
+
+#[test]
+fn the_calls_in_flight_of_every_worker_add_up_in_the_timeline() {
+    let a = Scripted::worker(
+        "a",
+        &[interval(0, "OK", 4), alive(0, 3), alive(1, 2), done(4)],
+    );
+    let b = Scripted::worker(
+        "b",
+        &[
+            interval(0, "OK", 2),
+            alive(0, 1),
+            interval(1, "OK", 1),
+            done(3),
+        ],
+    );
+    let result = collect(vec![a.boxed(), b.boxed()]).unwrap();
+    let points: Vec<(u64, u64, u64, Option<u64>)> = result
+        .timeline
+        .iter()
+        .map(|p| (p.start_ms, p.duration_ms, p.calls, p.in_flight))
+        .collect();
+    // The first intervals are 200 ms; the run lasted 2 s by the workers.
+    assert_eq!(points, [(0, 200, 6, Some(4)), (200, 200, 1, Some(2))]);
+}
+
 #[test]
 fn frames_of_every_worker_merge_into_one_result_and_timeline() {
     let a = Scripted::worker(

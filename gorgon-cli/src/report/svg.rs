@@ -11,7 +11,7 @@
 //! over the data.
 
 use hdrhistogram::Histogram;
-use plotters::coord::combinators::BindKeyPoints;
+use plotters::coord::combinators::{BindKeyPoints, LogCoord, WithKeyPoints};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use super::model::{Report, RunReport};
 use super::text::{escape_control, shorten, trimmed};
+use crate::outcome::TimelinePoint;
 use crate::shape::Success;
 use crate::stats::histogram_map;
 use crate::units::rate;
@@ -158,6 +159,29 @@ fn label_style() -> TextStyle<'static> {
 
 fn axis_style() -> TextStyle<'static> {
     (FONT, 17).into_font().into()
+}
+
+/// A chart on `area` titled `title`, with the margins and label areas
+/// every chart of a report shares.
+fn chart_on<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(title, title_style())
+        .margin(16)
+        .x_label_area_size(56)
+        .y_label_area_size(80);
+    builder
+}
+
+/// A latency axis over `low..high` ns: logarithmic, so a long tail does
+/// not flatten the body, with 1-2-5 ticks per decade.
+fn latency_axis(low: f64, high: f64) -> WithKeyPoints<LogCoord<f64>> {
+    (low..high)
+        .log_scale()
+        .with_key_points(log_ticks(low, high))
 }
 
 /// How a legend entry is drawn.
@@ -335,12 +359,8 @@ fn throughput(report: &Report) -> Result<Chart, String> {
         .max(1.0)
         * 1.15;
     let svg = draw(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, title_style())
-            .margin(16)
+        let mut chart = chart_on(root, &title)
             .margin_right(40)
-            .x_label_area_size(56)
-            .y_label_area_size(80)
             .build_cartesian_2d(runs_axis(report.runs.len()), 0.0..top)
             .map_err(chart_error)?;
         draw_runs_mesh(&mut chart, report, "throughput (ops/s)")?;
@@ -404,15 +424,8 @@ fn latency(report: &Report) -> Result<Chart, String> {
     let (bottom, top) = log_range(report.runs.iter().flat_map(latency_figures));
     let svg = draw(|root| {
         let (plot, legend_area) = with_legend(root);
-        let y = (bottom..top)
-            .log_scale()
-            .with_key_points(log_ticks(bottom, top));
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(&title, title_style())
-            .margin(16)
-            .x_label_area_size(56)
-            .y_label_area_size(80)
-            .build_cartesian_2d(runs_axis(report.runs.len()), y)
+        let mut chart = chart_on(&plot, &title)
+            .build_cartesian_2d(runs_axis(report.runs.len()), latency_axis(bottom, top))
             .map_err(chart_error)?;
         let name = |x: &f64| run_at(report, *x).map(run_name).unwrap_or_default();
         chart
@@ -565,15 +578,8 @@ pub fn spectrum_svg(
         let x_axis = (1.0..x_max)
             .log_scale()
             .with_key_points((0..=decades).map(|d| 10f64.powi(d)).collect());
-        let y_axis = (low..high)
-            .log_scale()
-            .with_key_points(log_ticks(low, high));
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(title, title_style())
-            .margin(16)
-            .x_label_area_size(56)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x_axis, y_axis)
+        let mut chart = chart_on(&plot, title)
+            .build_cartesian_2d(x_axis, latency_axis(low, high))
             .map_err(chart_error)?;
         chart
             .configure_mesh()
@@ -671,45 +677,76 @@ fn errors_per_interval(run: &RunReport, report: &Report) -> Vec<f64> {
 /// written beside them rather than as a line that says nothing.
 const FEW_POINTS: usize = 6;
 
+/// Draws one line through `points`, a dot at each; with few points, each
+/// value written beside its dot in the line's colour.
+fn draw_line<DB, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+    few: bool,
+    label: impl Fn(f64) -> String,
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    Y: Ranged<ValueType = f64>,
+{
+    let stroke = color.stroke_width(2);
+    chart
+        .draw_series(LineSeries::new(points.clone(), stroke).point_size(3))
+        .map_err(chart_error)?;
+    if few {
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|(t, v)| Text::new(label(v), (t, v), label_style().color(&color))),
+            )
+            .map_err(chart_error)?;
+    }
+    Ok(())
+}
+
+/// (seconds from the start, latency in ns) per interval.
+type Line = Vec<(f64, u64)>;
+
+/// The span of a point on the time axis, in seconds, narrowed so that
+/// neighbouring bars stand apart.
+fn bar_span(point: &TimelinePoint) -> (f64, f64) {
+    let start = point.start_ms as f64 / 1000.0;
+    let length = point.duration_ms as f64 / 1000.0;
+    (start + length * 0.1, start + length * 0.9)
+}
+
 /// p50, p90 and p99 per interval (log axis) and errors per second (right
-/// axis) of a run.
+/// axis) of a run. An interval in which no call ended has no latency: the
+/// lines skip it rather than dip to the axis.
 fn latency_over_time(run: &RunReport, report: &Report) -> Result<Chart, String> {
     let title = format!("Latency and errors over time, {}", run_title(run));
     let x = middles(run);
     let end = time_end(run, &x);
-    let series: [(&str, Vec<u64>, RGBColor); 3] = [
-        (
-            "p50",
-            run.timeline.iter().map(|p| p.p50_ns).collect(),
-            color(0),
-        ),
-        (
-            "p90",
-            run.timeline.iter().map(|p| p.p90_ns).collect(),
-            color(1),
-        ),
-        (
-            "p99",
-            run.timeline.iter().map(|p| p.p99_ns).collect(),
-            color(2),
-        ),
+    let measured: Vec<(f64, &TimelinePoint)> = x
+        .iter()
+        .copied()
+        .zip(&run.timeline)
+        .filter(|(_, p)| p.calls > 0)
+        .collect();
+    let percentile = |pick: fn(&TimelinePoint) -> u64| -> Line {
+        measured.iter().map(|&(t, p)| (t, pick(p))).collect()
+    };
+    let series: [(&str, Line, RGBColor); 3] = [
+        ("p50", percentile(|p| p.p50_ns), color(0)),
+        ("p90", percentile(|p| p.p90_ns), color(1)),
+        ("p99", percentile(|p| p.p99_ns), color(2)),
     ];
     let errors = errors_per_interval(run, report);
     let errors_top = errors.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
-    let (low, high) = log_range(series.iter().flat_map(|s| s.1.iter().copied()));
-    let few = x.len() <= FEW_POINTS;
+    let (low, high) = log_range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
+    let few = measured.len() <= FEW_POINTS;
     let svg = draw(|root| {
         let (plot, legend_area) = with_legend(root);
-        let y = (low..high)
-            .log_scale()
-            .with_key_points(log_ticks(low, high));
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(&title, title_style())
-            .margin(16)
-            .x_label_area_size(56)
-            .y_label_area_size(80)
+        let mut chart = chart_on(&plot, &title)
             .right_y_label_area_size(70)
-            .build_cartesian_2d(0.0..end, y)
+            .build_cartesian_2d(0.0..end, latency_axis(low, high))
             .map_err(chart_error)?
             .set_secondary_coord::<RangedCoordf64, RangedCoordf64>(
                 (0.0..end).into(),
@@ -733,37 +770,29 @@ fn latency_over_time(run: &RunReport, report: &Report) -> Result<Chart, String> 
             .draw()
             .map_err(chart_error)?;
         let mut entries = Vec::new();
-        // Errors as bars under the lines, on the right axis.
-        // The red of the page's failed verdict, lightened so the lines stay
-        // readable over it.
+        // Errors as bars under the lines, on the right axis, each as wide
+        // as its interval. The red of the page's failed verdict,
+        // lightened so the lines stay readable over it.
         let bar = RGBColor(0xf7, 0xcd, 0xd0);
-        let half = 0.25_f64.min(end / (4.0 * x.len().max(1) as f64));
         chart
             .draw_secondary_series(
-                x.iter()
+                run.timeline
+                    .iter()
                     .zip(&errors)
                     .filter(|(_, &e)| e > 0.0)
-                    .map(|(&t, &e)| Rectangle::new([(t - half, 0.0), (t + half, e)], bar.filled())),
+                    .map(|(point, &e)| {
+                        let (from, to) = bar_span(point);
+                        Rectangle::new([(from, 0.0), (to, e)], bar.filled())
+                    }),
             )
             .map_err(chart_error)?;
         entries.push(("errors/s (right axis)".to_string(), bar, Mark::Bar));
         for (name, values, stroke_color) in &series {
-            let points: Vec<(f64, f64)> = x
+            let points = values
                 .iter()
-                .zip(values)
-                .map(|(&t, &ns)| (t, (ns as f64).max(low)))
+                .map(|&(t, ns)| (t, (ns as f64).max(low)))
                 .collect();
-            let stroke = stroke_color.stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(points.clone(), stroke).point_size(3))
-                .map_err(chart_error)?;
-            if few {
-                chart
-                    .draw_series(points.iter().map(|&(t, v)| {
-                        Text::new(latency_tick(v), (t, v), label_style().color(stroke_color))
-                    }))
-                    .map_err(chart_error)?;
-            }
+            draw_line(&mut chart, points, *stroke_color, few, latency_tick)?;
             entries.push((name.to_string(), *stroke_color, Mark::Line));
         }
         side_legend(&legend_area, &entries)
@@ -776,8 +805,16 @@ fn latency_over_time(run: &RunReport, report: &Report) -> Result<Chart, String> 
     })
 }
 
+/// The colour of the calls in flight: apart from the palette the labels
+/// take their colours from.
+const IN_FLIGHT: RGBColor = RGBColor(0x6a, 0x3d, 0x9a);
+
+/// The height of the calls-in-flight panel under the throughput.
+const PANEL_HEIGHT: u32 = 170;
+
 /// Throughput per interval of a run: all calls, and each result label in
-/// its colour when there are several.
+/// its colour when there are several; under it, in a panel of its own on
+/// the same time axis, the calls in flight as each interval ended.
 fn timeline(run: &RunReport, colors: &Colors) -> Result<Chart, String> {
     let title = format!("Throughput over time, {}", run_title(run));
     let x = middles(run);
@@ -806,19 +843,35 @@ fn timeline(run: &RunReport, colors: &Colors) -> Result<Chart, String> {
         .fold(0.0, f64::max)
         .max(1.0)
         * 1.15;
+    // Sampled as each interval ended: drawn at its end.
+    let in_flight: Vec<(f64, f64)> = run
+        .timeline
+        .iter()
+        .filter_map(|p| {
+            let n = p.in_flight?;
+            Some(((p.start_ms + p.duration_ms) as f64 / 1000.0, n as f64))
+        })
+        .collect();
     let few = x.len() <= FEW_POINTS;
     let svg = draw(|root| {
         let (plot, legend_area) = with_legend(root);
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(&title, title_style())
-            .margin(16)
-            .x_label_area_size(56)
-            .y_label_area_size(80)
+        let (upper, panel) = if in_flight.is_empty() {
+            (plot, None)
+        } else {
+            let (upper, lower) = plot.split_vertically(SIZE.1 - PANEL_HEIGHT);
+            (upper, Some(lower))
+        };
+        let mut chart = chart_on(&upper, &title)
             .build_cartesian_2d(0.0..end, 0.0..top)
             .map_err(chart_error)?;
+        // With the panel, the time axis is named once, under it.
+        let x_desc = match panel {
+            Some(_) => "",
+            None => "time since the start (s)",
+        };
         chart
             .configure_mesh()
-            .x_desc("time since the start (s)")
+            .x_desc(x_desc)
             .y_desc("throughput (ops/s)")
             .x_label_formatter(&|v| short(*v))
             .y_label_formatter(&|v| short(*v))
@@ -827,19 +880,13 @@ fn timeline(run: &RunReport, colors: &Colors) -> Result<Chart, String> {
             .map_err(chart_error)?;
         let mut entries = Vec::new();
         for (name, values, stroke_color) in &series {
-            let points: Vec<(f64, f64)> = x.iter().copied().zip(values.iter().copied()).collect();
-            let stroke = stroke_color.stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(points.clone(), stroke).point_size(3))
-                .map_err(chart_error)?;
-            if few {
-                chart
-                    .draw_series(points.iter().map(|&(t, v)| {
-                        Text::new(rate(v), (t, v), label_style().color(stroke_color))
-                    }))
-                    .map_err(chart_error)?;
-            }
+            let points = x.iter().copied().zip(values.iter().copied()).collect();
+            draw_line(&mut chart, points, *stroke_color, few, rate)?;
             entries.push((name.clone(), *stroke_color, Mark::Line));
+        }
+        if let Some(panel) = panel {
+            in_flight_panel(&panel, &in_flight, end, few)?;
+            entries.push(("in flight (below)".to_string(), IN_FLIGHT, Mark::Line));
         }
         side_legend(&legend_area, &entries)
     })?;
@@ -849,6 +896,34 @@ fn timeline(run: &RunReport, colors: &Colors) -> Result<Chart, String> {
         title,
         svg,
     })
+}
+
+/// The calls in flight over `0..end` s, in the panel under the throughput.
+fn in_flight_panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    in_flight: &[(f64, f64)],
+    end: f64,
+    few: bool,
+) -> Result<(), String> {
+    let top = in_flight.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.2;
+    let mut chart = ChartBuilder::on(area)
+        .margin(16)
+        .margin_top(4)
+        .x_label_area_size(56)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..end, 0.0..top)
+        .map_err(chart_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since the start (s)")
+        .y_desc("calls in flight")
+        .x_label_formatter(&|v| short(*v))
+        .y_label_formatter(&|v| short(*v))
+        .y_labels(4)
+        .house_style()
+        .draw()
+        .map_err(chart_error)?;
+    draw_line(&mut chart, in_flight.to_vec(), IN_FLIGHT, few, short)
 }
 
 #[cfg(test)]

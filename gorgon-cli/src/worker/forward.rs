@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::control::Start;
 use super::{Message, Shared};
@@ -52,12 +52,17 @@ pub(super) fn supervise(
         return Ok(Code(exit::OK));
     }
     let clock = calibration.finish();
-    shared.gate.open(Some(Start {
-        origin: clock.raw(),
-        clock,
-    }));
-    forward_results(args, shared, receiver, frames, &clock)
+    let origin = clock.raw();
+    shared.gate.open(Some(Start { origin, clock }));
+    forward_results(args, shared, receiver, frames, &clock, origin)
 }
+
+/// How long after an interval's end the worker sends it: the lanes hand an
+/// interval over as their first call past its end returns, so a moment's
+/// wait lets the calls of a fast plugin make the frame of the interval
+/// that just ended, rather than the one after. Calls longer than this
+/// follow with the next interval's frame.
+const HAND_OVER: Duration = Duration::from_millis(5);
 
 fn forward_results(
     args: &WorkerSpec,
@@ -65,9 +70,14 @@ fn forward_results(
     receiver: &mpsc::Receiver<Message>,
     frames: &mut impl Write,
     clock: &Clock,
+    origin: u64,
 ) -> Result<Code, Failure> {
-    let tick = Duration::from_millis(args.interval_ms.max(1));
-    let mut next_tick = Instant::now() + tick;
+    let schedule = args.schedule();
+    let hand_over_ns = HAND_OVER.as_nanos() as u64;
+    // From the start, by the lanes' own clock: the ticks fall just after
+    // the boundaries the lanes hand their results over at.
+    let since_start = || clock.delta_as_nanos(origin, clock.raw());
+    let mut next_tick_ns = schedule.start_ns(1) + hand_over_ns;
     let mut gathered = Gathered::default();
     let send = |gathered: &mut Gathered, frames: &mut dyn Write| -> bool {
         gathered.take_intervals().into_iter().all(|(index, stats)| {
@@ -76,7 +86,8 @@ fn forward_results(
     };
     // One `Finished` per lane: per thread, or per fiber with --fibers.
     while gathered.finished < shared.lanes {
-        match receiver.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
+        let wait = Duration::from_nanos(next_tick_ns.saturating_sub(since_start()));
+        match receiver.recv_timeout(wait) {
             Ok(message) => {
                 let finished = matches!(message, Message::Finished { .. });
                 gathered.absorb(message);
@@ -88,9 +99,20 @@ fn forward_results(
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                next_tick += tick;
+                let now_ns = since_start();
+                if now_ns < next_tick_ns {
+                    continue;
+                }
+                // The interval that ended last; a tick that came late
+                // (a busy machine) skips to it rather than bunching.
+                let current = schedule.index_at_ns(now_ns - hand_over_ns);
+                next_tick_ns = schedule.start_ns(current + 1) + hand_over_ns;
                 let (in_flight, long) = shared.board.running(clock, clock.raw());
-                let alive = Frame::Alive { in_flight, long };
+                let alive = Frame::Alive {
+                    interval: current.saturating_sub(1),
+                    in_flight,
+                    long,
+                };
                 if !send(&mut gathered, frames) || protocol::write_frame(frames, &alive).is_err() {
                     // The parent is gone: nobody will read the results.
                     return Ok(Code(exit::RUN_FAILED));

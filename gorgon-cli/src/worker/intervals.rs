@@ -1,7 +1,8 @@
 //! Handing a thread's results over once per interval.
 //!
-//! The parent's timeline has one point per interval of `--interval`
-//! length, counted from the start of the run. A thread's recorder holds
+//! The parent's timeline has one point per interval of the run's
+//! [`Schedule`] (fine at first, then a second each), counted from the
+//! start of the run. A thread's recorder holds
 //! the results of one interval at a time; a lane whose call ends past the
 //! interval's end first sends what the recorder holds, under that
 //! interval, then records its call. The first lane of the thread to cross
@@ -11,11 +12,12 @@
 use std::sync::mpsc::Sender;
 
 use super::Message;
+use crate::protocol::Schedule;
 use crate::recorder::ThreadRecorder;
 
 /// One lane's view of the intervals: when to look next, and where to send.
 pub(super) struct Intervals<'a> {
-    length_ns: u64,
+    schedule: Schedule,
     /// When this lane next checks whether an interval has ended, in ns
     /// from the start of the run.
     pub next_ns: u64,
@@ -23,10 +25,10 @@ pub(super) struct Intervals<'a> {
 }
 
 impl<'a> Intervals<'a> {
-    pub fn new(length_ns: u64, sender: &'a Sender<Message>) -> Intervals<'a> {
+    pub fn new(schedule: Schedule, sender: &'a Sender<Message>) -> Intervals<'a> {
         Intervals {
-            length_ns,
-            next_ns: length_ns,
+            schedule,
+            next_ns: schedule.start_ns(1),
             sender,
         }
     }
@@ -35,12 +37,12 @@ impl<'a> Intervals<'a> {
     /// has ended (`now_ns` is past it), and schedules the next check.
     #[cold]
     pub fn flush(&mut self, recorder: &mut ThreadRecorder, now_ns: u64) {
-        let index = now_ns / self.length_ns;
+        let index = self.schedule.index_at_ns(now_ns);
         if index > recorder.interval {
             self.hand_over(recorder);
             recorder.interval = index;
         }
-        self.next_ns = (index + 1) * self.length_ns;
+        self.next_ns = self.schedule.start_ns(index + 1);
     }
 
     /// Sends what the recorder holds, under its interval.
@@ -82,7 +84,7 @@ mod tests {
     #[test]
     fn results_go_out_under_the_interval_they_were_recorded_in() {
         let (sender, receiver) = mpsc::channel();
-        let mut intervals = Intervals::new(100 * MS, &sender);
+        let mut intervals = Intervals::new(Schedule::even(100 * MS), &sender);
         let mut recorder = recorder();
         recorder.record_outcome(&Outcome::Label(b"OK"), 5);
         recorder.record_outcome(&Outcome::Label(b"OK"), 5);
@@ -103,7 +105,7 @@ mod tests {
     #[test]
     fn an_interval_without_results_sends_nothing() {
         let (sender, receiver) = mpsc::channel();
-        let mut intervals = Intervals::new(10 * MS, &sender);
+        let mut intervals = Intervals::new(Schedule::even(10 * MS), &sender);
         let mut recorder = recorder();
         intervals.flush(&mut recorder, 35 * MS);
         intervals.hand_over(&mut recorder);
@@ -118,10 +120,32 @@ mod tests {
         let mut recorder = recorder();
         recorder.interval = 5;
         recorder.record_outcome(&Outcome::Label(b"OK"), 5);
-        let mut lagging = Intervals::new(10 * MS, &sender);
+        let mut lagging = Intervals::new(Schedule::even(10 * MS), &sender);
         lagging.flush(&mut recorder, 42 * MS);
         assert_eq!(sent(&receiver), [], "interval 5's results stay");
         assert_eq!(recorder.interval, 5);
         assert_eq!(lagging.next_ns, 50 * MS);
+    }
+
+    #[test]
+    fn the_first_intervals_are_handed_over_at_their_own_ends() {
+        let (sender, receiver) = mpsc::channel();
+        let schedule = Schedule {
+            first_ns: 10 * MS,
+            first_count: 3,
+            then_ns: 100 * MS,
+        };
+        let mut intervals = Intervals::new(schedule, &sender);
+        assert_eq!(intervals.next_ns, 10 * MS);
+        let mut recorder = recorder();
+        recorder.record_outcome(&Outcome::Label(b"OK"), 5);
+        intervals.flush(&mut recorder, 25 * MS);
+        assert_eq!(sent(&receiver), [(0, 1)]);
+        assert_eq!((recorder.interval, intervals.next_ns), (2, 30 * MS));
+        recorder.record_outcome(&Outcome::Label(b"OK"), 5);
+        // Past the fine start, intervals are 100 ms: 30..130 ms is one.
+        intervals.flush(&mut recorder, 129 * MS);
+        assert_eq!(sent(&receiver), [(2, 1)]);
+        assert_eq!((recorder.interval, intervals.next_ns), (3, 130 * MS));
     }
 }

@@ -26,7 +26,7 @@ pub(super) fn run(
         lane,
         slot: shared.board.slot(index),
         shared,
-        intervals: Intervals::new(shared.interval_ns, sender),
+        intervals: Intervals::new(shared.intervals, sender),
         sender,
         clock: start.clock,
         origin: start.origin,
