@@ -116,6 +116,10 @@ pub const STOP: &str = "stop";
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Frame {
+    /// Sent as soon as the worker runs, then every [`INTERVAL`] while its
+    /// threads set up the plugin (`threads_ready` of them have), so the parent can
+    /// tell a long setup from a worker that was stopped or is wedged.
+    SettingUp { threads_ready: u32 },
     /// The plugin is loaded and every thread's setup succeeded.
     Ready {
         protocol: u32,

@@ -58,6 +58,11 @@ pub fn main(spec: &str) -> Result<Code, Failure> {
     // First thing, so that start-up fills the calibration's span.
     let calibration = Calibration::start();
     let mut frames = process::take_stdout().map_err(|e| Failure::Run(e.into()))?;
+    // The parent's first sign of life from this worker: until it comes,
+    // the parent cannot tell a slow start from a stopped process.
+    if protocol::write_frame(&mut frames, &Frame::SettingUp { threads_ready: 0 }).is_err() {
+        return Ok(Code(exit::OK));
+    }
     process::ignore_interrupts();
     process::raise_open_files_limit();
     // A spec this worker cannot read (an older gorgon on a node) is told

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::{is_worker, wait_until, Gorgon, Outcome, Running};
+use crate::support::{is_worker, threads_in_setup, wait_until, Gorgon, Outcome, Running};
 
 /// A process the test stopped: killed when the test ends, should gorgon
 /// not have (a stopped process reads nothing, so it would not notice its
@@ -209,10 +209,7 @@ fn a_stopped_worker_is_found_out_and_named() {
         .spawn();
     let workers = child.wait_for_workers(1);
     // Stopped once the run has begun (the first status line comes after
-    // `go`). Before its `ready` a worker may take as long as its setup
-    // does, with no deadline: one stopped then keeps gorgon waiting until
-    // it is interrupted, which is why stopping it as soon as it existed
-    // made this test hang.
+    // `go`); one stopped in its setup is the next test's.
     child.wait_for_line(" ops (", Duration::from_secs(30));
     let _stopped = KilledOnDrop(workers[0]);
     kill(Pid::from_raw(workers[0] as i32), Signal::SIGSTOP).unwrap();
@@ -234,4 +231,39 @@ fn dropped_starts_can_gate_a_run() {
     let gate = &report.thresholds[0];
     assert_eq!(gate.expression, "dropped<1");
     assert!(!gate.passed, "{report:#?}");
+}
+
+#[test]
+fn a_worker_stopped_in_its_setup_is_found_out_and_the_run_does_not_start() {
+    let mut child = Gorgon::testkit()
+        .args(["-n", "10", "-p", "2", "-q"])
+        .set("setup_sleep_ms", 600000)
+        .spawn();
+    let workers = child.wait_for_workers(2);
+    child.wait_for(
+        "both workers in their setup",
+        Duration::from_secs(30),
+        || workers.iter().all(|&w| threads_in_setup(w) == 1),
+    );
+    let _stopped = KilledOnDrop(workers[0]);
+    kill(Pid::from_raw(workers[0] as i32), Signal::SIGSTOP).unwrap();
+    let (run, took) = finish(child);
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    run.assert_run_failed("said nothing for 10s while starting");
+    assert_eq!(workers_left(&workers), 0, "both workers were ended");
+}
+
+#[test]
+fn a_setup_that_never_returns_is_bounded_by_the_call_timeout() {
+    let started = Instant::now();
+    let run = Gorgon::testkit()
+        .args(["-n", "10", "-t", "2", "--call-timeout", "2s"])
+        .set("setup_sleep_ms", 600000)
+        .run_failed("past --call-timeout 2s; the run did not start");
+    assert!(
+        run.stderr.contains("(0 of its threads set up)"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
 }

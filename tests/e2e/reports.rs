@@ -10,7 +10,8 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use crate::support::{
-    is_worker, numbers_seen, numbers_written, plugin, workspace, Gorgon, Report, Run,
+    is_worker, numbers_seen, numbers_written, plugin, threads_in_setup, workspace, Gorgon, Report,
+    Run,
 };
 
 /// Stdout as untyped JSON: for the tests of the format itself (which
@@ -596,22 +597,6 @@ fn gorgon_report_refuses_what_is_not_a_report() {
         let run = Gorgon::command(["report", &path]).usage_error(why);
         assert!(run.stdout.is_empty(), "{path}: {}", run.stdout);
     }
-}
-
-/// Threads of process `pid` asleep in a thread setup (`setup_sleep_ms`):
-/// worker threads (`gorgon-worker-N`) in `nanosleep` before any call.
-fn threads_in_setup(pid: u32) -> usize {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter(|task| {
-            let read =
-                |name: &str| std::fs::read_to_string(task.path().join(name)).unwrap_or_default();
-            read("comm").starts_with("gorgon-worker") && read("wchan") == "hrtimer_nanosleep"
-        })
-        .count()
 }
 
 #[test]

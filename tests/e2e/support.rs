@@ -1005,3 +1005,19 @@ pub fn worker_args(spec: &serde_json::Value) -> Vec<String> {
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(spec.to_string());
     vec!["worker".to_string(), format!("--spec={token}")]
 }
+
+/// Threads of process `pid` asleep in a thread setup (`setup_sleep_ms`):
+/// worker threads (`gorgon-worker-N`) in `nanosleep` before any call.
+pub fn threads_in_setup(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            let read =
+                |name: &str| std::fs::read_to_string(task.path().join(name)).unwrap_or_default();
+            read("comm").starts_with("gorgon-worker") && read("wchan") == "hrtimer_nanosleep"
+        })
+        .count()
+}

@@ -166,7 +166,7 @@ struct WatchReady {
 impl Read for WatchReady {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.frames.read(buf)?;
-        if self.ready.get().is_none() && contains(&buf[..n], br#""ready""#) {
+        if self.ready.get().is_none() && contains(&buf[..n], br#""type":"ready""#) {
             let _ = self.ready.set(Instant::now());
         }
         Ok(n)

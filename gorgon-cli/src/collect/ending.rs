@@ -133,6 +133,69 @@ impl Ending {
     }
 }
 
+/// How long a worker may take to say its first word (`setting_up`): its
+/// process start, and over SSH a command on a fresh session, which a
+/// loaded controller of many nodes can make slow.
+pub const FIRST_WORD: Duration = Duration::from_secs(30);
+
+/// The deadlines before `go`, while the workers set up the plugin. A
+/// setup may take long (logins, loading data), but a worker that says
+/// nothing (stopped, wedged) or a setup that never returns must not keep
+/// the run from ending: the setup of a worker's threads counts as one
+/// call for `--call-timeout`.
+pub struct SetupWatch {
+    bounds: Bounds,
+    started: Instant,
+    /// When each worker last said anything, and how many of its threads
+    /// were then set up.
+    heard: Vec<Option<(Instant, u32)>>,
+}
+
+impl SetupWatch {
+    pub fn new(bounds: Bounds, started: Instant, workers: usize) -> SetupWatch {
+        SetupWatch {
+            bounds,
+            started,
+            heard: vec![None; workers],
+        }
+    }
+
+    pub fn heard(&mut self, worker: usize, now: Instant, threads_ready: Option<u32>) {
+        let ready = threads_ready
+            .or(self.heard[worker].map(|(_, ready)| ready))
+            .unwrap_or(0);
+        self.heard[worker] = Some((now, ready));
+    }
+
+    /// Why worker `worker`, not ready yet, must be given up now; `None`
+    /// while it is within its time.
+    pub fn overdue(&self, worker: usize, now: Instant) -> Option<String> {
+        let (since, limit, ready) = match self.heard[worker] {
+            Some((at, ready)) => (at, self.bounds.silence, ready),
+            None => (self.started, FIRST_WORD, 0),
+        };
+        let silent = now.saturating_duration_since(since);
+        if silent >= limit {
+            return Some(format!(
+                "said nothing for {} while starting (a stopped or wedged process); it was \
+                 killed and the run did not start",
+                humantime::format_duration(Duration::from_secs(silent.as_secs()))
+            ));
+        }
+        let limit = self.bounds.call_timeout?;
+        let setting_up = now.saturating_duration_since(self.started);
+        (setting_up > limit).then(|| {
+            format!(
+                "the plugin's setup has run for {} ({ready} of its threads set up), past \
+                 --call-timeout {}; the run did not start (raise --call-timeout if the setup \
+                 needs longer)",
+                humantime::format_duration(Duration::from_secs(setting_up.as_secs())),
+                humantime::format_duration(limit)
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +267,40 @@ mod tests {
             None,
             "the other one runs on"
         );
+    }
+
+    #[test]
+    fn a_worker_setting_up_must_say_so_until_the_call_timeout() {
+        let start = Instant::now();
+        let bounds = Bounds {
+            call_timeout: Some(Duration::from_secs(60)),
+            ..Bounds::open_ended(GRACE)
+        };
+        let mut watch = SetupWatch::new(bounds, start, 2);
+        // Its first word may take a while (an SSH session), then it must
+        // keep talking.
+        assert_eq!(watch.overdue(0, at(start, 29)), None);
+        assert!(watch
+            .overdue(0, at(start, 30))
+            .unwrap()
+            .contains("said nothing for 30s while starting"));
+        watch.heard(0, at(start, 1), Some(0));
+        assert_eq!(watch.overdue(0, at(start, 10)), None);
+        assert!(watch
+            .overdue(0, at(start, 11))
+            .unwrap()
+            .contains("said nothing for 10s"));
+        // A worker that keeps saying it is setting up is given the call
+        // timeout, and told how far it got.
+        for second in 1..=61 {
+            watch.heard(1, at(start, second), (second == 20).then_some(3));
+        }
+        assert_eq!(watch.overdue(1, at(start, 60)), None);
+        let why = watch.overdue(1, at(start, 61)).unwrap();
+        assert!(
+            why.contains("has run for 1m 1s (3 of its threads set up)"),
+            "{why}"
+        );
+        assert!(why.contains("past --call-timeout 1m"), "{why}");
     }
 }

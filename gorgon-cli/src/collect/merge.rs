@@ -210,7 +210,7 @@ impl Merge {
                 // cluster's workers all say `alive` each interval.
                 false
             }
-            Frame::Ready { .. } | Frame::InputError { .. } => false,
+            Frame::Ready { .. } | Frame::SettingUp { .. } | Frame::InputError { .. } => false,
         }
     }
 

@@ -30,8 +30,8 @@ use crate::outcome::RunResult;
 use crate::protocol::{self, Frame, PROTOCOL_VERSION};
 use crate::shape::RunShape;
 
-use ending::Ending;
 pub use ending::{Bounds, SILENCE};
+use ending::{Ending, SetupWatch};
 pub use link::{describe_exit, signal_name, Link, LocalLink};
 use merge::Merge;
 pub use observer::{Live, Observer, TICK};
@@ -77,7 +77,7 @@ pub fn run(
 ) -> Result<RunResult, Failure> {
     let events = read_all(&mut links);
     let mut merge = Merge::new(shape, planned, &links);
-    if wait_until_ready(&mut links, &events, interrupts)? == Start::Interrupted {
+    if wait_until_ready(&mut links, &events, bounds, interrupts)? == Start::Interrupted {
         stop_all(&mut links);
         let result = merge.interrupted_before_start();
         observer.finished(&result);
@@ -219,14 +219,28 @@ enum Start {
 fn wait_until_ready(
     links: &mut [Box<dyn Link>],
     events: &Receiver<Event>,
+    bounds: Bounds,
     interrupts: &Interrupts,
 ) -> Result<Start, Failure> {
     let mut ready = vec![false; links.len()];
+    let mut watch = SetupWatch::new(bounds, Instant::now(), links.len());
     while ready.contains(&false) {
         if interrupts.any() {
             return Ok(Start::Interrupted);
         }
-        let refusal = match events.recv_timeout(TICK) {
+        if let Some(failure) = overdue_setup(links, &ready, &watch) {
+            stop_all(links);
+            return Err(failure);
+        }
+        let event = events.recv_timeout(TICK);
+        if let Ok(Event::Frame(i, frame)) = &event {
+            let threads_ready = match frame {
+                Frame::SettingUp { threads_ready } => Some(*threads_ready),
+                _ => None,
+            };
+            watch.heard(*i, Instant::now(), threads_ready);
+        }
+        let refusal = match event {
             Ok(Event::Frame(i, Frame::Ready { protocol, .. })) if protocol == PROTOCOL_VERSION => {
                 ready[i] = true;
                 continue;
@@ -257,6 +271,16 @@ fn wait_until_ready(
         return Err(refusal);
     }
     Ok(Start::Ready)
+}
+
+/// The first worker not yet ready that is past a deadline of its setup,
+/// as the run's failure.
+fn overdue_setup(links: &[Box<dyn Link>], ready: &[bool], watch: &SetupWatch) -> Option<Failure> {
+    let now = Instant::now();
+    links.iter().enumerate().find_map(|(i, link)| {
+        let why = (!ready[i]).then(|| watch.overdue(i, now))??;
+        Some(Failure::Run(anyhow::anyhow!("{} {why}", link.name())))
+    })
 }
 
 /// Ends every worker of a run that has not started: nothing they did is

@@ -27,10 +27,23 @@ pub(super) fn supervise(
     frames: &mut impl Write,
 ) -> Result<Code, Failure> {
     let mut ready = 0;
-    // One `Ready` per thread, once all its lanes are set up.
+    // One `Ready` per thread, once all its lanes are set up; meanwhile a
+    // `setting_up` every interval says this worker is still alive.
     while ready < args.threads {
-        match receiver.recv() {
+        match receiver.recv_timeout(protocol::INTERVAL) {
             Ok(Message::Ready) => ready += 1,
+            Err(RecvTimeoutError::Timeout) => {
+                if protocol::write_frame(
+                    frames,
+                    &Frame::SettingUp {
+                        threads_ready: ready,
+                    },
+                )
+                .is_err()
+                {
+                    return Ok(Code(exit::OK));
+                }
+            }
             Ok(Message::StartFailed(message)) => {
                 let _ = protocol::write_frame(frames, &Frame::Error { message });
                 return Ok(Code(exit::RUN_FAILED));
