@@ -25,7 +25,7 @@ pub fn run(args: &RunArgs) -> Result<Code, Failure> {
     let calls = args.operations.unwrap_or(DEFAULT_CALLS);
     let recorder =
         SharedRecorder::new(ThreadRecorder::tracing(Arc::new(Params::new(&args.params))));
-    let mut lane = PluginLane::start(&plugin, &recorder).map_err(|failed| match failed {
+    let mut lane = PluginLane::start(&plugin, &recorder, None).map_err(|failed| match failed {
         SetupFailed::BadInput(text) => Failure::usage(text),
         SetupFailed::Failed(text) => {
             Failure::Run(anyhow::anyhow!("the plugin's thread setup failed: {text}"))
