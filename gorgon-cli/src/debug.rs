@@ -31,7 +31,7 @@ pub const DEFAULT_CALLS: u64 = 10;
 pub fn run(plugin: &Path, params: &[Param], calls: u64) -> Result<Code, Failure> {
     let plugin = Plugin::load(plugin).map_err(Failure::usage)?;
     let recorder = SharedRecorder::new(ThreadRecorder::tracing(Arc::new(Params::new(params))));
-    let mut lane = PluginLane::start(&plugin, &recorder).map_err(|failed| match failed {
+    let mut lane = PluginLane::start(&plugin, &recorder, None).map_err(|failed| match failed {
         SetupFailed::BadInput(text) => Failure::usage(text),
         SetupFailed::Failed(text) => {
             Failure::Run(anyhow::anyhow!("the plugin's thread setup failed: {text}"))

@@ -3,6 +3,7 @@
 //! this module, so every call into the plugin goes through a lane.
 
 pub mod lane;
+pub mod slot;
 
 use std::path::{Path, PathBuf};
 

@@ -153,7 +153,8 @@ pub enum Frame {
     /// Sent right after each interval ends while the run goes on, calls
     /// or none: the parent knows the worker is alive, how many calls were
     /// running as interval `interval` ended (for the timeline and the
-    /// progress display), and which have been running for a second or more.
+    /// progress display), and which have been running for a second or more (with the step each is in,
+    /// when the plugin times steps).
     Alive {
         interval: u64,
         in_flight: u32,
@@ -201,6 +202,39 @@ pub fn read_frame(input: &mut impl BufRead, line: &mut String) -> io::Result<Opt
 pub struct RunningCall {
     pub number: u64,
     pub running_ns: u64,
+    /// The step the call is in or last finished; absent when it has timed
+    /// none yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<CallStep>,
+}
+
+/// A step (a measurement the plugin times) of a running call: the one it
+/// is in, or, when `ended`, the last it finished. `name` is at most 48
+/// bytes of the measurement's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStep {
+    pub name: String,
+    #[serde(default)]
+    pub ended: bool,
+}
+
+impl std::fmt::Display for CallStep {
+    /// `in step "login"` or `after step "login"`, for the user.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let place = if self.ended { "after" } else { "in" };
+        write!(f, "{place} step {:?}", self.name)
+    }
+}
+
+impl RunningCall {
+    /// ` in step "login"` when the step is known, else nothing: what
+    /// follows the call's number and duration in a sentence.
+    pub fn step_suffix(&self) -> String {
+        self.step
+            .as_ref()
+            .map(|step| format!(" {step}"))
+            .unwrap_or_default()
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -242,5 +276,58 @@ mod tests {
         assert_eq!(schedule.index_at_ns(2_500 * MS), 2);
         assert_eq!(schedule.start(3), Duration::from_secs(3));
         assert_eq!(schedule.length(0), Duration::from_secs(1));
+    }
+
+    fn round_trip(frame: &Frame) -> String {
+        let mut line = Vec::new();
+        write_frame(&mut line, frame).unwrap();
+        let mut text = String::new();
+        let read = read_frame(&mut &line[..], &mut text).unwrap().unwrap();
+        assert_eq!(format!("{read:?}"), format!("{frame:?}"));
+        String::from_utf8(line).unwrap()
+    }
+
+    #[test]
+    fn an_alive_frame_carries_the_step_of_each_long_call() {
+        let frame = Frame::Alive {
+            interval: 7,
+            in_flight: 2,
+            long: vec![
+                RunningCall {
+                    number: 50,
+                    running_ns: 12_000_000_000,
+                    step: Some(CallStep {
+                        name: "login".to_string(),
+                        ended: false,
+                    }),
+                },
+                RunningCall {
+                    number: 9,
+                    running_ns: 1_500_000_000,
+                    step: None,
+                },
+            ],
+        };
+        let line = round_trip(&frame);
+        assert_eq!(
+            line,
+            "{\"type\":\"alive\",\"interval\":7,\"in_flight\":2,\"long\":[{\"number\":50,\
+             \"running_ns\":12000000000,\"step\":{\"name\":\"login\",\"ended\":false}},\
+             {\"number\":9,\"running_ns\":1500000000}]}\n"
+        );
+        let Frame::Alive { long, .. } = frame else {
+            unreachable!()
+        };
+        assert_eq!(long[0].step_suffix(), " in step \"login\"");
+        assert_eq!(long[1].step_suffix(), "");
+    }
+
+    #[test]
+    fn a_finished_step_reads_as_after_it() {
+        let step = CallStep {
+            name: "say \"hi\"".to_string(),
+            ended: true,
+        };
+        assert_eq!(step.to_string(), "after step \"say \\\"hi\\\"\"");
     }
 }

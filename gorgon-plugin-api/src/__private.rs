@@ -287,11 +287,13 @@ mod tests {
     unsafe extern "C" fn not_cooperative(_: *mut c_void) -> u32 {
         0
     }
+    unsafe extern "C" fn no_step(_: *mut c_void, _: *const u8, _: usize) {}
     static VTABLE: HostVTable = HostVTable {
         record_measurement: no_measurement,
         param: no_param,
         wait: no_wait,
         cooperative: not_cooperative,
+        step_begin: no_step,
     };
 
     fn recorder() -> Recorder {

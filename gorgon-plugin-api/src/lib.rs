@@ -136,7 +136,10 @@ impl Recorder {
     /// Runs `f` and records its duration under the measurement `name`.
     ///
     /// The report shows one line per measurement name, marked with a
-    /// trailing `<`, beside the result labels.
+    /// trailing `<`, beside the result labels. gorgon also hears when the
+    /// step begins, so a call stuck in `f` is reported with the step's name
+    /// (`call #50 has run for 12s in step "fetch"`); names longer than 48
+    /// bytes are shortened there, not in the report.
     ///
     /// ```
     /// # use gorgon_plugin_api::Recorder;
@@ -147,6 +150,7 @@ impl Recorder {
     /// }
     /// ```
     pub fn measure<T>(&self, name: &str, f: impl FnOnce() -> T) -> T {
+        self.begin(name);
         let start = Instant::now();
         let value = f();
         self.record(name, start.elapsed());
@@ -155,7 +159,8 @@ impl Recorder {
 
     /// Starts a measurement that ends when the returned guard is dropped
     /// (or [`Measurement::stop`] is called), for sub-steps that do not fit
-    /// in a closure.
+    /// in a closure. As with [`Recorder::measure`], a call stuck before the
+    /// guard goes is reported as in this step.
     ///
     /// ```
     /// # use gorgon_plugin_api::Recorder;
@@ -167,6 +172,7 @@ impl Recorder {
     /// }
     /// ```
     pub fn start<'a>(&'a self, name: &'a str) -> Measurement<'a> {
+        self.begin(name);
         Measurement {
             rec: self,
             name,
@@ -175,7 +181,9 @@ impl Recorder {
     }
 
     /// Records a duration measured by other means under `name`, for a
-    /// sub-step whose start and end are not in one place.
+    /// sub-step whose start and end are not in one place. gorgon hears of
+    /// the step only now, so a call stuck after it is reported as `after
+    /// step "name"`, and one stuck during it is not said to be in it.
     ///
     /// ```
     /// # use gorgon_plugin_api::Recorder;
@@ -193,6 +201,14 @@ impl Recorder {
         // SAFETY: `host` and `vtable` were set by gorgon for this thread and
         // outlive every call made with this recorder.
         unsafe { ((*self.vtable).record_measurement)(self.host, name.as_ptr(), name.len(), nanos) }
+    }
+
+    /// Tells gorgon a step named `name` begins: its watchdog names it if
+    /// the call gets stuck before the step's measurement is recorded.
+    fn begin(&self, name: &str) {
+        // SAFETY: as in `record`; a host that hands out this vtable speaks
+        // ABI 4 (checked when the plugin was loaded), so the field exists.
+        unsafe { ((*self.vtable).step_begin)(self.host, name.as_ptr(), name.len()) }
     }
 
     /// The value of a run parameter (`gorgon run --set key=value`, or the
@@ -435,6 +451,11 @@ pub mod abi {
         /// ABI 2: 1 when calls run on fibers, so that `wait` lets the
         /// thread's other lanes run; 0 otherwise.
         pub cooperative: unsafe extern "C" fn(host: *mut c_void) -> u32,
+        /// ABI 4: a step named by the UTF-8 bytes begins; it ends with the
+        /// next `record_measurement`. Only for the watchdog's report of a
+        /// stuck call: the host keeps at most a short prefix of the name,
+        /// and the call must cost no more than copying it.
+        pub step_begin: unsafe extern "C" fn(host: *mut c_void, name: *const u8, len: usize),
     }
 
     /// What `wait` returns on timeout: negative, so no `errno` value.

@@ -201,6 +201,58 @@ fn a_call_past_the_call_timeout_stops_a_counted_run_and_is_named() {
     assert!(outcome.json().run().all.count > 0);
 }
 
+/// A call stuck inside a step the plugin times is named with the step,
+/// in the sentence on stderr and in the report's failures.
+#[test]
+fn a_call_stuck_in_a_step_is_named_with_its_step() {
+    // Past the run's end: `hang_at` sleeps inside `rec.start("login")`.
+    // (The builder builds the plugins before the clock starts.)
+    let gorgon = Gorgon::testkit()
+        .args(["--duration", "1s", "--grace", "1s", "-t", "2"])
+        .set("hang_at", 50)
+        .set("hang_in_step", "login")
+        .set("sleep_us", 500);
+    let started = Instant::now();
+    let outcome = gorgon.expect_exit(3);
+    assert!(started.elapsed() < Duration::from_secs(20), "ended on time");
+    let named = "still running: #50 for";
+    outcome.assert_run_failed(named);
+    let report = outcome.json();
+    let failures = &report.run().failures;
+    let failure = failures.iter().find(|f| f.contains(named));
+    let failure = failure.unwrap_or_else(|| panic!("#50 is not named: {failures:?}"));
+    assert!(failure.contains(" in step \"login\""), "{failure}");
+    assert!(
+        outcome.stderr.contains(failure.as_str()),
+        "{}",
+        outcome.stderr
+    );
+
+    // Past `--call-timeout`: `spin_at` spins inside `rec.measure("pay")`,
+    // on a fiber this time.
+    let started = Instant::now();
+    let outcome = Gorgon::testkit()
+        .args(["-n", "100000000", "-t", "2", "--fibers", "2"])
+        .args(["--call-timeout", "1s", "--grace", "1s"])
+        .set("spin_at", 70)
+        .set("hang_in_step", "pay")
+        .set("sleep_us", 100)
+        .expect_exit(3);
+    assert!(started.elapsed() < Duration::from_secs(20), "ended on time");
+    outcome.assert_run_failed("call #70 has run for");
+    let report = outcome.json();
+    let failures = &report.run().failures;
+    let timed_out = failures
+        .iter()
+        .find(|f| f.contains("past --call-timeout 1s"));
+    let timed_out = timed_out.unwrap_or_else(|| panic!("no call-timeout: {failures:?}"));
+    assert!(timed_out.contains("call #70 has run for"), "{timed_out}");
+    assert!(
+        timed_out.contains(" in step \"pay\", past --call-timeout"),
+        "{timed_out}"
+    );
+}
+
 #[test]
 fn a_stopped_worker_is_found_out_and_named() {
     let mut child = Gorgon::testkit()

@@ -6,6 +6,7 @@ mod support;
 
 mod bad_input;
 mod cluster;
+mod cluster_loss;
 mod compare_json;
 mod config;
 mod core;

@@ -30,11 +30,14 @@ unsafe extern "C" fn not_cooperative(_: *mut c_void) -> u32 {
     0
 }
 
+unsafe extern "C" fn ignore_step(_: *mut c_void, _: *const u8, _: usize) {}
+
 static VTABLE: HostVTable = HostVTable {
     record_measurement: ignore_measurement,
     param: no_param,
     wait: ready_at_once,
     cooperative: not_cooperative,
+    step_begin: ignore_step,
 };
 
 fn main() {

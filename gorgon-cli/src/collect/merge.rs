@@ -302,8 +302,8 @@ fn group_by_node(links: &[Box<dyn Link>]) -> (Vec<NodeResult>, Vec<Option<usize>
     (nodes, node_of)
 }
 
-/// `; 2 calls were still running: #5 for 3.2s, #9 for 1.1s`, from a
-/// worker's last `alive` (empty when none was running long).
+/// `; 2 calls were still running: #5 for 3s in step "login", #9 for 1s`,
+/// from a worker's last `alive` (empty when none was running long).
 fn describe_running((in_flight, long): &(u32, Vec<RunningCall>)) -> String {
     if long.is_empty() {
         return String::new();
@@ -313,9 +313,10 @@ fn describe_running((in_flight, long): &(u32, Vec<RunningCall>)) -> String {
         .map(|call| {
             let running = std::time::Duration::from_millis(call.running_ns / 1_000_000);
             format!(
-                "#{} for {}",
+                "#{} for {}{}",
                 call.number,
-                humantime::format_duration(running)
+                humantime::format_duration(running),
+                call.step_suffix()
             )
         })
         .collect();

@@ -159,10 +159,11 @@ fn past_call_timeout(
         (
             i,
             format!(
-                "{}: call #{} has run for {}, past --call-timeout {}; the run was stopped",
+                "{}: call #{} has run for {}{}, past --call-timeout {}; the run was stopped",
                 links[i].name(),
                 call.number,
                 humantime::format_duration(std::time::Duration::from_secs(running.as_secs())),
+                call.step_suffix(),
                 humantime::format_duration(limit)
             ),
         )

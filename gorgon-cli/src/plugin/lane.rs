@@ -33,6 +33,7 @@ use gorgon_plugin_api::abi::{
 };
 use gorgon_plugin_api::Recorder;
 
+use super::slot::CallSlot;
 use super::Plugin;
 use crate::fibers::{self, FiberHandle, Wake};
 use crate::recorder::{Outcome, ThreadRecorder};
@@ -93,6 +94,21 @@ struct LaneHost {
     /// Set while the lane runs on a fiber: where the plugin's waits
     /// suspend to (see [`crate::fibers`]).
     fiber: Option<FiberHandle>,
+    /// Where the lane says which step its call is in, for the watchdog;
+    /// null when nothing watches (`--debug`).
+    slot: *const CallSlot,
+}
+
+impl LaneHost {
+    /// The plugin's call enters (`ended` false) or records (true) the
+    /// step named by `name`.
+    fn step(&self, name: &[u8], ended: bool) {
+        // SAFETY: the slot outlives the lane (`PluginLane::start` borrows
+        // it for `'t`).
+        if let Some(slot) = unsafe { self.slot.as_ref() } {
+            slot.step(name, ended);
+        }
+    }
 }
 
 /// Why the plugin's thread setup failed, in its own words.
@@ -116,20 +132,26 @@ pub struct PluginLane<'t> {
     /// it without going through the host.
     recorder: *mut ThreadRecorder,
     rec: Recorder,
-    /// The library the function pointers are in and the recorder must
-    /// outlive the lane.
-    _borrows: PhantomData<(&'t Plugin, &'t SharedRecorder)>,
+    /// The library the function pointers are in, the recorder and the
+    /// slot must outlive the lane.
+    _borrows: PhantomData<(&'t Plugin, &'t SharedRecorder, &'t CallSlot)>,
 }
 
 impl<'t> PluginLane<'t> {
     /// Makes the lane's plugin recorder and runs the plugin's thread setup
     /// on it. The lane starts in its warm-up: its measurements are left
-    /// out until [`PluginLane::start_measuring`].
-    pub fn start(plugin: &'t Plugin, recorder: &'t SharedRecorder) -> Result<Self, SetupFailed> {
+    /// out until [`PluginLane::start_measuring`]. The plugin's steps are
+    /// noted in `slot`, the lane's on the worker's board, if given.
+    pub fn start(
+        plugin: &'t Plugin,
+        recorder: &'t SharedRecorder,
+        slot: Option<&'t CallSlot>,
+    ) -> Result<Self, SetupFailed> {
         let host = Pinned::new(LaneHost {
             recorder: recorder.0.ptr(),
             measuring: false,
             fiber: None,
+            slot: slot.map_or(std::ptr::null(), std::ptr::from_ref),
         });
         // SAFETY: the host is freed only when the lane goes, with the
         // `Recorder` beside it; the thread's recorder outlives the lane
@@ -352,6 +374,7 @@ static VTABLE: HostVTable = HostVTable {
     param,
     wait,
     cooperative,
+    step_begin,
 };
 
 /// The lane behind a callback's host pointer.
@@ -378,6 +401,13 @@ unsafe extern "C" fn record_measurement(
 ) {
     // SAFETY: the function's promise.
     let lane = unsafe { lane_host(host) };
+    // SAFETY: the plugin passes `len` bytes at `name` (`Recorder::record`
+    // hands over a `&str`).
+    let name = unsafe { std::slice::from_raw_parts(name, len) };
+    // Warm-up calls get stuck too. A plugin built for ABI 3 or older never
+    // says a step begins: its stuck call is then said to be after the last
+    // step it recorded.
+    lane.step(name, true);
     if !lane.measuring {
         return;
     }
@@ -385,10 +415,17 @@ unsafe extern "C" fn record_measurement(
     // the lane's methods hold no borrow of it, and this borrow ends
     // before the callback returns.
     let recorder = unsafe { &mut *lane.recorder };
-    // SAFETY: the plugin passes `len` bytes at `name` (`Recorder::record`
-    // hands over a `&str`).
-    let name = unsafe { std::slice::from_raw_parts(name, len) };
     recorder.record_measurement(name, nanos);
+}
+
+/// `Recorder::measure` and `Recorder::start` (ABI 4): a step begins.
+///
+/// # Safety
+/// As for [`record_measurement`], with `len` bytes at `name`.
+unsafe extern "C" fn step_begin(host: *mut c_void, name: *const u8, len: usize) {
+    // SAFETY: the function's promise; the plugin passes a `&str`.
+    let (lane, name) = unsafe { (lane_host(host), std::slice::from_raw_parts(name, len)) };
+    lane.step(name, false);
 }
 
 /// `Recorder::param`: a run parameter, whose bytes stay put for the life

@@ -5,13 +5,13 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use super::board::Slot;
 use super::control::Start;
 use super::intervals::Intervals;
 use super::{closed, paced, Message, Shared};
 use crate::clock::Clock;
 use crate::plan::Schedule;
 use crate::plugin::lane::PluginLane;
+use crate::plugin::slot::CallSlot;
 
 /// Runs lane number `index` of the worker (its place in the ramp-up):
 /// its calls, its teardown, and says it finished.
@@ -46,7 +46,7 @@ pub(super) fn run(
 pub(super) struct LaneRun<'a> {
     pub lane: PluginLane<'a>,
     /// Where the lane says what it is calling, for the watchdog.
-    pub slot: &'a Slot,
+    pub slot: &'a CallSlot,
     pub shared: &'a Shared,
     pub intervals: Intervals<'a>,
     sender: &'a Sender<Message>,

@@ -38,9 +38,11 @@ pub(super) fn run(
     };
     // The thread's results: its lanes take turns recording into it.
     let recorder = SharedRecorder::new(ThreadRecorder::new(params));
+    let first_lane = thread * fibers;
     let mut lanes = Vec::with_capacity(fibers as usize);
-    for _ in 0..fibers {
-        match PluginLane::start(plugin, &recorder) {
+    for index in first_lane..first_lane + fibers {
+        // The lane says in its slot which step it is in, for the watchdog.
+        match PluginLane::start(plugin, &recorder, Some(shared.board.slot(index))) {
             Ok(lane) => lanes.push(lane),
             Err(failed) => {
                 let _ = sender.send(failed.into());
@@ -54,7 +56,6 @@ pub(super) fn run(
         stop_all(lanes);
         return;
     };
-    let first_lane = thread * fibers;
     let Some(stacks) = stacks else {
         for lane in lanes {
             lanes::run(lane, first_lane, shared, sender, start);

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{http, requests_file};
 use crate::support::{wait_until, workspace, Gorgon};
@@ -142,6 +142,25 @@ impl TlsServer {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// The requests for `/trickle` the server began to answer.
+    fn trickles(&self) -> usize {
+        self.log().iter().filter(|line| *line == "trickle").count()
+    }
+
+    /// How many bytes each ended `/trickle` answer sent, once `expected`
+    /// have ended (or after 10 s): the server sees the client gone only
+    /// at its next write.
+    fn trickled(&self, expected: usize) -> Vec<u32> {
+        let sent = || -> Vec<u32> {
+            self.log()
+                .iter()
+                .filter_map(|line| line.strip_prefix("trickled ")?.parse().ok())
+                .collect()
+        };
+        wait_until(Duration::from_secs(10), || sent().len() >= expected);
+        sent()
     }
 
     /// Completed handshakes, as (TLS version, resumed).
@@ -377,4 +396,50 @@ fn a_plain_http_server_behind_an_https_url_fails_the_handshake_clearly_on_fibers
         report.run().labels(),
         BTreeMap::from([("tls: 127.0.0.1 closed the connection in the handshake", 5)])
     );
+}
+
+/// A response trickled over TLS, a byte (a TLS record) every 100 ms for
+/// 10 s: `timeout_ms` bounds the whole exchange there too, so each call
+/// ends as `timeout` after half a second, however steadily records come.
+fn a_trickled_tls_response_times_out_as_a_whole(version: &str, lanes: &[&str]) {
+    let certificates = Certificates::make();
+    let server = TlsServer::start(&certificates, version);
+    let file = https_file(&server, "localhost", "/trickle");
+    // Built first (the plugins are compiled on first use), then timed.
+    let gorgon = certificates
+        .trusted(http(&file))
+        .set("timeout_ms", 500)
+        .args(["-n", "4", "-p", "1"])
+        .args(lanes);
+    let started = Instant::now();
+    let report = gorgon.with_failed_calls().json();
+    let took = started.elapsed();
+    let run = report.run();
+    assert_eq!(
+        run.labels(),
+        BTreeMap::from([("timeout", 4)]),
+        "{version} {lanes:?}"
+    );
+    // Each call 0.5 s, not the 10 s of the trickle; four of them, two at
+    // a time at worst one after the other, well under one whole trickle.
+    let longest = Duration::from_nanos(run.all.max_ns);
+    assert!(longest < Duration::from_secs(4), "a call took {longest:?}");
+    assert!(took < Duration::from_secs(8), "the run took {took:?}");
+    assert_eq!(server.trickles(), 4, "{:?}", server.log());
+    // The records kept coming while the client read, so no wait for one
+    // ever reached the timeout: only the deadline of the whole exchange
+    // ended the calls.
+    let sent = server.trickled(4);
+    assert_eq!(sent.len(), 4, "{:?}", server.log());
+    assert!(sent.iter().all(|&n| n >= 2), "bytes sent: {sent:?}");
+}
+
+#[test]
+fn a_trickled_tls_response_is_a_timeout_on_threads() {
+    a_trickled_tls_response_times_out_as_a_whole("1.3", &["-t", "2"]);
+}
+
+#[test]
+fn a_trickled_tls_response_is_a_timeout_on_fibers() {
+    a_trickled_tls_response_times_out_as_a_whole("1.2", &["-t", "1", "--fibers", "2"]);
 }

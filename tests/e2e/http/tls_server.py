@@ -9,8 +9,10 @@ line per connection to LOG: `handshake VERSION resumed=0|1`, or
 certificate), so a test counts connections, handshakes and resumed
 sessions as the server saw them.
 
-GET /close answers with `Connection: close` and closes; anything else is
-200 `ok`.
+GET /close answers with `Connection: close` and closes; GET /trickle logs
+`trickle`, sends a head with `Content-Length: 1000`, then a byte every
+100 ms, 100 of them at most, and closes, logging `trickled N` with the
+bytes it could send; anything else is 200 `ok`.
 """
 
 import http.server
@@ -18,6 +20,7 @@ import socketserver
 import ssl
 import sys
 import threading
+import time
 
 cert, key, log_path = sys.argv[1:4]
 version = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--tls" else None
@@ -44,6 +47,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self):
+        if self.path == "/trickle":
+            self.trickle()
+            return
         close = self.path == "/close"
         self.send_response(200)
         self.send_header("Content-Length", "2")
@@ -52,6 +58,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         self.wfile.write(b"ok")
+
+    def trickle(self):
+        log("trickle")
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.flush()
+        # Each byte its own TLS record; a client that gave up makes the
+        # write fail, which ends the connection's thread.
+        sent = 0
+        try:
+            for _ in range(100):
+                time.sleep(0.1)
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                sent += 1
+        finally:
+            log(f"trickled {sent}")
+        self.close_connection = True
 
     def log_message(self, *args):
         pass

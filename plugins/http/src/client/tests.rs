@@ -112,11 +112,14 @@ unsafe extern "C" fn cooperative(host: *mut c_void) -> u32 {
     u32::from(unsafe { (*host.cast::<Host>()).cooperative })
 }
 
+unsafe extern "C" fn step_begin(_: *mut c_void, _: *const u8, _: usize) {}
+
 static VTABLE: HostVTable = HostVTable {
     record_measurement: record,
     param,
     wait,
     cooperative,
+    step_begin,
 };
 
 impl Host {

@@ -17,6 +17,7 @@
 //! | `label_policy=1` | the result label is the thread's scheduling policy: `SCHED_OTHER`, `SCHED_BATCH` or `policy N` |
 //! | `spin_at=N` | number N spins on the CPU forever (a call that never returns) |
 //! | `hang_at=N` | number N sleeps forever (a call stuck in a system call) |
+//! | `hang_in_step=NAME` | with `spin_at` or `hang_at`: the stuck call first finishes a step `before NAME`, then gets stuck inside a step NAME (`rec.measure` when spinning, `rec.start` when sleeping) |
 //! | `hang_teardown=1` | the thread teardown sleeps forever |
 //! | `fail_every=K` | numbers divisible by K return a failed call labelled `failed` |
 //! | `distinct_labels=1` | each call's label is `L` and its number: as many labels as calls |
@@ -62,6 +63,7 @@ struct Plan {
     label_in_flight: bool,
     spin_at: Option<u64>,
     hang_at: Option<u64>,
+    hang_in_step: Option<String>,
     hang_teardown: bool,
     fail_every: Option<u64>,
     distinct_labels: bool,
@@ -162,6 +164,7 @@ fn setup(rec: &Recorder) -> Result<Plan, SetupError> {
         label_in_flight: rec.param("label_in_flight").is_some(),
         spin_at: number(rec, "spin_at")?,
         hang_at: number(rec, "hang_at")?,
+        hang_in_step: rec.param("hang_in_step").map(str::to_string),
         hang_teardown: rec.param("hang_teardown").is_some(),
         fail_every: number(rec, "fail_every")?,
         distinct_labels: rec.param("distinct_labels").is_some(),
@@ -190,6 +193,15 @@ fn teardown(plan: Plan) {
 }
 
 fn operation(number: u64, rec: &mut Recorder, plan: &mut Plan) -> Result<String, String> {
+    let stuck = [plan.spin_at, plan.hang_at].contains(&Some(number));
+    if let (true, Some(step)) = (stuck, &plan.hang_in_step) {
+        rec.measure(&format!("before {step}"), || ());
+        if plan.spin_at == Some(number) {
+            rec.measure(step, || spin_forever());
+        }
+        let _inside = rec.start(step);
+        sleep_forever();
+    }
     if plan.spin_at == Some(number) {
         spin_forever();
     }
