@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::sshd::{finish, processes_of, uid_of, TestCluster};
-use crate::support::{plugin, wait_until};
+use crate::sshd::{processes_of, uid_of, TestCluster};
+use crate::support::{plugin, wait_until, Node, Report};
 
 /// Calls the testkit has begun on `user`'s node: the lines its workers
 /// wrote into `dir` (`numbers_dir`, one line as each call begins).
@@ -46,12 +46,12 @@ fn listed(user: &str) -> Vec<String> {
         .collect()
 }
 
-/// The node named `name` in the JSON report's one run.
-fn node<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    let nodes = report["runs"][0]["nodes"].as_array().expect("a node list");
+/// The node named `name` in the report's one run.
+fn node<'a>(report: &'a Report, name: &str) -> &'a Node {
+    let nodes = &report.run().nodes;
     nodes
         .iter()
-        .find(|node| node["name"] == name)
+        .find(|node| node.name == name)
         .unwrap_or_else(|| panic!("no node {name} in {nodes:#?}"))
 }
 
@@ -63,31 +63,17 @@ fn a_node_whose_ssh_session_drops_is_named_and_its_worker_exits() {
     let cluster = TestCluster::start(&[("a", users[0]), ("b", users[1])]);
     let lib = plugin("gorgon-test-testkit");
     let numbers = cluster.numbers_dir();
-    let set_numbers = format!("numbers_dir={}", numbers.display());
     // 1,200 calls a node, 2 threads of 4 ms calls: 2.4 s, long enough to
     // cut node b's session in the middle. Node b has the odd numbers, and
     // its call #1 never returns: only the end of its input can end that
     // worker, once nobody is left to kill it.
-    let child = cluster.spawn_gorgon(&[
-        "run",
-        "--plugin",
-        lib.to_str().unwrap(),
-        "--cluster",
-        "-n",
-        "2400",
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "--set",
-        &set_numbers,
-        "--set",
-        "sleep_us=4000",
-        "--set",
-        "hang_at=1",
-        "--output",
-        "json",
-    ]);
+    let child = cluster
+        .run(&lib)
+        .args(["--cluster", "-n", "2400", "-p", "1", "-t", "2"])
+        .set("numbers_dir", numbers.display())
+        .set("sleep_us", 4000)
+        .set("hang_at", 1)
+        .spawn();
     assert!(
         wait_until(Duration::from_secs(60), || calls_begun_by(
             &numbers, users[1]
@@ -111,32 +97,31 @@ fn a_node_whose_ssh_session_drops_is_named_and_its_worker_exits() {
     for pid in &sessions {
         let _ = Command::new("kill").args(["-KILL", pid]).status();
     }
-    let run = finish(child);
+    let run = child.finish(Duration::from_secs(120)).expect_exit(3);
     let took = cut.elapsed();
     assert!(
         took < Duration::from_secs(60),
         "the run took {took:?} after the cut"
     );
-    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert!(run.stderr.contains("node b ("), "{}", run.stderr);
     assert!(run.stderr.contains("was lost mid-run"), "{}", run.stderr);
 
-    let report: serde_json::Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("no JSON report ({e}):\n{}\n{}", run.stdout, run.stderr));
+    let report = run.json();
     let (a, b) = (node(&report, "a"), node(&report, "b"));
     // Node a ran its whole share, and it is in the report.
-    assert_eq!(a["operations"], 1200, "{a:#}");
-    assert_eq!(a["complete"], true, "{a:#}");
-    assert_eq!(a["failures"].as_array().map(Vec::len), Some(0), "{a:#}");
+    assert_eq!(a.operations, 1200, "{a:#?}");
+    assert!(a.complete, "{a:#?}");
+    assert!(a.failures.is_empty(), "{a:#?}");
     // Node b is named as lost, with what it reported before.
-    let b_calls = b["operations"].as_u64().expect("a count");
-    assert!(b_calls < 1200, "node b cannot have finished: {b:#}");
-    assert_eq!(b["complete"], false, "{b:#}");
-    let b_failures = b["failures"].to_string();
-    assert!(b_failures.contains("was lost mid-run"), "{b:#}");
-    assert_eq!(report["runs"][0]["complete"], false);
-    assert_eq!(report["runs"][0]["all"]["count"], 1200 + b_calls);
+    assert!(b.operations < 1200, "node b cannot have finished: {b:#?}");
+    assert!(!b.complete, "{b:#?}");
+    assert!(
+        b.failures.iter().any(|f| f.contains("was lost mid-run")),
+        "{b:#?}"
+    );
+    assert!(!report.run().complete);
+    assert_eq!(report.run().all.count, 1200 + b.operations);
 
     // Nothing cut its worker but the dropped session: it ends by itself.
     assert!(

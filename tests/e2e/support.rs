@@ -850,6 +850,8 @@ pub struct Node {
     pub operations: u64,
     pub elapsed_ns: u64,
     pub complete: bool,
+    #[serde(default)]
+    pub failures: Vec<String>,
     pub phases: NodePhases,
 }
 
