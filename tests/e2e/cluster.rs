@@ -655,7 +655,9 @@ fn a_worker_refuses_a_spec_field_it_does_not_know() {
         "load": {"jitter_ns": 5},
     }));
     let refused = Gorgon::command(args).expect_exit(2);
-    let frame: serde_json::Value = serde_json::from_str(refused.stdout.trim()).unwrap();
+    // After its first word (`setting_up`), the refusal.
+    let last = refused.stdout.trim().lines().last().unwrap_or_default();
+    let frame: serde_json::Value = serde_json::from_str(last).unwrap();
     assert_eq!(frame["type"], "error", "{}", refused.stdout);
     let message = frame["message"].as_str().unwrap();
     assert!(message.contains("unknown field `jitter_ns`"), "{message}");
