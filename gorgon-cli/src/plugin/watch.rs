@@ -205,6 +205,19 @@ impl ThreadWatch {
     /// kernel offers no membarrier. The thread, if its call returns, waits
     /// for this to end, then records into its emptied recorder.
     pub fn take_if_stuck(&self, seen: u64) -> Option<(u64, Stats)> {
+        self.with_stuck(seen, |recorder| {
+            (!recorder.is_empty()).then(|| (recorder.interval, recorder.take_delta()))
+        })
+    }
+
+    /// Runs `take` on the thread's recorder if the thread is still in the
+    /// plugin code it was in when [`ThreadWatch::stamp`] read `seen` (see
+    /// the module's doc); `None` otherwise.
+    fn with_stuck<R>(
+        &self,
+        seen: u64,
+        take: impl FnOnce(&mut ThreadRecorder) -> Option<R>,
+    ) -> Option<R> {
         if seen == 0 || !REGISTERED.load(Ordering::Relaxed) {
             return None;
         }
@@ -225,17 +238,171 @@ impl ThreadWatch {
             // ends, which it cannot do without returning to host code
             // first. So this is the only access to it meanwhile, and the
             // thread's earlier writes are visible here.
-            let recorder = unsafe { &mut *recorder };
-            if !recorder.is_empty() {
-                taken = Some((recorder.interval, recorder.take_delta()));
-            }
-            if taken.is_some() {
-                // Orders the take before the thread's next use of the
-                // recorder, whose load of `frozen` is relaxed.
-                membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
-            }
+            taken = take(unsafe { &mut *recorder });
+            // Orders the take before the thread's next use of the
+            // recorder, whose load of `frozen` is relaxed.
+            membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
         }
         self.frozen.store(0, Ordering::Release);
         taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::recorder::{Outcome, Params};
+
+    fn recorder_with(calls: u64) -> Box<ThreadRecorder> {
+        let mut recorder = Box::new(ThreadRecorder::new(Arc::new(Params::default())));
+        for _ in 0..calls {
+            recorder.record_outcome(&Outcome::Label(b"OK"), 1_000);
+        }
+        recorder
+    }
+
+    fn calls(stats: &Stats) -> u64 {
+        stats.results.get("OK").map_or(0, |h| h.len())
+    }
+
+    fn steps(stats: &Stats) -> u64 {
+        stats.measurements.get("step").map_or(0, |h| h.len())
+    }
+
+    #[test]
+    fn a_thread_in_the_same_call_gives_its_results_up_and_none_other_does() {
+        let available = register();
+        let mut recorder = recorder_with(3);
+        recorder.interval = 4;
+        let watch = ThreadWatch::default();
+        watch.publish(&mut *recorder);
+        // In host code: never taken from.
+        assert_eq!(watch.stamp(), 0);
+        assert!(watch.take_if_stuck(0).is_none());
+        // Left the call it was in, and entered another.
+        watch.entering(7);
+        watch.returned();
+        watch.entering(8);
+        assert!(watch.take_if_stuck(7).is_none(), "a later call");
+        assert_eq!(recorder.interval, 4);
+        assert!(!recorder.is_empty(), "nothing taken");
+        // Still in the call it was seen in.
+        let taken = watch.take_if_stuck(8);
+        if !available {
+            // Without membarrier nothing can be taken safely.
+            assert!(taken.is_none());
+            return;
+        }
+        let (index, stats) = taken.expect("taken");
+        assert_eq!((index, calls(&stats)), (4, 3));
+        assert!(recorder.is_empty(), "the thread's recorder is emptied");
+        assert!(watch.take_if_stuck(8).is_none(), "nothing left to take");
+        // Not frozen any more: the thread goes on.
+        watch.returned();
+        watch.withdraw();
+        assert!(watch.take_if_stuck(8).is_none());
+    }
+
+    #[test]
+    fn a_thread_writing_its_recorder_from_plugin_code_is_not_taken_from() {
+        register();
+        let mut recorder = recorder_with(2);
+        let watch = ThreadWatch::default();
+        watch.publish(&mut *recorder);
+        watch.entering(5);
+        let taken = watch.touching(|| watch.take_if_stuck(5));
+        assert!(taken.is_none());
+        assert!(!recorder.is_empty());
+    }
+
+    /// The thread records as fast as it can while the main thread takes
+    /// whatever it may, each take made slow on purpose: the thread never
+    /// touches its recorder during a take, and every call is counted
+    /// exactly once, either by a take or by what the thread holds at the
+    /// end.
+    #[test]
+    fn takes_racing_a_busy_thread_overlap_lose_and_double_nothing() {
+        if !register() {
+            return;
+        }
+        struct Shared(*mut ThreadRecorder);
+        // SAFETY: the recorder is used by the test thread only in host
+        // code, and by the main thread only through `with_stuck`, which
+        // the protocol keeps apart.
+        unsafe impl Sync for Shared {}
+        const CALLS: u64 = 20_000;
+        let recorder = Box::into_raw(recorder_with(0));
+        let shared = Shared(recorder);
+        let watch = ThreadWatch::default();
+        watch.publish(recorder);
+        let done = AtomicBool::new(false);
+        let taking = AtomicBool::new(false);
+        let overlaps = AtomicU64::new(0);
+        let (mut taken, mut measured, mut takes) = (0, 0, 0);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // Set however the thread ends, so the loop below ends.
+                struct Done<'a>(&'a AtomicBool);
+                impl Drop for Done<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(true, Ordering::Release);
+                    }
+                }
+                let _done = Done(&done);
+                let shared = &shared;
+                let touch = |write: &mut dyn FnMut(&mut ThreadRecorder)| {
+                    if taking.load(Ordering::SeqCst) {
+                        overlaps.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // SAFETY: called in host code past `returned`, or
+                    // inside `touching`, as the protocol asks.
+                    write(unsafe { &mut *shared.0 });
+                };
+                for call in 1..=CALLS {
+                    watch.entering(call);
+                    // "Plugin code", which records a measurement.
+                    for _ in 0..call % 64 {
+                        std::hint::spin_loop();
+                    }
+                    watch.touching(|| touch(&mut |r| r.record_measurement(b"step", 1)));
+                    watch.returned();
+                    touch(&mut |r| r.record_outcome(&Outcome::Label(b"OK"), 1));
+                }
+            });
+            while !done.load(Ordering::Acquire) {
+                let seen = watch.stamp();
+                let stats = watch.with_stuck(seen, |recorder| {
+                    taking.store(true, Ordering::SeqCst);
+                    let stats = recorder.take_delta();
+                    // Long enough for the thread to come back meanwhile.
+                    let until = Instant::now() + Duration::from_micros(50);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    taking.store(false, Ordering::SeqCst);
+                    Some(stats)
+                });
+                if let Some(stats) = stats {
+                    taken += calls(&stats);
+                    measured += steps(&stats);
+                    takes += 1;
+                }
+                // As the worker looks only now and then: the thread moves
+                // on before the next look.
+                while seen != 0 && watch.stamp() == seen && !done.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        // SAFETY: made by `Box::into_raw` above; the thread has ended.
+        let mut recorder = unsafe { Box::from_raw(recorder) };
+        let left = recorder.take_delta();
+        assert_eq!(overlaps.load(Ordering::Relaxed), 0, "after {takes} takes");
+        assert_eq!(taken + calls(&left), CALLS, "after {takes} takes");
+        assert_eq!(measured + steps(&left), CALLS, "after {takes} takes");
+        assert!(takes > 0, "the race was never run");
     }
 }
