@@ -363,11 +363,14 @@ mod tests {
                 };
                 for call in 1..=CALLS {
                     watch.entering(call);
-                    // "Plugin code", which records a measurement.
+                    // "Plugin code", which records a measurement now and
+                    // then.
                     for _ in 0..call % 64 {
                         std::hint::spin_loop();
                     }
-                    watch.touching(|| touch(&mut |r| r.record_measurement(b"step", 1)));
+                    if call % 2 == 0 {
+                        watch.touching(|| touch(&mut |r| r.record_measurement(b"step", 1)));
+                    }
                     watch.returned();
                     touch(&mut |r| r.record_outcome(&Outcome::Label(b"OK"), 1));
                 }
@@ -402,7 +405,7 @@ mod tests {
         let left = recorder.take_delta();
         assert_eq!(overlaps.load(Ordering::Relaxed), 0, "after {takes} takes");
         assert_eq!(taken + calls(&left), CALLS, "after {takes} takes");
-        assert_eq!(measured + steps(&left), CALLS, "after {takes} takes");
+        assert_eq!(measured + steps(&left), CALLS / 2, "after {takes} takes");
         assert!(takes > 0, "the race was never run");
     }
 }
