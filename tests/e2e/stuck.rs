@@ -44,7 +44,16 @@ fn calls_finished_before_a_call_that_never_returns_are_kept_at_the_runs_end() {
 fn calls_finished_before_a_call_past_the_call_timeout_are_kept() {
     let report = killed(
         Gorgon::testkit()
-            .args(["-n", "100", "-t", "1", "--call-timeout", "2s", "--grace", "1s"])
+            .args([
+                "-n",
+                "100",
+                "-t",
+                "1",
+                "--call-timeout",
+                "2s",
+                "--grace",
+                "1s",
+            ])
             .set("hang_at", FINISHED),
     );
     assert_finished_calls_kept(&report, "--call-timeout");
@@ -56,7 +65,16 @@ fn calls_finished_before_a_call_past_the_call_timeout_are_kept() {
 fn calls_finished_on_fibers_before_a_spinning_call_are_kept() {
     let report = killed(
         Gorgon::testkit()
-            .args(["--duration", "1s", "--grace", "1s", "-t", "1", "--fibers", "4"])
+            .args([
+                "--duration",
+                "1s",
+                "--grace",
+                "1s",
+                "-t",
+                "1",
+                "--fibers",
+                "4",
+            ])
             .set("spin_at", FINISHED),
     );
     assert_finished_calls_kept(&report, "--fibers 4");

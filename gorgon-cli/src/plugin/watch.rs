@@ -138,6 +138,8 @@ impl ThreadWatch {
         if self.frozen.load(Ordering::Relaxed) != 0 {
             self.wait_thawed();
         }
+        // The recorder's reads and writes stay after the check.
+        compiler_fence(Ordering::SeqCst);
     }
 
     /// Runs `write` on the recorder from inside plugin code (a callback),
@@ -148,6 +150,8 @@ impl ThreadWatch {
             self.touching.store(1, Ordering::Relaxed);
             compiler_fence(Ordering::SeqCst);
             if self.frozen.load(Ordering::Relaxed) == 0 {
+                // The recorder's writes stay after the check.
+                compiler_fence(Ordering::SeqCst);
                 break;
             }
             self.touching.store(0, Ordering::Relaxed);
