@@ -4,6 +4,7 @@
 
 pub mod lane;
 pub mod slot;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 

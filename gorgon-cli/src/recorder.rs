@@ -160,7 +160,7 @@ impl Params {
         Params(unique)
     }
 
-    fn get(&self, key: &[u8]) -> Option<&str> {
+    pub fn get(&self, key: &[u8]) -> Option<&str> {
         self.0
             .iter()
             .find(|p| p.key.as_bytes() == key)
@@ -265,9 +265,9 @@ impl ThreadRecorder {
         }
     }
 
-    /// A run parameter, for `Recorder::param`.
-    pub fn param(&self, key: &[u8]) -> Option<&str> {
-        self.params.get(key)
+    /// The run parameters, for `Recorder::param`.
+    pub fn params(&self) -> Arc<Params> {
+        self.params.clone()
     }
 
     /// The measurements of the last call (debug mode), emptied.
@@ -381,9 +381,9 @@ mod tests {
             value: value.into(),
         };
         let params = Params::new(&[param("a", "1"), param("b", "2"), param("a", "3")]);
-        let recorder = ThreadRecorder::new(Arc::new(params));
-        assert_eq!(recorder.param(b"a"), Some("3"));
-        assert_eq!(recorder.param(b"b"), Some("2"));
-        assert_eq!(recorder.param(b"c"), None);
+        let params = ThreadRecorder::new(Arc::new(params)).params();
+        assert_eq!(params.get(b"a"), Some("3"));
+        assert_eq!(params.get(b"b"), Some("2"));
+        assert_eq!(params.get(b"c"), None);
     }
 }

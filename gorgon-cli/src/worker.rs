@@ -91,6 +91,9 @@ pub fn main(spec: &str) -> Result<Code, Failure> {
             return Ok(Code(exit::USAGE));
         }
     };
+    // Before the threads start: lets the main thread take the results of
+    // a thread stuck in a call (none are taken where the kernel refuses).
+    crate::plugin::watch::register();
     let shared = Arc::new(Shared::new(&args));
     let go = control::listen(shared.clone());
     let params = Arc::new(Params::new(&args.params));
@@ -188,7 +191,7 @@ impl Shared {
             gate: Gate::default(),
             intervals: args.schedule(),
             lanes,
-            board: board::Board::new(lanes),
+            board: board::Board::new(lanes, args.threads),
         }
     }
 }

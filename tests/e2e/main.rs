@@ -23,5 +23,6 @@ mod progress;
 mod reports;
 mod scaffold;
 mod scheduling;
+mod stuck;
 mod timeline;
 mod verdict;

@@ -25,6 +25,7 @@
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gorgon_plugin_api::abi::{
@@ -34,9 +35,10 @@ use gorgon_plugin_api::abi::{
 use gorgon_plugin_api::Recorder;
 
 use super::slot::CallSlot;
+use super::watch::ThreadWatch;
 use super::Plugin;
 use crate::fibers::{self, FiberHandle, Wake};
-use crate::recorder::{Outcome, ThreadRecorder};
+use crate::recorder::{Outcome, Params, ThreadRecorder};
 
 /// A value on the heap reached only through its raw pointer, which a
 /// plugin's `Recorder` holds across calls; freed when this goes. (A `Box`
@@ -83,6 +85,13 @@ impl SharedRecorder {
     pub fn into_inner(self) -> ThreadRecorder {
         self.0.into_inner()
     }
+
+    /// Publishes the recorder in its thread's watch, so that the worker's
+    /// main thread can take its results while the thread is stuck in a
+    /// call (see [`crate::plugin::watch`]).
+    pub fn publish(&self, watch: &ThreadWatch) {
+        watch.publish(self.0.ptr());
+    }
 }
 
 /// What a plugin's `Recorder` points to: one lane's way to its thread's
@@ -97,6 +106,12 @@ struct LaneHost {
     /// Where the lane says which step its call is in, for the watchdog;
     /// null when nothing watches (`--debug`).
     slot: *const CallSlot,
+    /// Its thread's watch, which the callbacks that write the recorder
+    /// and the fiber's waits keep up to date; null when nothing watches.
+    watch: *const ThreadWatch,
+    /// The run parameters, read by `Recorder::param` without going
+    /// through the recorder, which the main thread may be taking from.
+    params: Arc<Params>,
 }
 
 impl LaneHost {
@@ -108,6 +123,13 @@ impl LaneHost {
         if let Some(slot) = unsafe { self.slot.as_ref() } {
             slot.step(name, ended);
         }
+    }
+
+    /// The thread's watch, if any.
+    fn watch(&self) -> Option<&ThreadWatch> {
+        // SAFETY: the watch outlives the lane (`PluginLane::start` borrows
+        // it for `'t`).
+        unsafe { self.watch.as_ref() }
     }
 }
 
@@ -134,24 +156,35 @@ pub struct PluginLane<'t> {
     rec: Recorder,
     /// The library the function pointers are in, the recorder and the
     /// slot must outlive the lane.
-    _borrows: PhantomData<(&'t Plugin, &'t SharedRecorder, &'t CallSlot)>,
+    _borrows: PhantomData<(
+        &'t Plugin,
+        &'t SharedRecorder,
+        &'t CallSlot,
+        &'t ThreadWatch,
+    )>,
 }
 
 impl<'t> PluginLane<'t> {
     /// Makes the lane's plugin recorder and runs the plugin's thread setup
     /// on it. The lane starts in its warm-up: its measurements are left
     /// out until [`PluginLane::start_measuring`]. The plugin's steps are
-    /// noted in `slot`, the lane's on the worker's board, if given.
+    /// noted in `slot`, the lane's on the worker's board, if given, and
+    /// its callbacks keep `watch`, its thread's, up to date.
     pub fn start(
         plugin: &'t Plugin,
         recorder: &'t SharedRecorder,
-        slot: Option<&'t CallSlot>,
+        board: Option<(&'t CallSlot, &'t ThreadWatch)>,
     ) -> Result<Self, SetupFailed> {
+        // SAFETY: no lane of this recorder is in a call yet, and the
+        // parameters are never written after the recorder is made.
+        let params = unsafe { &*recorder.0.ptr() }.params();
         let host = Pinned::new(LaneHost {
             recorder: recorder.0.ptr(),
             measuring: false,
             fiber: None,
-            slot: slot.map_or(std::ptr::null(), std::ptr::from_ref),
+            slot: board.map_or(std::ptr::null(), |(slot, _)| std::ptr::from_ref(slot)),
+            watch: board.map_or(std::ptr::null(), |(_, watch)| std::ptr::from_ref(watch)),
+            params,
         });
         // SAFETY: the host is freed only when the lane goes, with the
         // `Recorder` beside it; the thread's recorder outlives the lane
@@ -411,11 +444,18 @@ unsafe extern "C" fn record_measurement(
     if !lane.measuring {
         return;
     }
-    // SAFETY: the thread's recorder outlives its lanes; during a call
-    // the lane's methods hold no borrow of it, and this borrow ends
-    // before the callback returns.
-    let recorder = unsafe { &mut *lane.recorder };
-    recorder.record_measurement(name, nanos);
+    let write = || {
+        // SAFETY: the thread's recorder outlives its lanes; during a call
+        // the lane's methods hold no borrow of it, this borrow ends before
+        // the callback returns, and with a watch the main thread does not
+        // take from the recorder meanwhile (`ThreadWatch::touching`).
+        let recorder = unsafe { &mut *lane.recorder };
+        recorder.record_measurement(name, nanos);
+    };
+    match lane.watch() {
+        Some(watch) => watch.touching(write),
+        None => write(),
+    }
 }
 
 /// `Recorder::measure` and `Recorder::start` (ABI 4): a step begins.
@@ -442,11 +482,9 @@ unsafe extern "C" fn param(
 ) -> *const u8 {
     // SAFETY: the function's promise.
     let lane = unsafe { lane_host(host) };
-    // SAFETY: as in `record_measurement`; only read here.
-    let recorder = unsafe { &*lane.recorder };
     // SAFETY: the plugin passes `len` bytes at `key`.
     let key = unsafe { std::slice::from_raw_parts(key, len) };
-    match recorder.param(key) {
+    match lane.params.get(key) {
         Some(value) => {
             // SAFETY: `out_len` points to the plugin's `usize`.
             unsafe { *out_len = value.len() };
@@ -463,16 +501,31 @@ unsafe extern "C" fn param(
 /// As for [`record_measurement`].
 unsafe extern "C" fn wait(host: *mut c_void, fd: i32, writable: u32, timeout_ns: u64) -> i32 {
     let timeout = (timeout_ns != u64::MAX).then(|| Duration::from_nanos(timeout_ns));
-    // SAFETY: the function's promise. The handle is copied out, so no
-    // borrow of the host is held while the fiber is suspended.
-    let fiber = unsafe { lane_host(host) }.fiber;
+    let (fiber, watch) = {
+        // SAFETY: the function's promise. The handle and the watch are
+        // copied out, so no borrow of the host is held while the fiber is
+        // suspended.
+        let lane = unsafe { lane_host(host) };
+        (lane.fiber, lane.watch)
+    };
     let woke = match fiber {
         Some(fiber) => {
             // Read first: after the first wait, no lane writes the line.
             if !WAITED_ON_FIBER.load(Ordering::Relaxed) {
                 WAITED_ON_FIBER.store(true, Ordering::Relaxed);
             }
-            fiber.wait_fd(fd, writable != 0, timeout)
+            // SAFETY: as in `LaneHost::watch`.
+            let watch = unsafe { watch.as_ref() };
+            // The thread's other fibers run meanwhile, in host code that
+            // records: this thread is no longer stuck in this call.
+            if let Some(watch) = watch {
+                watch.returned();
+            }
+            let woke = fiber.wait_fd(fd, writable != 0, timeout);
+            if let Some(watch) = watch {
+                watch.entering(ThreadWatch::fresh_stamp());
+            }
+            woke
         }
         None => fibers::poll_fd(fd, writable != 0, timeout),
     };

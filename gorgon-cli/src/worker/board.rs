@@ -10,27 +10,50 @@
 
 use crate::clock::Clock;
 use crate::plugin::slot::CallSlot;
+use crate::plugin::watch::ThreadWatch;
 use crate::protocol::RunningCall;
+use crate::stats::Stats;
 
 /// The calls reported per worker and interval: the longest ones.
 const REPORTED: usize = 5;
 /// Calls running at least this long are reported by number.
 const LONG_NS: u64 = 1_000_000_000;
 
-/// The slots of a worker's lanes.
+/// The slots of a worker's lanes, and the watches of its threads.
 pub(super) struct Board {
     slots: Box<[CallSlot]>,
+    watches: Box<[ThreadWatch]>,
 }
 
 impl Board {
-    pub fn new(lanes: u32) -> Board {
+    pub fn new(lanes: u32, threads: u32) -> Board {
         Board {
             slots: (0..lanes).map(|_| CallSlot::default()).collect(),
+            watches: (0..threads).map(|_| ThreadWatch::default()).collect(),
         }
     }
 
     pub fn slot(&self, lane: u32) -> &CallSlot {
         &self.slots[lane as usize]
+    }
+
+    pub fn watch(&self, thread: u32) -> &ThreadWatch {
+        &self.watches[thread as usize]
+    }
+
+    /// The unsent results, by interval, of the threads found in the same
+    /// plugin call as at the last look (`seen`, one stamp per thread,
+    /// updated here): a thread stuck in a call hands nothing over itself.
+    pub fn take_stuck(&self, seen: &mut [u64]) -> Vec<(u64, Stats)> {
+        let mut taken = Vec::new();
+        for (watch, seen) in self.watches.iter().zip(seen.iter_mut()) {
+            let stamp = watch.stamp();
+            if stamp != 0 && stamp == *seen {
+                taken.extend(watch.take_if_stuck(stamp));
+            }
+            *seen = stamp;
+        }
+        taken
     }
 
     /// How many calls are running, and the longest of those running for

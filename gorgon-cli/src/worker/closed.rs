@@ -68,6 +68,7 @@ fn calls(t: &mut LaneRun<'_>, source: &Source, until_ns: u64) -> Ended {
     let origin = t.origin;
     let measuring = t.lane.measuring();
     let slot = t.slot;
+    let watch = t.watch;
     let mut lane = t.lane.caller();
     let intervals = &mut t.intervals;
     let mut calls = 0u64;
@@ -83,9 +84,11 @@ fn calls(t: &mut LaneRun<'_>, source: &Source, until_ns: u64) -> Ended {
             let number = share.number(k);
             let t0 = clock.raw();
             slot.calling(number, t0);
+            watch.entering(t0);
             let mut returned = lane.call(number);
             let t1 = clock.raw();
             slot.idle();
+            watch.returned();
             end_ns = clock.delta_as_nanos(origin, t1);
             let past_deadline = end_ns >= next_check_ns && {
                 let recorder = returned.recorder();

@@ -77,6 +77,35 @@ pub(super) fn supervise(
 /// follow with the next interval's frame.
 const HAND_OVER: Duration = Duration::from_millis(5);
 
+/// How often, past the run's end, the main thread looks for threads
+/// stuck in a call (and, before it, for a stop): well within any grace.
+const LOOK_NS: u64 = 100_000_000;
+
+/// Whether the run is over for this worker: stopped, or its measured part
+/// has lasted the planned duration. Past it, a call that does not return
+/// soon gets the worker killed.
+fn past_end(shared: &Shared, now_ns: u64) -> bool {
+    if shared.stop.load(Ordering::Relaxed) {
+        return true;
+    }
+    let from = shared.measured_from.load(Ordering::Relaxed);
+    match shared.load.duration_ns {
+        Some(duration) if from != u64::MAX => now_ns >= from.saturating_add(duration),
+        _ => false,
+    }
+}
+
+/// Gathers the unsent results of the threads stuck in a call since the
+/// last look; true when there were some.
+fn take_stuck(shared: &Shared, seen: &mut [u64], gathered: &mut Gathered) -> bool {
+    let taken = shared.board.take_stuck(seen);
+    let any = !taken.is_empty();
+    for (index, stats) in taken {
+        gathered.absorb(Message::Delta { index, stats });
+    }
+    any
+}
+
 fn forward_results(
     args: &WorkerSpec,
     shared: &Shared,
@@ -91,6 +120,9 @@ fn forward_results(
     // the boundaries the lanes hand their results over at.
     let since_start = || clock.delta_as_nanos(origin, clock.raw());
     let mut next_tick_ns = schedule.start_ns(1) + hand_over_ns;
+    let mut next_look_ns = LOOK_NS;
+    // Each thread's plugin-code stamp at the last look (see `Board::take_stuck`).
+    let mut seen = vec![0; args.threads as usize];
     let mut gathered = Gathered::default();
     let send = |gathered: &mut Gathered, frames: &mut dyn Write| -> bool {
         gathered.take_intervals().into_iter().all(|(index, stats)| {
@@ -99,8 +131,8 @@ fn forward_results(
     };
     // One `Finished` per lane: per thread, or per fiber with --fibers.
     while gathered.finished < shared.lanes {
-        let wait = Duration::from_nanos(next_tick_ns.saturating_sub(since_start()));
-        match receiver.recv_timeout(wait) {
+        let wait_ns = next_tick_ns.min(next_look_ns).saturating_sub(since_start());
+        match receiver.recv_timeout(Duration::from_nanos(wait_ns)) {
             Ok(message) => {
                 let finished = matches!(message, Message::Finished { .. });
                 gathered.absorb(message);
@@ -111,27 +143,37 @@ fn forward_results(
                     send(&mut gathered, frames);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                let now_ns = since_start();
-                if now_ns < next_tick_ns {
-                    continue;
-                }
-                // The interval that ended last; a tick that came late
-                // (a busy machine) skips to it rather than bunching.
-                let current = schedule.index_at_ns(now_ns - hand_over_ns);
-                next_tick_ns = schedule.start_ns(current + 1) + hand_over_ns;
-                let (in_flight, long) = shared.board.running(clock, clock.raw());
-                let alive = Frame::Alive {
-                    interval: current.saturating_sub(1),
-                    in_flight,
-                    long,
-                };
-                if !send(&mut gathered, frames) || protocol::write_frame(frames, &alive).is_err() {
-                    // The parent is gone: nobody will read the results.
-                    return Ok(Code(exit::RUN_FAILED));
-                }
-            }
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now_ns = since_start();
+        // Past the end, a thread stuck in a call is soon killed with the
+        // worker: its results go out now, not at the next tick.
+        if now_ns >= next_look_ns {
+            next_look_ns = now_ns + LOOK_NS;
+            if past_end(shared, now_ns) && take_stuck(shared, &mut seen, &mut gathered) {
+                send(&mut gathered, frames);
+            }
+        }
+        if now_ns < next_tick_ns {
+            continue;
+        }
+        // The interval that ended last; a tick that came late
+        // (a busy machine) skips to it rather than bunching.
+        let current = schedule.index_at_ns(now_ns - hand_over_ns);
+        next_tick_ns = schedule.start_ns(current + 1) + hand_over_ns;
+        // A thread in the same call since the last tick hands nothing
+        // over: its finished calls still make this interval's figures.
+        take_stuck(shared, &mut seen, &mut gathered);
+        let (in_flight, long) = shared.board.running(clock, clock.raw());
+        let alive = Frame::Alive {
+            interval: current.saturating_sub(1),
+            in_flight,
+            long,
+        };
+        if !send(&mut gathered, frames) || protocol::write_frame(frames, &alive).is_err() {
+            // The parent is gone: nobody will read the results.
+            return Ok(Code(exit::RUN_FAILED));
         }
     }
     send(&mut gathered, frames);

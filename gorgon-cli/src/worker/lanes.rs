@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::plan::Schedule;
 use crate::plugin::lane::PluginLane;
 use crate::plugin::slot::CallSlot;
+use crate::plugin::watch::ThreadWatch;
 
 /// Runs lane number `index` of the worker (its place in the ramp-up):
 /// its calls, its teardown, and says it finished.
@@ -25,6 +26,7 @@ pub(super) fn run(
     let mut run = LaneRun {
         lane,
         slot: shared.board.slot(index),
+        watch: shared.board.watch(index / shared.load.fibers.max(1)),
         shared,
         intervals: Intervals::new(shared.intervals, sender),
         sender,
@@ -47,6 +49,9 @@ pub(super) struct LaneRun<'a> {
     pub lane: PluginLane<'a>,
     /// Where the lane says what it is calling, for the watchdog.
     pub slot: &'a CallSlot,
+    /// Where the lane's thread says whether it is in plugin code, so that
+    /// the main thread can take its results if it gets stuck there.
+    pub watch: &'a ThreadWatch,
     pub shared: &'a Shared,
     pub intervals: Intervals<'a>,
     sender: &'a Sender<Message>,

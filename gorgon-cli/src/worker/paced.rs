@@ -77,9 +77,11 @@ pub(super) fn run(t: &mut LaneRun<'_>, schedule: &Schedule) {
         let number = share.number(k);
         let t0 = clock.raw();
         t.slot.calling(number, t0);
+        t.watch.entering(t0);
         let mut returned = t.lane.call(number);
         let t1 = clock.raw();
         t.slot.idle();
+        t.watch.returned();
         let started = clock.delta_as_nanos(origin, t0);
         let end_ns = clock.delta_as_nanos(origin, t1);
         if end_ns >= t.intervals.next_ns {

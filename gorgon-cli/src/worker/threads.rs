@@ -8,6 +8,7 @@ use super::{lanes, process, Message, Shared};
 use crate::exit;
 use crate::fibers;
 use crate::plugin::lane::{PluginLane, SharedRecorder};
+use crate::plugin::watch::ThreadWatch;
 use crate::plugin::Plugin;
 use crate::recorder::{Params, ThreadRecorder};
 
@@ -36,13 +37,19 @@ pub(super) fn run(
             }
         },
     };
-    // The thread's results: its lanes take turns recording into it.
+    // The thread's results: its lanes take turns recording into it, and
+    // the main thread takes them over if the thread gets stuck in a call.
     let recorder = SharedRecorder::new(ThreadRecorder::new(params));
+    let watch = shared.board.watch(thread);
+    recorder.publish(watch);
+    // Dropped before the recorder, whatever way this returns.
+    let _withdraw = Withdraw(watch);
     let first_lane = thread * fibers;
     let mut lanes = Vec::with_capacity(fibers as usize);
     for index in first_lane..first_lane + fibers {
         // The lane says in its slot which step it is in, for the watchdog.
-        match PluginLane::start(plugin, &recorder, Some(shared.board.slot(index))) {
+        let board = (shared.board.slot(index), watch);
+        match PluginLane::start(plugin, &recorder, Some(board)) {
             Ok(lane) => lanes.push(lane),
             Err(failed) => {
                 let _ = sender.send(failed.into());
@@ -77,6 +84,15 @@ pub(super) fn run(
         // worker's exit and keeps what the other workers did.
         eprintln!("gorgon worker: {failure}");
         std::process::exit(i32::from(exit::RUN_FAILED));
+    }
+}
+
+/// Takes the thread's recorder out of its watch before the recorder goes.
+struct Withdraw<'a>(&'a ThreadWatch);
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.0.withdraw();
     }
 }
 
