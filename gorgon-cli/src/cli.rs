@@ -151,10 +151,12 @@ pub struct RunArgs {
     pub metrics_linger: Option<std::time::Duration>,
 }
 
-/// How a result is shown; shared by `gorgon run` and `gorgon report`.
+/// How a result is shown; shared by `gorgon run`, `gorgon report` and
+/// `gorgon compare`.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// What goes to stdout.
+    /// What goes to stdout (from `gorgon compare`, JSON and CSV hold the
+    /// comparison, its gates and verdict: docs/reports.md).
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
@@ -225,19 +227,10 @@ pub struct CompareArgs {
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<Gate>,
 
-    /// What goes to stdout: the table, or the comparison as data for a
-    /// script (docs/reports.md): JSON with the gates and the verdict, or
-    /// CSV with one row per run, group of calls and figure.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
-
-    /// Write the overlaid percentile spectra as SVG into DIR.
-    #[arg(long, value_name = "DIR")]
-    pub svg: Option<PathBuf>,
-
-    /// Write the comparison as one self-contained HTML page.
-    #[arg(long, value_name = "FILE.html")]
-    pub html: Option<PathBuf>,
+    /// `--output` (the table, or the comparison as JSON or CSV for a
+    /// script, docs/reports.md), `--svg` (the overlaid spectra) and `--html`.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 impl CompareArgs {
@@ -247,9 +240,9 @@ impl CompareArgs {
             base: self.base,
             new: self.new,
             gates: self.thresholds,
-            format: self.output.format(),
-            svg: self.svg,
-            html: self.html,
+            format: self.output.output.format(),
+            svg: self.output.svg,
+            html: self.output.html,
         }
     }
 }

@@ -3,9 +3,7 @@
 //! results it compares, with its exit code.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -418,13 +416,9 @@ fn a_full_stdout_exits_3_in_one_sentence() {
         .arg(&base_path)
         .arg(&base_path)
         .args(["--output", "json"])
-        .to_command()
-        .stdout(File::options().write(true).open("/dev/full").unwrap())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+        .with_full_stdout();
+    let stderr = &output.stderr;
+    assert_eq!(output.code, 3, "{stderr}");
     assert_eq!(
         stderr.trim_end(),
         "gorgon: cannot write the comparison to stdout: No space left on device (os error 28)"

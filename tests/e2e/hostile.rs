@@ -2,7 +2,6 @@
 //! output file is never destroyed, and a run the machine cannot hold is
 //! refused before it starts.
 
-use std::fs::File;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::Stdio;
@@ -142,15 +141,9 @@ fn a_full_device_as_save_file_fails_the_run_and_stays_a_device() {
 
 #[test]
 fn a_full_stdout_fails_the_run_in_one_sentence() {
-    let output = noop()
-        .args(["-n", "10"])
-        .to_command()
-        .stdout(File::options().write(true).open("/dev/full").unwrap())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let output = noop().args(["-n", "10"]).with_full_stdout();
+    let stderr = &output.stderr;
+    assert_eq!(output.code, 3, "{stderr}");
     assert!(
         stderr.contains("cannot write the report to stdout"),
         "{stderr}"

@@ -362,6 +362,22 @@ impl Gorgon {
         }
     }
 
+    /// Runs gorgon with its stdout on `/dev/full`, where every write
+    /// fails, for the tests of a report that cannot be delivered.
+    pub fn with_full_stdout(self) -> Run {
+        let full = std::fs::File::options()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full opens");
+        let output = self
+            .to_command()
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("gorgon starts");
+        Run::from(output)
+    }
+
     /// Starts gorgon in the background, for a test that acts on it while
     /// it runs (a signal, a scrape, a stopped worker). Its stderr is read
     /// line by line as it comes, its stdout gathered whole; it is killed
